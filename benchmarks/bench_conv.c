@@ -1,0 +1,141 @@
+/* bench_conv.c: times cconv's convolution kernels from C (no Python), NNPACK-style.
+ *
+ *   make -C benchmarks && ./benchmarks/bench_conv --threads 2 --iterations 15
+ *   ./benchmarks/bench_conv --batch 32 --channels 256 --size 14 --filters 256 --kernel 3 --pad 1
+ *
+ * With no shape given it runs the standard table (the shapes of issue 4). For each shape it
+ * prints the median time of forward, backward-data and backward-weight, their GFLOP/s
+ * (counting only real, non-padding multiply-adds) and the percentage of this machine's FMA
+ * peak, which it measures first with the same thread count. CCONV_ISA picks the kernels. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conv2d.h"
+#include "gemm.h"
+#include "parallel.h"
+
+double fma_peak_gflops(int threads);  /* fma_peak.c */
+
+typedef struct {
+    const char *name;
+    int n, c, h, w, k, r, s, stride, pad;
+} bench_shape;
+
+static const bench_shape standard_shapes[] = {
+    {"lenet1", 64, 1, 28, 28, 6, 5, 5, 1, 0},        {"lenet2", 64, 6, 14, 14, 16, 5, 5, 1, 0},
+    {"mnist_a", 64, 1, 28, 28, 32, 3, 3, 1, 1},      {"mnist_b", 64, 32, 14, 14, 64, 3, 3, 1, 1},
+    {"cifar_a", 64, 3, 32, 32, 64, 3, 3, 1, 1},      {"cifar_b", 64, 64, 32, 32, 64, 3, 3, 1, 1},
+    {"cifar_c", 64, 128, 16, 16, 128, 3, 3, 1, 1},   {"resnet_l3", 32, 256, 14, 14, 256, 3, 3, 1, 1},
+    {"resnet_s2", 32, 128, 28, 28, 256, 3, 3, 2, 1}, {"pointwise", 32, 256, 14, 14, 512, 1, 1, 1, 0},
+    {"batch1_vgg", 1, 64, 56, 56, 64, 3, 3, 1, 1},
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Multiply-adds that touch real (non-padding) input pixels. */
+static double real_macs(const cconv_conv2d_shape *sh)
+{
+    double macs = 0;
+    for (int64_t oh = 0; oh < sh->p; ++oh)
+        for (int64_t r = 0; r < sh->r; ++r) {
+            int64_t ih = oh * sh->stride_h + r * sh->dil_h - sh->pad_top;
+            if (ih < 0 || ih >= sh->h) continue;
+            for (int64_t ow = 0; ow < sh->q; ++ow)
+                for (int64_t s = 0; s < sh->s; ++s) {
+                    int64_t iw = ow * sh->stride_w + s * sh->dil_w - sh->pad_left;
+                    if (iw >= 0 && iw < sh->w) macs += 1;
+                }
+        }
+    return macs * (double)sh->n * (double)sh->k * (double)(sh->c / sh->groups);
+}
+
+static float *random_array(int64_t count)
+{
+    float *a = (float *)malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
+    for (int64_t i = 0; i < count; ++i) a[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    return a;
+}
+
+enum { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT, N_PASSES };
+static const char *pass_names[N_PASSES] = {"fwd", "bwd_data", "bwd_weight"};
+
+static double time_pass(int pass, const cconv_conv2d_shape *sh, const float *x, const float *w,
+                        float *y, float *dx, float *dw, int threads, int iterations)
+{
+    double times[101];
+    if (iterations > 101) iterations = 101;
+    for (int i = -2; i < iterations; ++i) {  /* two warm-up runs */
+        double t0 = now_seconds();
+        if (pass == FORWARD) cconv_conv2d_forward_f32(sh, x, w, NULL, y, threads);
+        else if (pass == BACKWARD_DATA) cconv_conv2d_backward_f32(sh, y, x, w, dx, NULL, NULL, threads);
+        else cconv_conv2d_backward_f32(sh, y, x, w, NULL, dw, NULL, threads);
+        if (i >= 0) times[i] = now_seconds() - t0;
+    }
+    qsort(times, (size_t)iterations, sizeof(double), compare_doubles);
+    return times[iterations / 2];
+}
+
+static void run_shape(const bench_shape *b, int threads, int iterations, double peak)
+{
+    cconv_conv2d_shape sh = {b->n, b->c, b->h, b->w, b->k, b->r, b->s, 1, b->stride, b->stride, 1, 1,
+                             b->pad, b->pad, 0, 0};
+    sh.p = (b->h + 2 * b->pad - b->r) / b->stride + 1;
+    sh.q = (b->w + 2 * b->pad - b->s) / b->stride + 1;
+    float *x = random_array(sh.n * sh.c * sh.h * sh.w), *w = random_array(sh.k * sh.c * sh.r * sh.s);
+    float *y = random_array(sh.n * sh.k * sh.p * sh.q), *dx = random_array(sh.n * sh.c * sh.h * sh.w);
+    float *dw = random_array(sh.k * sh.c * sh.r * sh.s);
+    const double gflop = 2.0 * real_macs(&sh) * 1e-9;
+    printf("%-11s", b->name);
+    for (int pass = 0; pass < N_PASSES; ++pass) {
+        double t = time_pass(pass, &sh, x, w, y, dx, dw, threads, iterations);
+        printf("  %8.3f ms %6.1f GF/s %3.0f%%", t * 1e3, gflop / t, 100.0 * gflop / t / peak);
+    }
+    printf("\n");
+    free(x); free(w); free(y); free(dx); free(dw);
+}
+
+static int int_arg(int argc, char **argv, const char *name, int fallback)
+{
+    for (int i = 1; i + 1 < argc; ++i)
+        if (!strcmp(argv[i], name)) return atoi(argv[i + 1]);
+    return fallback;
+}
+
+int main(int argc, char **argv)
+{
+    cconv_gemm_kernels_select();
+    const int threads = int_arg(argc, argv, "--threads", cconv_max_threads());
+    const int iterations = int_arg(argc, argv, "--iterations", 11);
+    const double peak = fma_peak_gflops(threads);
+    printf("cconv bench_conv: float32, %d thread(s), kernels %s, OpenMP %d, measured FMA peak %.1f GFLOP/s\n",
+           threads, cconv_gemm_kernels_get()->isa, cconv_openmp_version(), peak);
+    printf("%-11s", "shape");
+    for (int pass = 0; pass < N_PASSES; ++pass) printf("  %-32s", pass_names[pass]);
+    printf("\n");
+    if (int_arg(argc, argv, "--batch", 0) > 0) {
+        bench_shape b = {"custom", int_arg(argc, argv, "--batch", 1), int_arg(argc, argv, "--channels", 1),
+                         int_arg(argc, argv, "--size", 28), int_arg(argc, argv, "--size", 28),
+                         int_arg(argc, argv, "--filters", 1), int_arg(argc, argv, "--kernel", 3),
+                         int_arg(argc, argv, "--kernel", 3), int_arg(argc, argv, "--stride", 1),
+                         int_arg(argc, argv, "--pad", 0)};
+        run_shape(&b, threads, iterations, peak);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof standard_shapes / sizeof standard_shapes[0]; ++i)
+        run_shape(&standard_shapes[i], threads, iterations, peak);
+    return 0;
+}

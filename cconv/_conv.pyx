@@ -1,0 +1,115 @@
+# cython: language_level=3
+"""Thin wrappers over csrc/conv2d.c: take C-contiguous buffers and validated sizes, release the
+GIL, run the kernel. Argument checking lives in cconv/functional/conv.py."""
+from cython cimport floating
+from libc.stdint cimport int64_t
+
+
+cdef extern from "conv2d.h":
+    ctypedef struct cconv_conv2d_shape:
+        int64_t n, c, h, w, k, r, s, groups, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, p, q
+    int cconv_conv2d_forward_f32(const cconv_conv2d_shape *shape, const float *x, const float *w,
+                                 const float *bias, float *y, int threads) nogil
+    int cconv_conv2d_forward_f64(const cconv_conv2d_shape *shape, const double *x, const double *w,
+                                 const double *bias, double *y, int threads) nogil
+    int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *x,
+                                  const float *w, float *dx, float *dw, float *db, int threads) nogil
+    int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *x,
+                                  const double *w, double *dx, double *dw, double *db, int threads) nogil
+
+cdef extern from "gemm.h":
+    ctypedef struct cconv_gemm_kernels:
+        const char *isa
+        int mr_f32, nr_f32, mr_f64, nr_f64
+    void cconv_gemm_kernels_select()
+    const cconv_gemm_kernels *cconv_gemm_kernels_get()
+    int cconv_gemm_kernels_force(const char *isa)
+    const char *cconv_gemm_isas_built()
+
+cdef extern from "parallel.h":
+    int cconv_max_threads()
+    int cconv_num_procs()
+    int cconv_openmp_version()
+
+cconv_gemm_kernels_select()
+
+
+cdef cconv_conv2d_shape make_shape(tuple dims):
+    cdef cconv_conv2d_shape sh
+    (sh.n, sh.c, sh.h, sh.w, sh.k, sh.r, sh.s, sh.groups, sh.stride_h, sh.stride_w,
+     sh.dil_h, sh.dil_w, sh.pad_top, sh.pad_left, sh.p, sh.q) = dims
+    return sh
+
+
+cdef inline floating *data_or_null(floating[::1] a):
+    return &a[0] if a is not None and a.shape[0] > 0 else NULL
+
+
+def conv2d_forward(tuple dims, const floating[::1] x not None, const floating[::1] w not None, bias,
+                   floating[::1] y not None, int threads):
+    """y = conv(x, w) + bias on flattened C-ordered buffers; dims as in cconv_conv2d_shape."""
+    cdef cconv_conv2d_shape sh = make_shape(dims)
+    cdef const floating[::1] b = bias
+    cdef const floating *bp = &b[0] if b is not None and b.shape[0] > 0 else NULL
+    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
+    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+    cdef floating *yp = &y[0] if y.shape[0] > 0 else NULL
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = cconv_conv2d_forward_f32(&sh, xp, wp, bp, yp, threads)
+        else:
+            status = cconv_conv2d_forward_f64(&sh, xp, wp, bp, yp, threads)
+    if status != 0:
+        raise MemoryError("cconv.conv2d: could not allocate the convolution workspace")
+
+
+def conv2d_backward(tuple dims, const floating[::1] dy not None, const floating[::1] x not None,
+                    const floating[::1] w not None,
+                    floating[::1] dx, floating[::1] dw, floating[::1] db, int threads):
+    """Gradients of conv2d_forward into dx, dw, db (each may be None to skip it)."""
+    cdef cconv_conv2d_shape sh = make_shape(dims)
+    cdef const floating *dyp = &dy[0] if dy.shape[0] > 0 else NULL
+    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
+    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+    cdef floating *dxp = data_or_null(dx)
+    cdef floating *dwp = data_or_null(dw)
+    cdef floating *dbp = data_or_null(db)
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = cconv_conv2d_backward_f32(&sh, dyp, xp, wp, dxp, dwp, dbp, threads)
+        else:
+            status = cconv_conv2d_backward_f64(&sh, dyp, xp, wp, dxp, dwp, dbp, threads)
+    if status != 0:
+        raise MemoryError("cconv.conv2d_backward: could not allocate the convolution workspace")
+
+
+def openmp_version():
+    """The _OPENMP date this build was compiled with (e.g. 201511), or 0 without OpenMP."""
+    return cconv_openmp_version()
+
+
+def openmp_max_threads():
+    return cconv_max_threads()
+
+
+def openmp_num_procs():
+    return cconv_num_procs()
+
+
+def simd_paths_built():
+    return cconv_gemm_isas_built().decode().split(",")
+
+
+def simd_path():
+    """(name, mr_f32, nr_f32) of the GEMM micro-kernels in use."""
+    cdef const cconv_gemm_kernels *k = cconv_gemm_kernels_get()
+    return k.isa.decode(), k.mr_f32, k.nr_f32
+
+
+def force_simd_path(str isa):
+    """Use the named micro-kernels ('scalar', 'avx2', 'avx512') from now on (testing aid)."""
+    if cconv_gemm_kernels_force(isa.encode()) != 0:
+        raise ValueError(f"SIMD path {isa!r} is not built or not supported by this CPU; "
+                         f"built: {simd_paths_built()}")

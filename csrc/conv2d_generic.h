@@ -1,0 +1,378 @@
+/* conv2d_generic.h: the type-generic body of conv2d.c, included once per element type with
+ * REAL (float or double), FN(name) (appends _f32/_f64) and the micro-kernel accessors defined.
+ * Not a public header. Indices: row = (c*R + r)*S + s of the im2col matrix, column = oh*Q + ow. */
+
+/* Rows [0, m) x columns [k0, k0 + kc) of A, element (i, j) at a[i*rs + j*cs], into MR-row
+ * panels: out[(i / mr)*kc*mr + kk*mr + i % mr]. Rows past m are zero. */
+static void FN(pack_a)(const REAL *a, int64_t rs, int64_t cs, int64_t m, int64_t k0, int64_t kc,
+                       int mr, REAL *out)
+{
+    for (int64_t i0 = 0; i0 < m; i0 += mr) {
+        const int64_t rows = min64(mr, m - i0);
+        REAL *panel = out + (i0 / mr) * kc * mr;
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const REAL *src = a + i0 * rs + (k0 + kk) * cs;
+            REAL *dst = panel + kk * mr;
+            int64_t i = 0;
+            for (; i < rows; ++i) dst[i] = src[i * rs];
+            for (; i < mr; ++i) dst[i] = 0;
+        }
+    }
+}
+
+/* Rows [k0, k0 + kc) x columns [j0, j0 + n) of a row-major B (leading dimension ldb) into
+ * NR-column panels: out[(j / nr)*kc*nr + kk*nr + j % nr]. Columns past n are zero. */
+static void FN(pack_b)(const REAL *b, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
+                       int nr, REAL *out)
+{
+    for (int64_t p = 0; p < n; p += nr) {
+        const int64_t cols = min64(nr, n - p);
+        REAL *panel = out + (p / nr) * kc * nr;
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const REAL *src = b + (k0 + kk) * ldb + j0 + p;
+            REAL *dst = panel + kk * nr;
+            int64_t j = 0;
+            for (; j < cols; ++j) dst[j] = src[j];
+            for (; j < nr; ++j) dst[j] = 0;
+        }
+    }
+}
+
+/* One run of an im2col row along an output row: dst[t*dstride] for t in [0, run) is input pixel
+ * src_row[(ow0 + t)*sw + w_off], or 0 where that column is padding (outside ow in [lo, hi)) or
+ * the whole input row is padding (src_row == NULL). */
+static void FN(gather_run)(REAL *dst, int64_t dstride, const REAL *src_row, int64_t ow0, int64_t run,
+                           int64_t lo, int64_t hi, int64_t sw, int64_t w_off)
+{
+    const int64_t a = src_row ? clamp64(lo - ow0, 0, run) : run;
+    const int64_t b = src_row ? clamp64(hi - ow0, a, run) : run;
+    int64_t t = 0;
+    for (; t < a; ++t) dst[t * dstride] = 0;
+    if (sw == 1 && dstride == 1)
+        for (; t < b; ++t) dst[t] = src_row[ow0 + t + w_off];
+    else
+        for (; t < b; ++t) dst[t * dstride] = src_row[(ow0 + t) * sw + w_off];
+    for (; t < run; ++t) dst[t * dstride] = 0;
+}
+
+/* The reverse of gather_run: dst_row[(ow0 + t)*sw + w_off] += src[t] where that is a real pixel. */
+static void FN(scatter_add_run)(REAL *dst_row, const REAL *src, int64_t ow0, int64_t run, int64_t lo,
+                                int64_t hi, int64_t sw, int64_t w_off)
+{
+    const int64_t a = clamp64(lo - ow0, 0, run), b = clamp64(hi - ow0, a, run);
+    if (sw == 1)
+        for (int64_t t = a; t < b; ++t) dst_row[ow0 + t + w_off] += src[t];
+    else
+        for (int64_t t = a; t < b; ++t) dst_row[(ow0 + t) * sw + w_off] += src[t];
+}
+
+/* Where im2col row `row` reads from: its input plane, and the offsets of its tap. */
+typedef struct {
+    int64_t c, h_off, w_off;
+    int64_t ow_lo, ow_hi;  /* output columns whose input column is a real pixel */
+} FN(im2col_row);
+
+static FN(im2col_row) FN(decode_row)(const cconv_conv2d_shape *sh, int64_t row)
+{
+    FN(im2col_row) d;
+    const int64_t RS = sh->r * sh->s, r = (row % RS) / sh->s, s = row % sh->s;
+    d.c = row / RS;
+    d.h_off = r * sh->dil_h - sh->pad_top;
+    d.w_off = s * sh->dil_w - sh->pad_left;
+    valid_outputs(d.w_off, sh->stride_w, sh->w, sh->q, &d.ow_lo, &d.ow_hi);
+    return d;
+}
+
+/* Columns [j, j + count) of one im2col row (pixels q0 + j ...), walked one output row at a time. */
+static void FN(gather_row)(const cconv_conv2d_shape *sh, const FN(im2col_row) *d, const REAL *plane,
+                           int64_t q_first, int64_t count, REAL *dst, int64_t dstride)
+{
+    int64_t oh = q_first / sh->q, ow = q_first % sh->q, j = 0;
+    while (j < count) {
+        const int64_t run = min64(count - j, sh->q - ow), ih = oh * sh->stride_h + d->h_off;
+        const REAL *src_row = (ih >= 0 && ih < sh->h) ? plane + ih * sh->w : NULL;
+        FN(gather_run)(dst + j * dstride, dstride, src_row, ow, run, d->ow_lo, d->ow_hi, sh->stride_w, d->w_off);
+        j += run;
+        ow = 0;
+        ++oh;
+    }
+}
+
+/* Rows [k0, k0 + kc) x columns [q0, q0 + nq) of the im2col matrix of one image's group
+ * (xg points at its first channel) into NR-column panels, as pack_b lays them out. */
+static void FN(pack_im2col)(const cconv_conv2d_shape *sh, const REAL *xg, int64_t k0, int64_t kc,
+                            int64_t q0, int64_t nq, int nr, REAL *out)
+{
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const FN(im2col_row) d = FN(decode_row)(sh, k0 + kk);
+        const REAL *plane = xg + d.c * sh->h * sh->w;
+        for (int64_t p = 0; p < nq; p += nr) {
+            const int64_t cols = min64(nr, nq - p);
+            REAL *dst = out + (p / nr) * kc * nr + kk * nr;
+            FN(gather_row)(sh, &d, plane, q0 + p, cols, dst, 1);
+            for (int64_t j = cols; j < nr; ++j) dst[j] = 0;
+        }
+    }
+}
+
+/* The transpose: rows [q0, q0 + nq) (output pixels, the reduction) x columns [j0, j0 + n)
+ * (im2col rows) into NR-column panels, for the weight gradient. */
+static void FN(pack_im2col_t)(const cconv_conv2d_shape *sh, const REAL *xg, int64_t q0, int64_t nq,
+                              int64_t j0, int64_t n, int nr, REAL *out)
+{
+    for (int64_t p = 0; p < n; p += nr) {
+        const int64_t cols = min64(nr, n - p);
+        REAL *panel = out + (p / nr) * nq * nr;
+        for (int64_t jj = 0; jj < nr; ++jj) {
+            if (jj >= cols) {
+                for (int64_t qq = 0; qq < nq; ++qq) panel[qq * nr + jj] = 0;
+                continue;
+            }
+            const FN(im2col_row) d = FN(decode_row)(sh, j0 + p + jj);
+            FN(gather_row)(sh, &d, xg + d.c * sh->h * sh->w, q0, nq, panel + jj, nr);
+        }
+    }
+}
+
+/* dxg += col2im of the block dcol (rows [row0, row0 + rows) x columns [q0, q0 + nq) of the
+ * im2col matrix, leading dimension ld): each entry is added back to the pixel it was read from. */
+static void FN(col2im_add)(const cconv_conv2d_shape *sh, const REAL *dcol, int64_t ld, int64_t row0,
+                           int64_t rows, int64_t q0, int64_t nq, REAL *dxg)
+{
+    for (int64_t i = 0; i < rows; ++i) {
+        const FN(im2col_row) d = FN(decode_row)(sh, row0 + i);
+        REAL *plane = dxg + d.c * sh->h * sh->w;
+        const REAL *src = dcol + i * ld;
+        int64_t oh = q0 / sh->q, ow = q0 % sh->q, j = 0;
+        while (j < nq) {
+            const int64_t run = min64(nq - j, sh->q - ow), ih = oh * sh->stride_h + d.h_off;
+            if (ih >= 0 && ih < sh->h)
+                FN(scatter_add_run)(plane + ih * sh->w, src + j, ow, run, d.ow_lo, d.ow_hi, sh->stride_w, d.w_off);
+            j += run;
+            ow = 0;
+            ++oh;
+        }
+    }
+}
+
+/* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B from packed panels of depth kc. */
+static void FN(gemm_packed)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t kc,
+                            const REAL *apack, const REAL *bpack, REAL *c, int64_t ldc, int accumulate)
+{
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    for (int64_t j = 0; j < n; j += nr)
+        for (int64_t i = 0; i < m; i += mr)
+            UKERNEL(kern)(kc, apack + (i / mr) * kc * mr, bpack + (j / nr) * kc * nr, c + i * ldc + j,
+                          ldc, min64(mr, m - i), min64(nr, n - j), accumulate);
+}
+
+int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const REAL *w,
+                             const REAL *bias, REAL *y, int threads)
+{
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, CRS = Cg * sh->r * sh->s;
+    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w;
+    if (sh->n == 0 || sh->k == 0 || PQ == 0) return CCONV_OK;
+    if (CRS == 0) {  /* no input channels: the output is the bias */
+        for (int64_t i = 0; i < sh->n * sh->k; ++i)
+            for (int64_t j = 0; j < PQ; ++j) y[i * PQ + j] = bias ? bias[i % sh->k] : 0;
+        return CCONV_OK;
+    }
+    const int64_t kc_max = min64(CRS, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
+    const int64_t nqb = ceil_div(PQ, nc), items = sh->n * G * nqb;
+    const int64_t a_rows = round_up(Kg, mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
+    const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS);
+    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
+
+    REAL *apack = (REAL *)cconv_aligned_alloc((size_t)(G * a_group) * sizeof(REAL));
+    REAL *bpacks = (REAL *)cconv_aligned_alloc((size_t)(t * b_size) * sizeof(REAL));
+    if (!apack || !bpacks) {
+        cconv_aligned_free(apack);
+        cconv_aligned_free(bpacks);
+        return CCONV_ENOMEM;
+    }
+    /* The weights of group g, depth block starting at k0, live at apack + g*a_group + a_rows*k0. */
+    for (int64_t g = 0; g < G; ++g)
+        for (int64_t k0 = 0; k0 < CRS; k0 += kc_max)
+            FN(pack_a)(w + g * Kg * CRS, CRS, 1, Kg, k0, min64(kc_max, CRS - k0), mr,
+                       apack + g * a_group + a_rows * k0);
+
+#pragma omp parallel num_threads(t)
+    {
+        REAL *bpack = bpacks + cconv_thread_id() * b_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G);
+            const int64_t q0 = qb * nc, nq = min64(nc, PQ - q0);
+            const REAL *xg = x + (n * sh->c + g * Cg) * HW;
+            REAL *yblock = y + (n * sh->k + g * Kg) * PQ + q0;
+            for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
+                const int64_t kc = min64(kc_max, CRS - k0);
+                FN(pack_im2col)(sh, xg, k0, kc, q0, nq, nr, bpack);
+                FN(gemm_packed)(kern, Kg, nq, kc, apack + g * a_group + a_rows * k0, bpack, yblock, PQ, k0 > 0);
+            }
+            if (bias)
+                for (int64_t k = 0; k < Kg; ++k) {
+                    const REAL b = bias[g * Kg + k];
+                    REAL *row = yblock + k * PQ;
+                    for (int64_t j = 0; j < nq; ++j) row[j] += b;
+                }
+        }
+    }
+    cconv_aligned_free(apack);
+    cconv_aligned_free(bpacks);
+    return CCONV_OK;
+}
+
+/* db[k] = sum over images and pixels of dy[n, k, :], each k summed by one thread in a fixed order. */
+static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, REAL *db, int threads)
+{
+    const int64_t PQ = sh->p * sh->q, K = sh->k;
+    const int t = (int)min64(cconv_threads_for(threads, (double)sh->n * K * PQ, 64.0 * GRAIN_FLOPS),
+                             max64(K, 1));
+    int64_t k;
+    (void)t;  /* unused without OpenMP */
+#pragma omp parallel for schedule(static) num_threads(t)
+    for (k = 0; k < K; ++k) {
+        REAL sum = 0;
+        for (int64_t n = 0; n < sh->n; ++n) {
+            const REAL *row = dy + (n * K + k) * PQ;
+            for (int64_t j = 0; j < PQ; ++j) sum += row[j];
+        }
+        db[k] = sum;
+    }
+}
+
+static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *w, REAL *dx,
+                                 int threads)
+{
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, RS = sh->r * sh->s, CRS = Cg * RS;
+    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w;
+    if (sh->n == 0 || CRS == 0) return CCONV_OK;
+    if (Kg == 0 || PQ == 0) {
+        memset(dx, 0, (size_t)(sh->n * sh->c * HW) * sizeof(REAL));
+        return CCONV_OK;
+    }
+    /* Work items are (image, group, block of input channels): each writes only its own channels
+     * of dx, so no two threads touch the same element. Blocks are small enough to bound the
+     * workspace and numerous enough to keep every thread busy. */
+    const double flops = 2.0 * sh->n * sh->k * CRS * PQ;
+    const int want = cconv_threads_for(threads, flops, GRAIN_FLOPS);
+    int64_t cb = max64(1, min64(Cg, DX_ROWS_MAX / RS));
+    cb = max64(1, min64(cb, Cg / max64(1, ceil_div(2 * (int64_t)want, sh->n * G))));
+    const int64_t ncb = ceil_div(Cg, cb), items = sh->n * G * ncb;
+    const int64_t kc_max = min64(Kg, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
+    const int64_t a_rows = round_up(cb * RS, mr), a_block = round_up(a_rows * Kg, ALIGN_ELEMS);
+    const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS), col_size = round_up(a_rows * nc, ALIGN_ELEMS);
+    const int t = (int)min64(want, items);
+
+    REAL *apack = (REAL *)cconv_aligned_alloc((size_t)(G * ncb * a_block) * sizeof(REAL));
+    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * (b_size + col_size)) * sizeof(REAL));
+    if (!apack || !work) {
+        cconv_aligned_free(apack);
+        cconv_aligned_free(work);
+        return CCONV_ENOMEM;
+    }
+    /* w^T of group g, channel block cbi: rows = im2col rows of the block, columns = filters. */
+    for (int64_t g = 0; g < G; ++g)
+        for (int64_t cbi = 0; cbi < ncb; ++cbi) {
+            const int64_t c0 = cbi * cb, rows = min64(cb, Cg - c0) * RS;
+            for (int64_t k0 = 0; k0 < Kg; k0 += kc_max)
+                FN(pack_a)(w + g * Kg * CRS + c0 * RS, 1, CRS, rows, k0, min64(kc_max, Kg - k0), mr,
+                           apack + (g * ncb + cbi) * a_block + a_rows * k0);
+        }
+
+#pragma omp parallel num_threads(t)
+    {
+        REAL *bpack = work + cconv_thread_id() * (b_size + col_size), *dcol = bpack + b_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t cbi = it % ncb, g = (it / ncb) % G, n = it / (ncb * G);
+            const int64_t c0 = cbi * cb, rows = min64(cb, Cg - c0) * RS;
+            const REAL *dyg = dy + (n * sh->k + g * Kg) * PQ;
+            REAL *dxg = dx + (n * sh->c + g * Cg) * HW;
+            const REAL *ablock = apack + (g * ncb + cbi) * a_block;
+            memset(dxg + c0 * HW, 0, (size_t)(rows / RS * HW) * sizeof(REAL));
+            for (int64_t q0 = 0; q0 < PQ; q0 += nc) {
+                const int64_t nq = min64(nc, PQ - q0);
+                for (int64_t k0 = 0; k0 < Kg; k0 += kc_max) {
+                    const int64_t kc = min64(kc_max, Kg - k0);
+                    FN(pack_b)(dyg, PQ, k0, kc, q0, nq, nr, bpack);
+                    FN(gemm_packed)(kern, rows, nq, kc, ablock + a_rows * k0, bpack, dcol, nc, k0 > 0);
+                }
+                FN(col2im_add)(sh, dcol, nc, c0 * RS, rows, q0, nq, dxg);
+            }
+        }
+    }
+    cconv_aligned_free(apack);
+    cconv_aligned_free(work);
+    return CCONV_OK;
+}
+
+static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *x, REAL *dw,
+                                  int threads)
+{
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, CRS = Cg * sh->r * sh->s;
+    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w, dw_size = sh->k * CRS;
+    memset(dw, 0, (size_t)dw_size * sizeof(REAL));
+    if (sh->n == 0 || PQ == 0 || dw_size == 0) return CCONV_OK;
+    /* Work items are (image, group, block of output pixels); each thread sums its items into a
+     * private copy of dw, and the copies are added in thread order: deterministic for a fixed
+     * thread count, with no atomics. */
+    const int64_t kq = min64(PQ, KC_MAX), nqb = ceil_div(PQ, kq), items = sh->n * G * nqb;
+    const int64_t nc = min64(round_up(CRS, nr), round_up(NC_MAX, nr));
+    const int64_t a_size = round_up(round_up(Kg, mr) * kq, ALIGN_ELEMS), b_size = round_up(kq * nc, ALIGN_ELEMS);
+    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
+    const int64_t partial = t > 1 ? round_up(dw_size, ALIGN_ELEMS) : 0;
+
+    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * (a_size + b_size + partial)) * sizeof(REAL));
+    if (!work) return CCONV_ENOMEM;
+
+#pragma omp parallel num_threads(t)
+    {
+        const int id = cconv_thread_id();
+        REAL *apack = work + id * (a_size + b_size + partial), *bpack = apack + a_size;
+        REAL *acc = t > 1 ? bpack + b_size : dw;
+        int64_t it;
+        if (t > 1) memset(acc, 0, (size_t)dw_size * sizeof(REAL));
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G);
+            const int64_t q0 = qb * kq, nq = min64(kq, PQ - q0);
+            const REAL *xg = x + (n * sh->c + g * Cg) * HW;
+            FN(pack_a)(dy + (n * sh->k + g * Kg) * PQ, PQ, 1, Kg, q0, nq, mr, apack);
+            for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
+                const int64_t ncols = min64(nc, CRS - j0);
+                FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);
+                FN(gemm_packed)(kern, Kg, ncols, nq, apack, bpack, acc + g * Kg * CRS + j0, CRS, 1);
+            }
+        }
+        if (t > 1) {  /* the implicit barrier above makes every partial complete */
+            int64_t i;
+#pragma omp for schedule(static)
+            for (i = 0; i < dw_size; ++i) {
+                REAL sum = 0;
+                for (int p = 0; p < t; ++p) sum += work[p * (a_size + b_size + partial) + a_size + b_size + i];
+                dw[i] = sum;
+            }
+        }
+    }
+    cconv_aligned_free(work);
+    return CCONV_OK;
+}
+
+int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *x, const REAL *w,
+                              REAL *dx, REAL *dw, REAL *db, int threads)
+{
+    if (db) FN(conv2d_grad_bias)(sh, dy, db, threads);
+    if (dx && FN(conv2d_grad_input)(sh, dy, w, dx, threads) != CCONV_OK) return CCONV_ENOMEM;
+    if (dw && FN(conv2d_grad_weight)(sh, dy, x, dw, threads) != CCONV_OK) return CCONV_ENOMEM;
+    return CCONV_OK;
+}

@@ -1,0 +1,54 @@
+/* gemm.h: the packed-panel matrix-multiply building blocks the convolution kernels run on.
+ *
+ * C (m x n) += A (m x kc) * B (kc x n) is computed one MR x NR tile at a time by a
+ * micro-kernel that reads A from an "A panel" (MR rows, stored k-major: a[k*MR + i]) and B
+ * from a "B panel" (NR columns, stored k-major: b[k*NR + j]). The convolution files pack
+ * their operands straight into these layouts (im2col fused into packing), so no whole-batch
+ * im2col buffer ever exists. Which micro-kernels run (and so MR and NR) is chosen once, at
+ * start-up, from the CPU's features: see cconv_gemm_kernels_select().
+ */
+#ifndef CCONV_GEMM_H
+#define CCONV_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* c[i*ldc + j] (i < m <= MR, j < n <= NR) = (accumulate ? c : 0) + sum_k a[k*MR+i] * b[k*NR+j].
+ * a and b are 64-byte aligned panels; full tiles (m == MR, n == NR) are the fast case. */
+typedef void (*cconv_ukernel_f32)(int64_t kc, const float *a, const float *b, float *c,
+                                  int64_t ldc, int64_t m, int64_t n, int accumulate);
+typedef void (*cconv_ukernel_f64)(int64_t kc, const double *a, const double *b, double *c,
+                                  int64_t ldc, int64_t m, int64_t n, int accumulate);
+
+typedef struct {
+    const char *isa;          /* "avx512", "avx2" or "scalar" */
+    int mr_f32, nr_f32;
+    cconv_ukernel_f32 ukernel_f32;
+    int mr_f64, nr_f64;
+    cconv_ukernel_f64 ukernel_f64;
+} cconv_gemm_kernels;
+
+/* The portable micro-kernels (always built; the reference for the SIMD ones). */
+extern const cconv_gemm_kernels cconv_gemm_scalar;
+#if defined(CCONV_HAVE_AVX2)
+extern const cconv_gemm_kernels cconv_gemm_avx2;
+#endif
+#if defined(CCONV_HAVE_AVX512)
+extern const cconv_gemm_kernels cconv_gemm_avx512;
+#endif
+
+/* Choose the micro-kernels for this CPU: the widest ISA it supports, unless the environment
+ * variable CCONV_ISA names another one ("scalar", "avx2", "avx512") that it supports.
+ * Call once at start-up (not thread-safe); cconv_gemm_kernels_get() then returns the choice. */
+void cconv_gemm_kernels_select(void);
+const cconv_gemm_kernels *cconv_gemm_kernels_get(void);
+/* Force a path by name; returns 0 on success, -1 if it is not built or this CPU lacks it. */
+int cconv_gemm_kernels_force(const char *isa);
+/* Comma-separated names of the paths compiled into this build, e.g. "scalar,avx2,avx512". */
+const char *cconv_gemm_isas_built(void);
+
+/* 64-byte aligned allocation (portable; pair with cconv_aligned_free). NULL on failure. */
+void *cconv_aligned_alloc(size_t bytes);
+void cconv_aligned_free(void *p);
+
+#endif

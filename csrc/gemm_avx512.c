@@ -1,0 +1,50 @@
+/* gemm_avx512.c: AVX-512 micro-kernels (f32 8x32, f64 8x16). Compiled with -mavx512f (and
+ * friends) and called only after cconv_cpu_has_avx512() said yes. */
+#include <immintrin.h>
+
+#include "gemm.h"
+
+#define UKERNEL_NAME ukernel_8x32_avx512_f32
+#define REAL float
+#define VEC __m512
+#define VLEN 16
+#define MR 8
+#define NR 32
+#define VZERO() _mm512_setzero_ps()
+#define VLOAD(p) _mm512_load_ps(p)
+#define VLOADU(p) _mm512_loadu_ps(p)
+#define VSTOREU(p, v) _mm512_storeu_ps(p, v)
+#define VBCAST(x) _mm512_set1_ps(x)
+#define VFMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
+#define VADD(a, b) _mm512_add_ps(a, b)
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_NAME
+#undef REAL
+#undef VEC
+#undef VLEN
+#undef NR
+#undef VZERO
+#undef VLOAD
+#undef VLOADU
+#undef VSTOREU
+#undef VBCAST
+#undef VFMA
+#undef VADD
+
+#define UKERNEL_NAME ukernel_8x16_avx512_f64
+#define REAL double
+#define VEC __m512d
+#define VLEN 8
+#define NR 16
+#define VZERO() _mm512_setzero_pd()
+#define VLOAD(p) _mm512_load_pd(p)
+#define VLOADU(p) _mm512_loadu_pd(p)
+#define VSTOREU(p, v) _mm512_storeu_pd(p, v)
+#define VBCAST(x) _mm512_set1_pd(x)
+#define VFMA(a, b, acc) _mm512_fmadd_pd(a, b, acc)
+#define VADD(a, b) _mm512_add_pd(a, b)
+#include "gemm_ukernel_simd.h"
+
+const cconv_gemm_kernels cconv_gemm_avx512 = {
+    "avx512", 8, 32, ukernel_8x32_avx512_f32, 8, 16, ukernel_8x16_avx512_f64,
+};
