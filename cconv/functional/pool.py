@@ -1,0 +1,163 @@
+"""2-D max, average and Lp-norm pooling, forward and backward, NCHW, with PyTorch's semantics.
+
+The C kernels live in csrc/pool2d.c; this module checks the arguments, computes the output
+size and allocates the outputs. Output size along each axis (PyTorch's rule):
+
+    out = floor((H + 2*pad - kernel) / stride) + 1                          (ceil_mode=False)
+    out = ceil((H + 2*pad - kernel) / stride) + 1, minus 1 when that last
+          window would start at or beyond H + pad                           (ceil_mode=True)
+
+Windows that run off the input are clipped; padding is at most half the kernel.
+"""
+import numbers
+
+import numpy as np
+
+from cconv import _pool
+from cconv._args import as_float_array, check_grad_out, pair, pool_out_size
+from cconv._threads import get_num_threads
+
+__all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "lp_pool2d",
+           "lp_pool2d_backward"]
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_norm_type(norm_type):
+    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"norm_type must be a positive finite number, got "
+                        f"{type(norm_type).__name__} {norm_type!r}")
+    value = float(norm_type)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"norm_type must be a positive finite number, got {norm_type!r}")
+    return value
+
+
+def _geometry(x, kernel_size, stride, padding, ceil_mode):
+    """The kernels' dims tuple (n, c, h, w, kh, kw, sh, sw, ph, pw, p, q), every argument checked."""
+    kh, kw = pair(kernel_size, "kernel_size")
+    sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
+    ph, pw = pair(padding, "padding", minimum=0)
+    ceil_mode = _check_flag(ceil_mode, "ceil_mode")
+    n, c, h, w = x.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"x must have a non-empty height and width, got shape {x.shape}")
+    p = pool_out_size(h, kh, sh, ph, ceil_mode, "height")
+    q = pool_out_size(w, kw, sw, pw, ceil_mode, "width")
+    return (n, c, h, w, kh, kw, sh, sw, ph, pw, p, q)
+
+
+def _forward(kernel, x, kernel_size, stride, padding, ceil_mode, *options):
+    x = as_float_array(x, "x", ndim=4)
+    dims = _geometry(x, kernel_size, stride, padding, ceil_mode)
+    n, c, p, q = dims[0], dims[1], dims[10], dims[11]
+    y = np.empty((n, c, p, q), dtype=x.dtype)
+    if y.size:
+        kernel(x.reshape(-1), y.reshape(-1), dims, *options, get_num_threads())
+    return y
+
+
+def _backward(kernel, grad_out, x, kernel_size, stride, padding, ceil_mode, *options,
+              needs_x=True):
+    x = as_float_array(x, "x", ndim=4)
+    dims = _geometry(x, kernel_size, stride, padding, ceil_mode)
+    n, c, p, q = dims[0], dims[1], dims[10], dims[11]
+    grad_out = check_grad_out(grad_out, (n, c, p, q), x.dtype)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    if grad_x.size == 0:
+        return grad_x
+    arrays = (grad_out.reshape(-1), x.reshape(-1)) if needs_x else (grad_out.reshape(-1),)
+    kernel(*arrays, grad_x.reshape(-1), dims, *options, get_num_threads())
+    return grad_x
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """2-D max pooling, as torch.nn.functional.max_pool2d.
+
+    x: (N, C, H, W) float32 or float64 array (any layout; it is never modified).
+    kernel_size, stride, padding: an int or an (h, w) pair; stride defaults to kernel_size;
+        0 <= padding <= kernel_size / 2. Padding counts as -inf.
+    ceil_mode: use ceil instead of floor in the output-size formula (see the module docstring).
+    Returns y: (N, C, H', W') of x's dtype, H' = floor((H + 2*pad_h - kh) / stride_h) + 1 and
+        W' likewise. A NaN in a window makes that output NaN.
+    """
+    return _forward(_pool.max_forward, x, kernel_size, stride, padding, ceil_mode)
+
+
+def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Gradient of max_pool2d with respect to x.
+
+    grad_out: (N, C, H', W'), dL/dy for y = max_pool2d(x, ...), of x's dtype.
+    x and the other arguments: as given to max_pool2d.
+    Returns grad_x: (N, C, H, W). Each window passes its gradient to its first maximum in
+        row-major order (to its last NaN when it holds NaN), like PyTorch; overlapping windows
+        add up.
+    """
+    return _backward(_pool.max_backward, grad_out, x, kernel_size, stride, padding, ceil_mode)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """2-D average pooling, as torch.nn.functional.avg_pool2d.
+
+    x: (N, C, H, W) float32 or float64 array (any layout; it is never modified).
+    kernel_size, stride, padding: an int or an (h, w) pair; stride defaults to kernel_size;
+        0 <= padding <= kernel_size / 2. Padding counts as zeros.
+    ceil_mode: use ceil instead of floor in the output-size formula (see the module docstring).
+    count_include_pad: divide by the window size including padding (clipped at H + pad_h and
+        W + pad_w, which only matters with ceil_mode) when True, by the number of real input
+        elements in the window when False.
+    Returns y: (N, C, H', W') of x's dtype, H' = floor((H + 2*pad_h - kh) / stride_h) + 1 and
+        W' likewise.
+    """
+    return _forward(_pool.avg_forward, x, kernel_size, stride, padding, ceil_mode,
+                    _check_flag(count_include_pad, "count_include_pad"))
+
+
+def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool2d with respect to x.
+
+    grad_out: (N, C, H', W'), dL/dy for y = avg_pool2d(x, ...), of x's dtype.
+    x: the forward input (only its shape and dtype are used); other arguments as for avg_pool2d.
+    Returns grad_x: (N, C, H, W): each input element gets grad_out / divisor from every window
+        that contains it.
+    """
+    return _backward(_pool.avg_backward, grad_out, x, kernel_size, stride, padding, ceil_mode,
+                     _check_flag(count_include_pad, "count_include_pad"), needs_x=False)
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """2-D power-average pooling, exactly as torch.nn.functional.lp_pool2d.
+
+    y = (sum over the window of x**p) ** (1/p), p = norm_type (p=2: L2-norm pooling). As in
+    torch, this is computed as (avg_pool2d(x**p, kernel_size, stride, 0, ceil_mode) * kh*kw)
+    ** (1/p), so with ceil_mode a window clipped at the input's edge is scaled up to the full
+    window size. x**p and the root follow IEEE pow: negative inputs with a non-integer p give NaN.
+
+    x: (N, C, H, W) float32 or float64 array (any layout; it is never modified).
+    norm_type: p, a positive finite number.
+    kernel_size, stride: an int or an (h, w) pair; stride defaults to kernel_size. No padding.
+    ceil_mode: use ceil instead of floor in the output-size formula (see the module docstring).
+    Returns y: (N, C, H', W') of x's dtype, H' = floor((H - kh) / stride_h) + 1, W' likewise.
+    """
+    return _forward(_pool.lp_forward, x, kernel_size, stride, 0, ceil_mode,
+                    _check_norm_type(norm_type))
+
+
+def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Gradient of lp_pool2d with respect to x (torch's autograd of the same formula).
+
+    grad_out: (N, C, H', W'), dL/dy for y = lp_pool2d(x, ...), of x's dtype.
+    x and the other arguments: as given to lp_pool2d.
+    Returns grad_x: (N, C, H, W). Where a window's pooled sum of x**p is zero its gradient is
+        defined as zero, not NaN (torch documents this rule but its autograd can still give NaN
+        there), and an input element whose accumulated gradient is zero (for instance one that
+        no window covers) gets exactly zero. Elsewhere the values are torch's, including an
+        infinite gradient for a zero input in a window with a nonzero sum when p < 1.
+    """
+    return _backward(_pool.lp_backward, grad_out, x, kernel_size, stride, 0, ceil_mode,
+                     _check_norm_type(norm_type))
