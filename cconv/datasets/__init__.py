@@ -1,0 +1,153 @@
+"""Datasets: the digits set shipped with cconv, and a reader for MNIST-style IDX files.
+
+load_digits()
+    The UCI "Optical Recognition of Handwritten Digits" test set (1,797 images of 8x8 pixels,
+    values 0..16, ten classes; the set scikit-learn calls `load_digits`), stored inside the
+    package as `digits.npz` so it works offline. It comes with a fixed stratified split made
+    once by `tools/make_digits.py`: 1,437 training and 360 test images (20% of each class in
+    the test set). Data: E. Alpaydin, C. Kaynak, "Optical Recognition of Handwritten Digits",
+    UCI Machine Learning Repository (1998), https://doi.org/10.24432/C50P49, licensed under
+    Creative Commons Attribution 4.0 (CC BY 4.0).
+
+load_mnist(directory, kind='train')
+    MNIST or Fashion-MNIST from the standard IDX files in a folder you have (gzipped or not).
+
+RandomShift(max_shift=1)
+    A batch augmentation for Trainer.fit(augment=...): random small translations.
+
+read_idx(path)
+    Any IDX file (the format of MNIST), validated: magic number, element type, dimensions
+    and exact size; `.gz` files are decompressed on the fly.
+"""
+import gzip
+import os
+import zlib
+
+import numpy as np
+
+from cconv.datasets.transforms import RandomShift
+
+__all__ = ["load_digits", "load_mnist", "read_idx", "RandomShift"]
+
+_DIGITS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.npz")
+
+# IDX element type code -> big-endian NumPy dtype
+_IDX_TYPES = {
+    0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
+}
+_MAX_IDX_BYTES = 2**34  # 16 GiB: anything larger is certainly a corrupt header
+
+
+def load_digits():
+    """The embedded digits set as ((X_train, y_train), (X_test, y_test)).
+
+    X is float32 of shape (N, 1, 8, 8) with values in [0, 1] (pixel / 16); y is int64 in 0..9.
+    N is 1,437 for training and 360 for testing; the split is fixed and stratified.
+    """
+    with np.load(_DIGITS_FILE, allow_pickle=False) as data:
+        parts = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    x_train, y_train, x_test, y_test = parts
+
+    def images(x):
+        return (x.astype(np.float32) / np.float32(16.0)).reshape(-1, 1, 8, 8)
+
+    return ((images(x_train), y_train.astype(np.int64)),
+            (images(x_test), y_test.astype(np.int64)))
+
+
+def read_idx(path):
+    """Read an IDX file (optionally gzipped) into a native-byte-order ndarray.
+
+    Raises FileNotFoundError when the file is missing and ValueError when it is not a valid
+    IDX file: bad magic number, unknown element type, zero dimensions, or a data size that
+    does not match the header.
+    """
+    path = os.fspath(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise ValueError(f"{path}: not an IDX file (only {len(raw)} bytes, the header needs 4)")
+    if raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (magic number must start with two zero "
+                         f"bytes, got {raw[0]:#04x} {raw[1]:#04x})")
+    type_code, ndim = raw[2], raw[3]
+    if type_code not in _IDX_TYPES:
+        raise ValueError(f"{path}: unknown IDX element type {type_code:#04x} (expected one of "
+                         f"{', '.join(f'{c:#04x}' for c in _IDX_TYPES)})")
+    if ndim == 0:
+        raise ValueError(f"{path}: IDX header declares 0 dimensions")
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions "
+                         f"need {header_size})")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_TYPES[type_code]
+    expected = dtype.itemsize
+    for d in shape:
+        expected *= d
+        if expected > _MAX_IDX_BYTES:
+            raise ValueError(f"{path}: IDX header declares an implausibly large array {shape}")
+    actual = len(raw) - header_size
+    if actual != expected:
+        kind = "truncated" if actual < expected else "has trailing bytes"
+        raise ValueError(f"{path}: IDX file {kind}: header declares shape {shape} of "
+                         f"{dtype.name} ({expected} bytes of data) but the file holds {actual}")
+    data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _read_bytes(path):
+    """The file's bytes, gunzipped when the file starts with the gzip magic number."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
+    return raw
+
+
+def _find_idx(directory, prefix, what):
+    """The path of e.g. train-images-idx3-ubyte[.gz] in `directory` (a few common spellings)."""
+    rank = "idx3" if what == "images" else "idx1"
+    names = [f"{prefix}-{what}-{rank}-ubyte", f"{prefix}-{what}.{rank}-ubyte"]
+    for name in names:
+        for candidate in (name, name + ".gz"):
+            full = os.path.join(directory, candidate)
+            if os.path.isfile(full):
+                return full
+    raise FileNotFoundError(f"no {names[0]}[.gz] in {directory!r} (MNIST / Fashion-MNIST IDX "
+                            f"files are expected there)")
+
+
+def load_mnist(directory, kind="train"):
+    """MNIST or Fashion-MNIST from the IDX files in `directory` as (X, y).
+
+    kind is 'train' (train-images-idx3-ubyte, train-labels-idx1-ubyte) or 'test'
+    (t10k-...); the files may be gzipped. X is float32 of shape (N, 1, 28, 28) in [0, 1];
+    y is int64 in 0..9.
+    """
+    if kind not in ("train", "test"):
+        raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"MNIST directory {directory!r} does not exist")
+    prefix = "train" if kind == "train" else "t10k"
+    images_path = _find_idx(directory, prefix, "images")
+    labels_path = _find_idx(directory, prefix, "labels")
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{images_path}: expected a 3-D uint8 image array, got {images.ndim}-D "
+                         f"{images.dtype}")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(f"{labels_path}: expected a 1-D uint8 label array, got {labels.ndim}-D "
+                         f"{labels.dtype}")
+    if len(images) != len(labels):
+        raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds "
+                         f"{len(labels)} labels")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{labels_path}: labels must be 0..9, found {int(labels.max())}")
+    x = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+    return x, labels.astype(np.int64)

@@ -1,0 +1,172 @@
+"""The Layer base class: shapes, build, forward/backward checks, parameters, config.
+
+A layer is built once for an input shape (without the batch axis), a dtype and a random
+generator; building creates its parameters. `forward(x)` caches what `backward` needs;
+`backward(grad_out)` stores the parameter gradients in `layer.grads` and returns dL/dx.
+Layers never modify their `x` or `grad_out` arguments in place.
+"""
+import numpy as np
+
+from cconv._args import as_float_array
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_model_dtype(dtype):
+    """np.float32 or np.float64 from a dtype-like, or a TypeError."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def as_shape(shape, name):
+    """A tuple of positive ints from a shape-like (no batch axis)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of ints such as (1, 28, 28), got {shape!r}") from None
+    if not dims or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0
+                           for d in dims):
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints such as (1, 28, 28), "
+                         f"got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+class Layer:
+    """Base class of every layer. Subclasses implement _build, _forward, _backward, get_config."""
+
+    def __init__(self, name=None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.name = name
+        self.training = True
+        self.input_shape = None
+        self.output_shape = None
+        self.dtype = None
+        self._params = {}
+        self._grads = {}
+        self._buffers = {}
+        self._forward_batch = None  # batch size of the last forward, for backward's check
+
+    # -- parameters -----------------------------------------------------------------------
+    @property
+    def params(self):
+        """Trainable parameters: name -> array (updated in place by the optimizers)."""
+        return self._params
+
+    @property
+    def grads(self):
+        """Gradients of the last backward pass: name -> array, same names as params."""
+        return self._grads
+
+    @property
+    def buffers(self):
+        """Non-trainable state (e.g. BatchNorm running statistics): name -> array."""
+        return self._buffers
+
+    def count_params(self, trainable_only=False):
+        """Number of parameter values, with the non-trainable buffers unless trainable_only."""
+        total = sum(int(p.size) for p in self.params.values())
+        if not trainable_only:
+            total += sum(int(b.size) for b in self.buffers.values())
+        return total
+
+    @property
+    def built(self):
+        return self.output_shape is not None
+
+    # -- modes ----------------------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (Dropout drops, BatchNorm uses batch statistics); returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Inference mode; returns self."""
+        return self.train(False)
+
+    # -- build / forward / backward -------------------------------------------------------
+    def build(self, input_shape, dtype=np.float32, rng=None):
+        """Create the parameters for inputs of shape (N,) + input_shape; returns the output shape."""
+        input_shape = as_shape(input_shape, "input_shape")
+        dtype = as_model_dtype(dtype)
+        if rng is None:
+            rng = np.random.default_rng()
+        self.dtype = dtype
+        output_shape = tuple(int(d) for d in self._build(input_shape, rng))
+        if not output_shape or min(output_shape) < 1:
+            raise ValueError(f"{self.describe()}: input shape {input_shape} gives the empty output "
+                             f"shape {output_shape}")
+        self.input_shape = input_shape
+        self.output_shape = output_shape
+        return output_shape
+
+    def forward(self, x):
+        """The layer's output for a batch x of shape (N,) + input_shape."""
+        if not self.built:
+            x = as_float_array(x, "x")
+            if x.ndim < 2:
+                raise ValueError(f"{self.describe()}: x must have a batch axis, got shape {x.shape}")
+            self.build(x.shape[1:], x.dtype)
+        x = self._check_array(x, self.input_shape, "x", "input")
+        self._forward_batch = x.shape[0]
+        return self._forward(x)
+
+    def backward(self, grad_out):
+        """dL/dx for grad_out = dL/dy; stores the parameter gradients in self.grads."""
+        if self._forward_batch is None:
+            raise RuntimeError(f"{self.describe()}: backward called before forward")
+        grad_out = self._check_array(grad_out, self.output_shape, "grad_out", "output")
+        if grad_out.shape[0] != self._forward_batch:
+            raise ValueError(f"{self.describe()}: grad_out has batch size {grad_out.shape[0]} but "
+                             f"the last forward had {self._forward_batch}")
+        return self._backward(grad_out)
+
+    __call__ = forward
+
+    def _check_array(self, x, shape, name, what):
+        x = as_float_array(x, name)
+        if x.shape[1:] != shape or x.ndim != len(shape) + 1:
+            raise ValueError(f"{self.describe()}: {name} must have shape (N, "
+                             f"{', '.join(map(str, shape))}) ({what} shape {shape} after the batch "
+                             f"axis), got {x.shape}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"{self.describe()}: {name} has dtype {x.dtype} but the layer was built "
+                            f"for {self.dtype}")
+        return x
+
+    def _build(self, input_shape, rng):
+        """Create parameters; return the output shape. Default: shape-preserving, no parameters."""
+        return input_shape
+
+    def _forward(self, x):
+        raise NotImplementedError
+
+    def _backward(self, grad_out):
+        raise NotImplementedError
+
+    # -- description / serialisation ------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments (JSON-serialisable) that rebuild this layer."""
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def describe(self):
+        return f"{type(self).__name__}" + (f" '{self.name}'" if self.name else "")
+
+    def sublayers(self):
+        """Layers nested inside this one (Residual); empty for plain layers."""
+        return []
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"

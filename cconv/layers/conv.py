@@ -1,0 +1,101 @@
+"""Conv2D: a 2-D convolution layer computed by the C kernels (cconv.functional.conv2d)."""
+from cconv import functional as F
+from cconv import initializers
+from cconv._args import as_int, conv_out_size, conv_padding, pair
+from cconv.layers.activations import check_activation, get_activation
+from cconv.layers.base import Layer
+
+
+def default_kernel_initializer(activation):
+    """He for ReLU-family (and linear) outputs, Glorot for sigmoid / tanh."""
+    return "glorot_uniform" if activation in ("sigmoid", "tanh") else "he_uniform"
+
+
+def padding_to_json(padding):
+    """Padding as a JSON-friendly value (ints, lists or a word), validated lightly."""
+    if isinstance(padding, str):
+        return padding.lower()
+    if isinstance(padding, (tuple, list)):
+        return [padding_to_json(p) for p in padding]
+    return as_int(padding, "padding", 0)
+
+
+class Conv2D(Layer):
+    """Conv2D(filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
+    activation=None, kernel_initializer=None, bias_initializer='zeros', name=None)
+
+    Input (N, C, H, W) -> output (N, filters, P, Q); the weight has shape
+    (filters, C / groups, kh, kw) and the bias (filters,). `padding` takes an int, (ph, pw),
+    ((top, bottom), (left, right)), 'valid' or 'same' (Keras rule). `activation` ('relu',
+    'leaky_relu', 'sigmoid', 'tanh' or None) is applied to the output. The kernel initializer
+    defaults to He uniform (Glorot uniform for sigmoid / tanh).
+    """
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 use_bias=True, activation=None, kernel_initializer=None,
+                 bias_initializer="zeros", name=None):
+        super().__init__(name)
+        self.filters = as_int(filters, "filters", 1)
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.dilation = pair(dilation, "dilation")
+        self.groups = as_int(groups, "groups", 1)
+        if self.filters % self.groups:
+            raise ValueError(f"groups={self.groups} must divide filters={self.filters}")
+        self.padding = padding_to_json(padding)
+        conv_padding(self.padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # validate
+        self.use_bias = bool(use_bias)
+        self.activation = check_activation(activation)
+        self.kernel_initializer = kernel_initializer or default_kernel_initializer(self.activation)
+        self.bias_initializer = bias_initializer
+        initializers.get(self.kernel_initializer)
+        initializers.get(self.bias_initializer)
+        self._act = get_activation(self.activation, inplace=True)
+
+    def _build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
+        c, h, w = input_shape
+        if c % self.groups:
+            raise ValueError(f"{self.describe()}: groups={self.groups} must divide the input channels C={c}")
+        r, s = self.kernel_size
+        self._pads = conv_padding(self.padding, (h, w), (r, s), self.stride, self.dilation)
+        (top, bottom), (left, right) = self._pads
+        try:
+            p = conv_out_size(h, r, self.stride[0], self.dilation[0], top, bottom, "height")
+            q = conv_out_size(w, s, self.stride[1], self.dilation[1], left, right, "width")
+        except ValueError as exc:
+            raise ValueError(f"{self.describe()} on input shape {input_shape}: {exc}") from None
+        shape = (self.filters, c // self.groups, r, s)
+        fan_in = (c // self.groups) * r * s
+        fan_out = (self.filters // self.groups) * r * s
+        self._params = {"weight": initializers.get(self.kernel_initializer)(shape, fan_in, fan_out, rng, self.dtype)}
+        if self.use_bias:
+            self._params["bias"] = initializers.get(self.bias_initializer)(
+                (self.filters,), fan_in, fan_out, rng, self.dtype)
+        self._grads = {}
+        return (self.filters, p, q)
+
+    def _forward(self, x):
+        self._x = x
+        y = F.conv2d(x, self._params["weight"], self._params.get("bias"), stride=self.stride,
+                     padding=self._pads, dilation=self.dilation, groups=self.groups)
+        return y if self._act is None else self._act._forward(y)
+
+    def _backward(self, grad_out):
+        if self._act is not None:
+            grad_out = self._act._backward(grad_out)
+        grad_x, grad_w, grad_b = F.conv2d_backward(grad_out, self._x, self._params["weight"],
+                                                   stride=self.stride, padding=self._pads,
+                                                   dilation=self.dilation, groups=self.groups)
+        self._grads["weight"] = grad_w
+        if self.use_bias:
+            self._grads["bias"] = grad_b
+        return grad_x
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": self.padding,
+                "dilation": list(self.dilation), "groups": self.groups, "use_bias": self.use_bias,
+                "activation": self.activation, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer, "name": self.name}

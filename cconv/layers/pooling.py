@@ -1,0 +1,120 @@
+"""Pooling layers computed by the C kernels: MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D."""
+import numbers
+
+import numpy as np
+
+from cconv import functional as F
+from cconv._args import pair, pool_out_size
+from cconv.layers.base import Layer
+
+
+class _Pool2D(Layer):
+    """Shared shape logic: kernel_size, stride (default = kernel_size), padding, ceil_mode."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, name=None):
+        super().__init__(name)
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
+        self.padding = pair(padding, "padding", minimum=0)
+        self.ceil_mode = bool(ceil_mode)
+        for k, p in zip(self.kernel_size, self.padding):
+            if 2 * p > k:
+                raise ValueError(f"padding {self.padding} must be at most half of kernel_size "
+                                 f"{self.kernel_size}")
+
+    def _build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
+        c, h, w = input_shape
+        try:
+            p = pool_out_size(h, self.kernel_size[0], self.stride[0], self.padding[0], self.ceil_mode, "height")
+            q = pool_out_size(w, self.kernel_size[1], self.stride[1], self.padding[1], self.ceil_mode, "width")
+        except ValueError as exc:
+            raise ValueError(f"{self.describe()} on input shape {input_shape}: {exc}") from None
+        return (c, p, q)
+
+    def _pool_args(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    ceil_mode=self.ceil_mode)
+
+    def get_config(self):
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "ceil_mode": self.ceil_mode, "name": self.name}
+
+
+class MaxPool2D(_Pool2D):
+    """MaxPool2D(kernel_size, stride=None, padding=0, ceil_mode=False): the window maximum."""
+
+    def _forward(self, x):
+        self._x = x
+        return F.max_pool2d(x, **self._pool_args())
+
+    def _backward(self, grad_out):
+        return F.max_pool2d_backward(grad_out, self._x, **self._pool_args())
+
+
+class AvgPool2D(_Pool2D):
+    """AvgPool2D(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 name=None):
+        super().__init__(kernel_size, stride, padding, ceil_mode, name)
+        self.count_include_pad = bool(count_include_pad)
+
+    def _pool_args(self):
+        return dict(super()._pool_args(), count_include_pad=self.count_include_pad)
+
+    def _forward(self, x):
+        self._x = x
+        return F.avg_pool2d(x, **self._pool_args())
+
+    def _backward(self, grad_out):
+        return F.avg_pool2d_backward(grad_out, self._x, **self._pool_args())
+
+    def get_config(self):
+        return dict(super().get_config(), count_include_pad=self.count_include_pad)
+
+
+class LPPool2D(_Pool2D):
+    """LPPool2D(norm_type, kernel_size, stride=None, ceil_mode=False): (sum x^p)^(1/p) per window."""
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False, name=None):
+        super().__init__(kernel_size, stride, 0, ceil_mode, name)
+        if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+            raise TypeError(f"norm_type must be a positive number, got {type(norm_type).__name__}")
+        if not (np.isfinite(norm_type) and norm_type > 0):
+            raise ValueError(f"norm_type must be a positive finite number, got {norm_type}")
+        self.norm_type = float(norm_type)
+
+    def _pool_args(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, ceil_mode=self.ceil_mode)
+
+    def _forward(self, x):
+        self._x = x
+        return F.lp_pool2d(x, self.norm_type, **self._pool_args())
+
+    def _backward(self, grad_out):
+        return F.lp_pool2d_backward(grad_out, self._x, self.norm_type, **self._pool_args())
+
+    def get_config(self):
+        return {"norm_type": self.norm_type, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "ceil_mode": self.ceil_mode, "name": self.name}
+
+
+class GlobalAvgPool2D(Layer):
+    """The mean of each channel over the whole image: (N, C, H, W) -> (N, C)."""
+
+    def _build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
+        self._window = input_shape[1:]
+        return (input_shape[0],)
+
+    def _forward(self, x):
+        self._x = x
+        return F.avg_pool2d(x, self._window).reshape(x.shape[0], x.shape[1])
+
+    def _backward(self, grad_out):
+        n, c = grad_out.shape
+        return F.avg_pool2d_backward(np.ascontiguousarray(grad_out).reshape(n, c, 1, 1), self._x,
+                                     self._window)

@@ -1,0 +1,424 @@
+"""Sequential models: build, forward / backward, predict, summary, and save / load_model.
+
+A saved model is one `.npz` file (read with allow_pickle=False, so loading never runs code)
+holding a JSON header under the key "__cconv__" (format name, version, the architecture,
+and a SHA-256 of every array) and one array per parameter or buffer. `save` writes a
+temporary file in the target directory and renames it over the target (os.replace), so a
+crash while saving leaves any previous file intact.
+"""
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+from cconv._args import as_int
+from cconv.layers import Layer, layer_from_json, layer_to_json
+from cconv.layers.base import as_model_dtype, as_shape
+from cconv.layers.dense import single_thread_blas
+
+__all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "cconv-model"
+FORMAT_VERSION = 1
+HEADER_KEY = "__cconv__"
+
+
+def _snake(name):
+    return re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _walk(layers):
+    """Every layer in `layers`, nested ones (Residual) included, depth first."""
+    for layer in layers:
+        yield layer
+        yield from _walk(layer.sublayers())
+
+
+class Sequential:
+    """Sequential(layers=None, input_shape=None, dtype='float32', seed=None, name=None)
+
+    A stack of layers applied in order. With `input_shape` (no batch axis, e.g. (1, 28, 28))
+    the model is built at once; otherwise it is built by the first forward / fit. `seed`
+    makes the weight initialisation reproducible. New models are in training mode; predict()
+    and Trainer.evaluate() always run in eval mode.
+    """
+
+    def __init__(self, layers=None, input_shape=None, dtype="float32", seed=None, name=None):
+        self.name = name if name is not None else "sequential"
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
+        self.dtype = as_model_dtype(dtype)
+        if seed is not None:
+            seed = as_int(seed, "seed", 0)
+        self.seed = seed
+        self.layers = []
+        self.input_shape = None
+        self.output_shape = None
+        self.training = True
+        self._rng = None
+        if layers is not None:
+            if isinstance(layers, Layer):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer)
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # -- construction -------------------------------------------------------------------
+    def add(self, layer):
+        """Append a layer (built at once when the model already is)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential holds cconv.layers.Layer objects, got {type(layer).__name__}")
+        taken = {l.name for l in _walk(self.layers)}
+        for item in _walk([layer]):
+            if item.name is None:
+                base = _snake(type(item).__name__)
+                count = 1
+                while f"{base}_{count}" in taken:
+                    count += 1
+                item.name = f"{base}_{count}"
+            taken.add(item.name)
+        if self.built:
+            self.output_shape = self._build_layer(len(self.layers), layer, self.output_shape)
+        layer.train(self.training)
+        self.layers.append(layer)
+
+    def _build_layer(self, index, layer, shape):
+        try:
+            return layer.build(shape, self.dtype, self._rng)
+        except ValueError as exc:
+            raise ValueError(f"layer {index} ({layer.describe()}): {exc}") from None
+
+    def build(self, input_shape):
+        """Create every layer's parameters for inputs of shape (N,) + input_shape."""
+        input_shape = as_shape(input_shape, "input_shape")
+        if not self.layers:
+            raise ValueError("the model has no layers")
+        self._rng = np.random.default_rng(self.seed)
+        shape = input_shape
+        for index, layer in enumerate(self.layers):
+            shape = self._build_layer(index, layer, shape)
+        self.input_shape = input_shape
+        self.output_shape = shape
+        return self
+
+    @property
+    def built(self):
+        return self.output_shape is not None
+
+    def _require_built(self, what):
+        if not self.built:
+            raise RuntimeError(f"{what} needs a built model: pass input_shape to Sequential, call "
+                               f"build(input_shape), or run a forward pass first")
+
+    # -- modes --------------------------------------------------------------------------
+    def train(self, mode=True):
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def set_rng(self, rng):
+        """Give every random layer (Dropout) the generator `rng`."""
+        for layer in _walk(self.layers):
+            if hasattr(layer, "rng"):
+                layer.rng = rng
+
+    # -- computation --------------------------------------------------------------------
+    def check_input(self, x, name="X"):
+        """x as a C-contiguous array of the model's dtype with shape (N,) + input_shape."""
+        if not isinstance(x, np.ndarray):
+            try:
+                x = np.asarray(x)
+            except Exception as exc:
+                raise TypeError(f"{name} must be an array, got {type(x).__name__}") from exc
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+        if self.built and (x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape):
+            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, self.input_shape))}) for "
+                             f"this model, got {x.shape}")
+        if not self.built and x.ndim < 2:
+            raise ValueError(f"{name} must have a batch axis, got shape {x.shape}")
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def forward(self, x):
+        """The last layer's output for the batch x (in the current train / eval mode)."""
+        x = self.check_input(x)
+        if not self.built:
+            self.build(x.shape[1:])
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad_out):
+        """Back-propagate dL/doutput through every layer; returns dL/dinput."""
+        for layer in reversed(self.layers):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def predict(self, x, batch_size=256):
+        """The model's output for every sample of x, in eval mode, batch by batch."""
+        batch_size = as_int(batch_size, "batch_size", 1)
+        x = self.check_input(x)
+        if not self.built:
+            self.build(x.shape[1:])
+        was_training = self.training
+        self.eval()
+        try:
+            with single_thread_blas():
+                outputs = [self.forward(x[start:start + batch_size])
+                           for start in range(0, len(x), batch_size)]
+        finally:
+            self.train(was_training)
+        if not outputs:
+            return np.empty((0,) + self.output_shape, dtype=self.dtype)
+        return np.concatenate(outputs)
+
+    # -- parameters ---------------------------------------------------------------------
+    def named_parameters(self):
+        """{'<layer index>.<name>': array} of every trainable parameter, in a fixed order."""
+        return {f"{i}.{key}": value for i, layer in enumerate(self.layers)
+                for key, value in layer.params.items()}
+
+    def named_buffers(self):
+        """{'<layer index>.<name>': array} of the non-trainable state (BatchNorm statistics)."""
+        return {f"{i}.{key}": value for i, layer in enumerate(self.layers)
+                for key, value in layer.buffers.items()}
+
+    def parameters(self):
+        """The trainable parameter arrays (the optimizer updates them in place)."""
+        return list(self.named_parameters().values())
+
+    def gradients(self):
+        """The gradient arrays of the last backward pass, matching parameters()."""
+        grads = []
+        for i, layer in enumerate(self.layers):
+            layer_grads = layer.grads
+            for key in layer.params:
+                if key not in layer_grads:
+                    raise RuntimeError(f"no gradient for {i}.{key}: run backward first")
+                grads.append(layer_grads[key])
+        return grads
+
+    def state_dict(self):
+        """A copy of every parameter and buffer, by name."""
+        state = {k: v.copy() for k, v in self.named_parameters().items()}
+        state.update({k: v.copy() for k, v in self.named_buffers().items()})
+        return state
+
+    def load_state_dict(self, state):
+        """Copy the arrays of `state` (as from state_dict) into the model, checking every name,
+        shape and dtype first."""
+        self._require_built("load_state_dict")
+        targets = dict(self.named_parameters())
+        targets.update(self.named_buffers())
+        missing = sorted(set(targets) - set(state))
+        extra = sorted(set(state) - set(targets))
+        if missing or extra:
+            raise ValueError(f"state does not match the model: missing {missing[:5]}, unexpected {extra[:5]}")
+        for key, target in targets.items():
+            value = np.asarray(state[key])
+            if value.shape != target.shape:
+                raise ValueError(f"{key}: expected shape {target.shape}, got {value.shape}")
+            if value.dtype != target.dtype:
+                raise ValueError(f"{key}: expected dtype {target.dtype}, got {value.dtype}")
+        for key, target in targets.items():
+            np.copyto(target, state[key])
+
+    def count_params(self, trainable_only=False):
+        """Number of parameter values (with non-trainable buffers unless trainable_only)."""
+        self._require_built("count_params")
+        return sum(layer.count_params(trainable_only) for layer in self.layers)
+
+    # -- description --------------------------------------------------------------------
+    def summary(self, print_fn=print):
+        """Print a table of layers, output shapes and parameter counts, with totals."""
+        self._require_built("summary")
+        rows = [("Layer (type)", "Output shape", "Param #")]
+
+        def add_rows(layers, indent):
+            for layer in layers:
+                rows.append((" " * indent + f"{layer.name} ({type(layer).__name__})",
+                             str(layer.output_shape), f"{layer.count_params():,}"))
+                add_rows(layer.sublayers(), indent + 2)
+
+        add_rows(self.layers, 0)
+        widths = [max(len(row[i]) for row in rows) + 3 for i in range(3)]
+        rule = "=" * (sum(widths) - 3)
+
+        def fmt(row):
+            return (row[0].ljust(widths[0]) + row[1].ljust(widths[1]) + row[2].rjust(widths[2] - 3))
+
+        total = self.count_params()
+        trainable = self.count_params(trainable_only=True)
+        lines = [f'Model: "{self.name}"  input shape {self.input_shape}, {self.dtype.name}', rule,
+                 fmt(rows[0]), rule]
+        lines += [fmt(row) for row in rows[1:]]
+        lines += [rule, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                  f"Non-trainable params: {total - trainable:,}"]
+        print_fn("\n".join(lines))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype.name,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
+                "layers": [layer_to_json(layer) for layer in self.layers]}
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __repr__(self):
+        inner = ",\n".join("    " + repr(layer) for layer in self.layers)
+        return f"Sequential([\n{inner}],\n    input_shape={self.input_shape}, dtype={self.dtype.name!r})"
+
+    # -- files --------------------------------------------------------------------------
+    def save(self, path):
+        """Write the architecture and weights to `path` (one .npz file, written atomically)."""
+        self._require_built("save")
+        path = os.fspath(path)
+        arrays = {}
+        entries = []
+        for kind, named in (("param", self.named_parameters()), ("buffer", self.named_buffers())):
+            for key, value in named.items():
+                arrays[key] = value
+                entries.append({"name": key, "kind": kind, "shape": list(value.shape),
+                                "dtype": value.dtype.name, "sha256": _digest(value)})
+        header = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config(),
+                  "arrays": entries}
+        arrays[HEADER_KEY] = np.array(json.dumps(header))
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                                   suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
+
+
+def _digest(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def load_model(path):
+    """Rebuild a model saved by Sequential.save.
+
+    Raises FileNotFoundError for a missing file and ValueError for anything that is not an
+    intact cconv model file: not a zip/.npz, truncated, corrupt, another program's .npz, an
+    unknown format version or layer, or arrays that do not match the architecture or their
+    recorded checksums. Nothing from the file is ever unpickled or executed.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path!r}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise ValueError(f"cannot load cconv model {path!r}: not a .npz (zip) archive"
+                         + (" (the file is empty)" if not magic else ""))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("it holds a single array, not a .npz archive")
+            if HEADER_KEY not in data.files:
+                raise ValueError("it is an .npz file without a cconv header (not written by "
+                                 "cconv's Sequential.save)")
+            header = _parse_header(data[HEADER_KEY])
+            model = _model_from_header(header)
+            return _fill_model(model, header, data)
+    except ValueError as exc:
+        raise ValueError(f"cannot load cconv model {path!r}: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot load cconv model {path!r}: the file is corrupt, truncated or not "
+                         f"a .npz archive ({type(exc).__name__}: {exc})") from None
+
+
+def _parse_header(raw):
+    if raw.shape != () or raw.dtype.kind != "U":
+        raise ValueError("the cconv header is not a JSON string")
+    try:
+        header = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the cconv header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"the header does not declare format {FORMAT!r}")
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"the header has no valid format version: {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"format version {version} is newer than this cconv supports "
+                         f"({FORMAT_VERSION}); upgrade cconv")
+    if version < 1:
+        raise ValueError(f"unknown format version {version}")
+    if not isinstance(header.get("model"), dict) or not isinstance(header.get("arrays"), list):
+        raise ValueError("the header lacks the 'model' or 'arrays' entry")
+    return header
+
+
+def _model_from_header(header):
+    config = header["model"]
+    layers = config.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ValueError("the architecture has no layer list")
+    input_shape = config.get("input_shape")
+    if not isinstance(input_shape, list):
+        raise ValueError("the architecture has no input shape")
+    name = config.get("name", "sequential")
+    try:
+        return Sequential([layer_from_json(item) for item in layers], input_shape=input_shape,
+                          dtype=config.get("dtype", "float32"), name=name)
+    except TypeError as exc:
+        raise ValueError(f"invalid architecture: {exc}") from None
+
+
+def _fill_model(model, header, data):
+    expected = {f"{kind}:{k}": v for kind, named in (("param", model.named_parameters()),
+                                                      ("buffer", model.named_buffers()))
+                for k, v in named.items()}
+    listed = {}
+    for entry in header["arrays"]:
+        if not isinstance(entry, dict) or not all(k in entry for k in ("name", "kind", "shape", "sha256")):
+            raise ValueError(f"malformed array entry in the header: {entry!r:.200}")
+        listed[f"{entry['kind']}:{entry['name']}"] = entry
+    if set(listed) != set(expected):
+        missing = sorted(set(expected) - set(listed))
+        extra = sorted(set(listed) - set(expected))
+        raise ValueError(f"the arrays listed do not match the architecture (missing {missing[:5]}, "
+                         f"unexpected {extra[:5]})")
+    stored = set(data.files) - {HEADER_KEY}
+    names = {k.split(":", 1)[1] for k in expected}
+    if stored != names:
+        raise ValueError(f"the archive's arrays do not match the architecture (missing "
+                         f"{sorted(names - stored)[:5]}, unexpected {sorted(stored - names)[:5]})")
+    state = {}
+    for key, target in expected.items():
+        name = key.split(":", 1)[1]
+        value = data[name]
+        if value.shape != target.shape or value.dtype != target.dtype:
+            raise ValueError(f"array {name!r} has shape {value.shape} and dtype {value.dtype}; the "
+                             f"architecture needs {target.shape} {target.dtype}")
+        if _digest(value) != listed[key]["sha256"]:
+            raise ValueError(f"array {name!r} does not match its recorded checksum (the file was "
+                             f"modified or corrupted)")
+        state[name] = value
+    model.load_state_dict(state)
+    return model

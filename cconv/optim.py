@@ -1,0 +1,193 @@
+"""Optimizers (SGD, Adam, AdamW) and learning-rate schedules (StepLR, CosineLR).
+
+Optimizers follow PyTorch's update rules and update the parameter arrays in place:
+`opt.step(params, grads)` takes two equal-length lists of arrays in a fixed order (the
+Trainer passes model.parameters() and model.gradients()); per-parameter state is kept by
+position. A schedule is a callable `schedule(epoch, base_lr) -> lr` (epoch counts from 0);
+the LearningRateScheduler callback applies it at the start of every epoch.
+"""
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR", "CosineLR", "get", "NAMES"]
+
+
+def _number(value, name, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: learning rate `lr`, L2 `weight_decay`, state per parameter position."""
+
+    def __init__(self, lr, weight_decay=0.0):
+        self.lr = _number(lr, "lr", 0, low_open=True)
+        self.weight_decay = _number(weight_decay, "weight_decay", 0)
+        self.iterations = 0
+        self.state = {}
+
+    def step(self, params, grads):
+        """Update every array in `params` in place from the matching array in `grads`."""
+        if len(params) != len(grads):
+            raise ValueError(f"step got {len(params)} parameters but {len(grads)} gradients")
+        self.iterations += 1
+        for index, (param, grad) in enumerate(zip(params, grads)):
+            if param.shape != grad.shape:
+                raise ValueError(f"parameter {index} has shape {param.shape} but its gradient has "
+                                 f"shape {grad.shape}")
+            self._update(index, param, grad)
+
+    def reset(self):
+        """Forget the per-parameter state (momentum, moment estimates) and the step count."""
+        self.iterations = 0
+        self.state = {}
+
+    def _update(self, index, param, grad):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """SGD(lr, momentum=0, nesterov=False, weight_decay=0), PyTorch's update:
+    g += weight_decay * p; buf = momentum * buf + g; p -= lr * (g + momentum * buf if nesterov else buf)."""
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = _number(momentum, "momentum", 0, 1, high_open=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+
+    def _update(self, index, param, grad):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            buf = self.state.get(index)
+            if buf is None:
+                buf = self.state[index] = grad.copy()
+            else:
+                buf *= self.momentum
+                buf += grad
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        param -= self.lr * grad
+
+    def get_config(self):
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0): weight_decay is L2 added to
+    the gradient (as torch.optim.Adam); use AdamW for decoupled weight decay."""
+
+    decoupled = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.betas = (_number(beta1, "betas[0]", 0, 1, high_open=True),
+                      _number(beta2, "betas[1]", 0, 1, high_open=True))
+        self.eps = _number(eps, "eps", 0)
+
+    def _update(self, index, param, grad):
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            if self.decoupled:
+                param *= 1 - self.lr * self.weight_decay
+            else:
+                grad = grad + self.weight_decay * param
+        moments = self.state.get(index)
+        if moments is None:
+            moments = self.state[index] = (param * 0, param * 0)
+        m, v = moments
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * (grad * grad)
+        t = self.iterations
+        denom = np.sqrt(v)
+        denom *= 1 / math.sqrt(1 - beta2 ** t)
+        denom += self.eps
+        param -= (self.lr / (1 - beta1 ** t)) * (m / denom)
+
+    def get_config(self):
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    """AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01): Adam with decoupled
+    weight decay, p *= 1 - lr * weight_decay before the Adam step (torch.optim.AdamW)."""
+
+    decoupled = True
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+class StepLR:
+    """lr = base_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, step_size, gamma=0.1):
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
+            raise ValueError(f"step_size must be an int >= 1, got {step_size!r}")
+        self.step_size = int(step_size)
+        self.gamma = _number(gamma, "gamma", 0, low_open=True)
+
+    def __call__(self, epoch, base_lr):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+    def __repr__(self):
+        return f"StepLR(step_size={self.step_size}, gamma={self.gamma})"
+
+
+class CosineLR:
+    """Cosine annealing from base_lr at epoch 0 to min_lr at epoch t_max (then held)."""
+
+    def __init__(self, t_max, min_lr=0.0):
+        if isinstance(t_max, bool) or not isinstance(t_max, numbers.Integral) or t_max < 1:
+            raise ValueError(f"t_max must be an int >= 1, got {t_max!r}")
+        self.t_max = int(t_max)
+        self.min_lr = _number(min_lr, "min_lr", 0)
+
+    def __call__(self, epoch, base_lr):
+        progress = min(epoch, self.t_max) / self.t_max
+        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def __repr__(self):
+        return f"CosineLR(t_max={self.t_max}, min_lr={self.min_lr})"
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+NAMES = tuple(_BY_NAME)
+
+
+def get(optimizer, lr=None):
+    """An optimizer from a name ('sgd', 'adam', 'adamw', with an optional lr) or an instance."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        cls = _BY_NAME.get(optimizer.lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(NAMES)}")
+        return cls() if lr is None else cls(lr=lr)
+    raise TypeError(f"optimizer must be a name such as 'adam' or a cconv.optim.Optimizer, got "
+                    f"{type(optimizer).__name__}")
+

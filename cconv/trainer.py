@@ -1,0 +1,326 @@
+"""Trainer: fit / evaluate a Sequential model with a loss and an optimizer; History; progress bar.
+
+fit() checks every argument before doing any work, shuffles with a seeded generator (which
+also drives Dropout, so a seed and a thread count reproduce a run bit for bit), shows a
+per-epoch progress bar, and stops cleanly after the current batch on Ctrl-C. If the loss
+becomes NaN or infinite, fit restores the weights of the last batch whose loss was finite
+and raises TrainingDivergedError naming the epoch and batch.
+"""
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from cconv import losses as losses_module
+from cconv import optim
+from cconv._args import as_int
+from cconv.callbacks import Callback
+from cconv.layers.dense import single_thread_blas
+from cconv.model import Sequential
+
+__all__ = ["Trainer", "History", "TrainingDivergedError", "ProgressBar"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite; `history` holds the epochs completed before that."""
+
+    def __init__(self, message, history):
+        super().__init__(message)
+        self.history = history
+
+
+class History:
+    """What fit returns: history['loss'], ['accuracy'], ['val_loss'], ... one value per epoch."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+        self.interrupted = False
+
+    def append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, metrics={list(self.history)})"
+
+
+class ProgressBar:
+    """One line per epoch: bar, batches done, loss, accuracy, samples/s. Redrawn in place
+    (at most 10 times a second) on a terminal; written once at the end of the epoch otherwise."""
+
+    WIDTH = 24
+
+    def __init__(self, epoch, epochs, batches, file, live):
+        self.prefix = f"Epoch {epoch + 1}/{epochs}"
+        self.batches = batches
+        self.file = file
+        self.live = live
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+
+    def _line(self, done, samples, logs):
+        filled = self.WIDTH * done // max(self.batches, 1)
+        bar = "=" * filled + (">" if filled < self.WIDTH else "") + "." * (self.WIDTH - filled - 1)
+        elapsed = time.perf_counter() - self.start
+        rate = samples / elapsed if elapsed > 0 else 0.0
+        width = len(str(self.batches))
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        return f"{self.prefix} [{bar[:self.WIDTH]}] {done:>{width}}/{self.batches}  {metrics}  {rate:,.0f} samples/s", elapsed
+
+    def update(self, done, samples, logs):
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self.last_draw < 0.1 and done < self.batches:
+            return
+        self.last_draw = now
+        line, _ = self._line(done, samples, logs)
+        self.file.write("\r" + line)
+        self.file.flush()
+
+    def finish(self, done, samples, logs):
+        line, elapsed = self._line(done, samples, logs)
+        self.file.write(("\r" if self.live else "") + line + f"  {elapsed:.1f} s\n")
+        self.file.flush()
+
+
+class _InterruptFlag:
+    """While active (main thread only), the first Ctrl-C sets `raised` instead of raising; a
+    second Ctrl-C raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.raised = False
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._handle)
+            except ValueError:  # not allowed here (e.g. embedded interpreter)
+                self.previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+class _LastGoodWeights:
+    """Copies of every parameter and buffer as they were for the last batch whose loss was
+    finite (taken after its forward pass, before its optimizer step)."""
+
+    def __init__(self, model):
+        self.targets = model.parameters() + list(model.named_buffers().values())
+        self.saved = [target.copy() for target in self.targets]
+
+    def remember(self):
+        for target, saved in zip(self.targets, self.saved):
+            np.copyto(saved, target)
+
+    def restore(self):
+        for target, saved in zip(self.targets, self.saved):
+            np.copyto(target, saved)
+
+
+class Trainer:
+    """Trainer(model, loss='cross_entropy', optimizer='adam')
+
+    `loss` is 'cross_entropy' (softmax on logits) or 'mse', or a cconv.losses object;
+    `optimizer` is 'sgd', 'adam', 'adamw' or a cconv.optim optimizer.
+    """
+
+    def __init__(self, model, loss="cross_entropy", optimizer="adam"):
+        if not isinstance(model, Sequential):
+            raise TypeError(f"model must be a cconv.Sequential, got {type(model).__name__}")
+        self.model = model
+        self.loss = losses_module.get(loss)
+        self.optimizer = optim.get(optimizer)
+        self.stop_training = False
+        self.metric_names = []
+        self._file = sys.stdout
+
+    # -- helpers ------------------------------------------------------------------------
+    def log(self, message):
+        """Print a message to fit's output stream (used by callbacks when verbose)."""
+        self._file.write(message + "\n")
+        self._file.flush()
+
+    def _check_data(self, X, y, names=("X", "y")):
+        X = self.model.check_input(X, names[0])
+        if X.shape[0] == 0:
+            raise ValueError(f"{names[0]} has no samples")
+        if not self.model.built:
+            self.model.build(X.shape[1:])
+        if not np.all(np.isfinite(X)):
+            raise ValueError(f"{names[0]} contains NaN or infinite values")
+        y = self.loss.check_targets(y, X.shape[0], self.model.output_shape)
+        return X, y
+
+    def _batch_metrics(self, output, target):
+        loss, grad = self.loss(output, target)
+        correct = self.loss.correct(output, target) if self.loss.classification else 0
+        return loss, grad, correct
+
+    def _epoch_logs(self, loss_sum, correct, count):
+        logs = {"loss": loss_sum / count}
+        if self.loss.classification:
+            logs["accuracy"] = correct / count
+        return logs
+
+    # -- training -----------------------------------------------------------------------
+    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, seed=None,
+            verbose=1, callbacks=None, augment=None, file=None):
+        """Train for `epochs` passes over (X, y); returns a History.
+
+        X: (N,) + model input shape; y: class labels (N,) for cross_entropy, targets shaped
+        like the output for mse. validation_data: (X_val, y_val), evaluated after each epoch.
+        seed: seeds shuffling, Dropout and `augment`. verbose: 0 silent, 1 progress bar,
+        2 one line per epoch. callbacks: cconv.callbacks objects. augment: a callable
+        augment(x_batch, rng) -> batch of the same shape, applied to every training batch (e.g.
+        cconv.datasets.RandomShift(1)); rng is fit's seeded generator. file: where progress
+        goes (default sys.stdout).
+        """
+        epochs = as_int(epochs, "epochs", 0)
+        batch_size = as_int(batch_size, "batch_size", 1)
+        if verbose not in (0, 1, 2) or isinstance(verbose, float):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if seed is not None:
+            seed = as_int(seed, "seed", 0)
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be callable as augment(x_batch, rng), got {type(augment).__name__}")
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be cconv.callbacks.Callback objects, got {type(cb).__name__}")
+        X, y = self._check_data(X, y)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            validation_data = self._check_data(*validation_data, names=("X_val", "y_val"))
+        self._file = sys.stdout if file is None else file
+        live = verbose == 1 and hasattr(self._file, "isatty") and self._file.isatty()
+
+        model, n = self.model, X.shape[0]
+        rng = np.random.default_rng(seed)
+        model.set_rng(rng)
+        history = History()
+        self.stop_training = False
+        self.metric_names = ["loss"] + (["accuracy"] if self.loss.classification else [])
+        if validation_data is not None:
+            self.metric_names += ["val_" + name for name in self.metric_names]
+        for cb in callbacks:
+            cb.set_trainer(self)
+        for cb in callbacks:
+            cb.on_train_begin()
+
+        last_good = _LastGoodWeights(model)
+        was_training = model.training
+        try:
+            # a diverging run is detected from the loss, so NumPy's overflow warnings are noise
+            with _InterruptFlag() as interrupt, np.errstate(over="ignore", invalid="ignore"), \
+                    single_thread_blas():
+                for epoch in range(epochs):
+                    model.train()
+                    for cb in callbacks:
+                        cb.on_epoch_begin(epoch)
+                    bar = ProgressBar(epoch, epochs, -(-n // batch_size), self._file, live) if verbose else None
+                    logs, batches_done = self._train_epoch(
+                        epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar, interrupt,
+                        last_good, history)
+                    if validation_data is not None and not interrupt.raised:
+                        val = self.evaluate(*validation_data, _checked=True)
+                        logs.update({"val_" + k: v for k, v in val.items()})
+                    if bar is not None and batches_done:
+                        bar.finish(batches_done, min(batches_done * batch_size, n), logs)
+                    if interrupt.raised:
+                        history.interrupted = True
+                        if verbose:
+                            self.log(f"Interrupted: stopped after batch {batches_done} of epoch "
+                                     f"{epoch + 1}; the model keeps its current weights")
+                        break
+                    history.append(epoch, logs)
+                    for cb in callbacks:
+                        cb.on_epoch_end(epoch, logs)
+                    if self.stop_training:
+                        break
+            for cb in callbacks:
+                cb.on_train_end()
+        finally:
+            model.train(was_training)
+        return history
+
+    def _train_epoch(self, epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar,
+                     interrupt, last_good, history):
+        """One pass over the data; returns (logs, batches done). Stops early on Ctrl-C."""
+        model, n = self.model, X.shape[0]
+        batches = -(-n // batch_size)
+        order = rng.permutation(n) if shuffle else None
+        params = model.parameters()
+        loss_sum, correct, seen, logs = 0.0, 0, 0, {}
+        for batch in range(batches):
+            start = batch * batch_size
+            index = order[start:start + batch_size] if shuffle else slice(start, start + batch_size)
+            xb, yb = X[index], y[index]
+            if augment is not None:
+                xb = self._augmented(augment, xb, rng)
+            output = model.forward(xb)
+            loss, grad, batch_correct = self._batch_metrics(output, yb)
+            if not math.isfinite(loss):
+                last_good.restore()
+                raise TrainingDivergedError(
+                    f"training stopped: the loss became {loss} at epoch {epoch + 1}, batch "
+                    f"{batch + 1} of {batches}; the model keeps the weights of the last batch "
+                    f"with a finite loss (try a lower learning rate)", history)
+            last_good.remember()
+            model.backward(grad)
+            self.optimizer.step(params, model.gradients())
+            loss_sum += loss * xb.shape[0]
+            correct += batch_correct
+            seen += xb.shape[0]
+            logs = self._epoch_logs(loss_sum, correct, seen)
+            if bar is not None:
+                bar.update(batch + 1, seen, logs)
+            for cb in callbacks:
+                cb.on_batch_end(batch, dict(logs))
+            if interrupt.raised:
+                return logs, batch + 1
+        return logs, batches
+
+    def _augmented(self, augment, xb, rng):
+        out = augment(xb, rng)
+        if not isinstance(out, np.ndarray) or out.shape != xb.shape:
+            raise ValueError(f"augment must return an array of the batch's shape {xb.shape}, got "
+                             f"{getattr(out, 'shape', type(out).__name__)}")
+        return np.ascontiguousarray(out, dtype=xb.dtype)
+
+    def evaluate(self, X, y, batch_size=256, _checked=False):
+        """{'loss': mean loss, 'accuracy': fraction correct} (accuracy for classification losses)
+        over (X, y), computed in eval mode."""
+        batch_size = as_int(batch_size, "batch_size", 1)
+        if not _checked:
+            X, y = self._check_data(X, y)
+        model = self.model
+        was_training = model.training
+        model.eval()
+        loss_sum, correct = 0.0, 0
+        try:
+            with single_thread_blas():
+                for start in range(0, X.shape[0], batch_size):
+                    output = model.forward(X[start:start + batch_size])
+                    loss, _, batch_correct = self._batch_metrics(output, y[start:start + batch_size])
+                    loss_sum += loss * output.shape[0]
+                    correct += batch_correct
+        finally:
+            model.train(was_training)
+        return self._epoch_logs(loss_sum, correct, X.shape[0])
