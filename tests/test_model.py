@@ -223,7 +223,8 @@ def test_killed_saver_leaves_a_loadable_file(tmp_path):
         "    m.parameters()[0][...] += 1\n"
         "    m.save(sys.argv[1])\n")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, env=env,
+                            cwd=tmp_path)  # not the source tree, whose cconv is unbuilt
     try:
         assert proc.stdout.readline().strip() == b"saved"
         time.sleep(0.5)  # let it overwrite the file a number of times
