@@ -160,10 +160,11 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, grad_out):
-        """Back-propagate dL/doutput through every layer; returns dL/dinput."""
-        for layer in reversed(self.layers):
-            grad_out = layer.backward(grad_out)
+    def backward(self, grad_out, need_input_grad=True):
+        """Back-propagate dL/doutput through every layer; returns dL/dinput (None when
+        need_input_grad is False, which spares the first layer that work)."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad_out = self.layers[i].backward(grad_out, need_input_grad=need_input_grad or i > 0)
         return grad_out
 
     def predict(self, x, batch_size=256):

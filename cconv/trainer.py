@@ -283,7 +283,7 @@ class Trainer:
                     f"{batch + 1} of {batches}; the model keeps the weights of the last batch "
                     f"with a finite loss (try a lower learning rate)", history)
             last_good.remember()
-            model.backward(grad)
+            model.backward(grad, need_input_grad=False)
             self.optimizer.step(params, model.gradients())
             loss_sum += loss * xb.shape[0]
             correct += batch_correct

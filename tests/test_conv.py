@@ -319,3 +319,15 @@ def test_matches_torch(case, dtype):
     grads = F.conv2d_backward(grad_out, x, weight, **case.kwargs)
     for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads, (xt.grad, wt.grad, torch_grad_bias)):
         assert_close(got, want.numpy().astype(np.float64), dtype, name)
+
+
+def test_backward_can_skip_grad_x(rng):
+    """compute_grad_x=False returns None for grad_x and the very same weight and bias gradients."""
+    x = rng.standard_normal((3, 4, 9, 9))
+    w = rng.standard_normal((6, 2, 3, 3))
+    g = rng.standard_normal((3, 6, 5, 5))
+    full = F.conv2d_backward(g, x, w, stride=2, padding=1, groups=2)
+    grad_x, grad_w, grad_b = F.conv2d_backward(g, x, w, stride=2, padding=1, groups=2, compute_grad_x=False)
+    assert grad_x is None
+    np.testing.assert_array_equal(grad_w, full[1])
+    np.testing.assert_array_equal(grad_b, full[2])

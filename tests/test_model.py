@@ -161,6 +161,21 @@ def test_whole_model_gradients_finite_differences(rng):
         assert rel_error(a, n) < 1e-5 or abs_err < 1e-9, f"{name}: {rel_error(a, n):.2e} / {abs_err:.2e}"
 
 
+@pytest.mark.parametrize("first", ["conv", "dense"])
+def test_backward_without_input_grad_gives_the_same_parameter_gradients(rng, first):
+    """need_input_grad=False (what Trainer uses) skips dL/dinput but no parameter gradient."""
+    head = [Conv2D(4, 3, padding=1, activation="relu"), Flatten()] if first == "conv" else [Flatten(), Dense(8)]
+    model = cconv.Sequential(head + [Dense(3)], input_shape=(2, 5, 5), dtype="float64", seed=3)
+    x, grad = rng.standard_normal((4, 2, 5, 5)), rng.standard_normal((4, 3))
+    model.forward(x)
+    assert model.backward(grad).shape == x.shape
+    full = [g.copy() for g in model.gradients()]
+    model.forward(x)
+    assert model.backward(grad, need_input_grad=False) is None
+    for a, b in zip(full, model.gradients()):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---------------------------------------------------------------------------- save / load
 
 def trained_copy_state(model):

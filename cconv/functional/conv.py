@@ -63,19 +63,20 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, compute_grad_x=True):
     """Gradients of conv2d with respect to x, weight and bias.
 
-    Arguments are those of conv2d, plus grad_out: dL/dy, shaped like conv2d's output (N, K, P, Q).
+    Arguments are those of conv2d, plus grad_out: dL/dy, shaped like conv2d's output (N, K, P, Q),
+    and compute_grad_x: False skips grad_x (returned as None), e.g. for a network's first layer.
     Returns:
         (grad_x (N, C, H, W), grad_weight (K, C / groups, R, S), grad_bias (K,)), in x's dtype.
     """
     x, weight, dims, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
     grad_out = check_grad_out(grad_out, out_shape, x.dtype)
-    grad_x = np.empty(x.shape, dtype=x.dtype)
+    grad_x = np.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
     grad_weight = np.empty(weight.shape, dtype=x.dtype)
     grad_bias = np.empty(weight.shape[0], dtype=x.dtype)
     _conv.conv2d_backward(dims, grad_out.reshape(-1), x.reshape(-1), weight.reshape(-1),
-                          grad_x.reshape(-1), grad_weight.reshape(-1), grad_bias.reshape(-1),
+                          None if grad_x is None else grad_x.reshape(-1), grad_weight.reshape(-1), grad_bias.reshape(-1),
                           get_num_threads())
     return grad_x, grad_weight, grad_bias

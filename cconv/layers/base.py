@@ -118,15 +118,18 @@ class Layer:
         self._forward_batch = x.shape[0]
         return self._forward(x)
 
-    def backward(self, grad_out):
-        """dL/dx for grad_out = dL/dy; stores the parameter gradients in self.grads."""
+    def backward(self, grad_out, need_input_grad=True):
+        """dL/dx for grad_out = dL/dy; stores the parameter gradients in self.grads.
+
+        With need_input_grad=False (a network's first layer) only the parameter gradients are
+        computed and None is returned."""
         if self._forward_batch is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         grad_out = self._check_array(grad_out, self.output_shape, "grad_out", "output")
         if grad_out.shape[0] != self._forward_batch:
             raise ValueError(f"{self.describe()}: grad_out has batch size {grad_out.shape[0]} but "
                              f"the last forward had {self._forward_batch}")
-        return self._backward(grad_out)
+        return self._backward(grad_out) if need_input_grad else self._backward_params(grad_out)
 
     __call__ = forward
 
@@ -147,6 +150,10 @@ class Layer:
 
     def _forward(self, x):
         raise NotImplementedError
+
+    def _backward_params(self, grad_out):
+        """Parameter gradients only (see backward); layers that can skip dL/dx override this."""
+        self._backward(grad_out)
 
     def _backward(self, grad_out):
         raise NotImplementedError

@@ -82,16 +82,20 @@ class Conv2D(Layer):
                      padding=self._pads, dilation=self.dilation, groups=self.groups)
         return y if self._act is None else self._act._forward(y)
 
-    def _backward(self, grad_out):
+    def _backward(self, grad_out, compute_grad_x=True):
         if self._act is not None:
             grad_out = self._act._backward(grad_out)
         grad_x, grad_w, grad_b = F.conv2d_backward(grad_out, self._x, self._params["weight"],
                                                    stride=self.stride, padding=self._pads,
-                                                   dilation=self.dilation, groups=self.groups)
+                                                   dilation=self.dilation, groups=self.groups,
+                                                   compute_grad_x=compute_grad_x)
         self._grads["weight"] = grad_w
         if self.use_bias:
             self._grads["bias"] = grad_b
         return grad_x
+
+    def _backward_params(self, grad_out):
+        self._backward(grad_out, compute_grad_x=False)
 
     def get_config(self):
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),

@@ -84,13 +84,16 @@ class Dense(Layer):
             y += self._params["bias"]
         return y if self._act is None else self._act._forward(y)
 
-    def _backward(self, grad_out):
+    def _backward(self, grad_out, compute_grad_x=True):
         if self._act is not None:
             grad_out = self._act._backward(grad_out)
         self._grads["weight"] = self._x.T @ grad_out
         if self.use_bias:
             self._grads["bias"] = grad_out.sum(axis=0)
-        return grad_out @ self._params["weight"].T
+        return grad_out @ self._params["weight"].T if compute_grad_x else None
+
+    def _backward_params(self, grad_out):
+        self._backward(grad_out, compute_grad_x=False)
 
     def get_config(self):
         return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,
