@@ -80,9 +80,9 @@ static double time_pass(int pass, const cconv_conv2d_shape *sh, const float *x, 
     if (iterations > 101) iterations = 101;
     for (int i = -2; i < iterations; ++i) {  /* two warm-up runs */
         double t0 = now_seconds();
-        if (pass == FORWARD) cconv_conv2d_forward_f32(sh, x, w, NULL, y, threads);
-        else if (pass == BACKWARD_DATA) cconv_conv2d_backward_f32(sh, y, x, w, dx, NULL, NULL, threads);
-        else cconv_conv2d_backward_f32(sh, y, x, w, NULL, dw, NULL, threads);
+        if (pass == FORWARD) cconv_conv2d_forward_f32(sh, x, w, NULL, y, CCONV_ACTIVATION_NONE, threads);
+        else if (pass == BACKWARD_DATA) cconv_conv2d_backward_f32(sh, y, NULL, x, w, dx, NULL, NULL, CCONV_ACTIVATION_NONE, threads);
+        else cconv_conv2d_backward_f32(sh, y, NULL, x, w, NULL, dw, NULL, CCONV_ACTIVATION_NONE, threads);
         if (i >= 0) times[i] = now_seconds() - t0;
     }
     qsort(times, (size_t)iterations, sizeof(double), compare_doubles);

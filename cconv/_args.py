@@ -113,12 +113,13 @@ def pool_out_size(size, kernel, stride, pad, ceil_mode, axis):
     return out
 
 
-def check_grad_out(grad_out, expected_shape, dtype):
-    """grad_out must be a float array of exactly the forward output's shape and dtype."""
-    grad_out = as_float_array(grad_out, "grad_out", ndim=4)
+def check_grad_out(grad_out, expected_shape, dtype, name="grad_out"):
+    """grad_out (or another array named `name`) must be a float array of exactly the forward
+    output's shape and dtype."""
+    grad_out = as_float_array(grad_out, name, ndim=4)
     if grad_out.shape != tuple(expected_shape):
-        raise ValueError(f"grad_out has shape {grad_out.shape} but the forward output has shape "
+        raise ValueError(f"{name} has shape {grad_out.shape} but the forward output has shape "
                          f"{tuple(expected_shape)}")
     if grad_out.dtype != dtype:
-        raise TypeError(f"grad_out has dtype {grad_out.dtype} but the input has dtype {dtype}")
+        raise TypeError(f"{name} has dtype {grad_out.dtype} but the input has dtype {dtype}")
     return grad_out

@@ -9,13 +9,15 @@ cdef extern from "conv2d.h":
     ctypedef struct cconv_conv2d_shape:
         int64_t n, c, h, w, k, r, s, groups, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, p, q
     int cconv_conv2d_forward_f32(const cconv_conv2d_shape *shape, const float *x, const float *w,
-                                 const float *bias, float *y, int threads) nogil
+                                 const float *bias, float *y, int activation, int threads) nogil
     int cconv_conv2d_forward_f64(const cconv_conv2d_shape *shape, const double *x, const double *w,
-                                 const double *bias, double *y, int threads) nogil
-    int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *x,
-                                  const float *w, float *dx, float *dw, float *db, int threads) nogil
-    int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *x,
-                                  const double *w, double *dx, double *dw, double *db, int threads) nogil
+                                 const double *bias, double *y, int activation, int threads) nogil
+    int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *y,
+                                  const float *x, const float *w, float *dx, float *dw, float *db,
+                                  int activation, int threads) nogil
+    int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *y,
+                                  const double *x, const double *w, double *dx, double *dw, double *db,
+                                  int activation, int threads) nogil
 
 cdef extern from "gemm.h":
     ctypedef struct cconv_gemm_kernels:
@@ -46,8 +48,9 @@ cdef inline floating *data_or_null(floating[::1] a):
 
 
 def conv2d_forward(tuple dims, const floating[::1] x not None, const floating[::1] w not None, bias,
-                   floating[::1] y not None, int threads):
-    """y = conv(x, w) + bias on flattened C-ordered buffers; dims as in cconv_conv2d_shape."""
+                   floating[::1] y not None, bint relu, int threads):
+    """y = conv(x, w) + bias (then ReLU if relu) on flattened C-ordered buffers; dims as in
+    cconv_conv2d_shape."""
     cdef cconv_conv2d_shape sh = make_shape(dims)
     cdef const floating[::1] b = bias
     cdef const floating *bp = &b[0] if b is not None and b.shape[0] > 0 else NULL
@@ -57,18 +60,24 @@ def conv2d_forward(tuple dims, const floating[::1] x not None, const floating[::
     cdef int status
     with nogil:
         if floating is float:
-            status = cconv_conv2d_forward_f32(&sh, xp, wp, bp, yp, threads)
+            status = cconv_conv2d_forward_f32(&sh, xp, wp, bp, yp, relu, threads)
         else:
-            status = cconv_conv2d_forward_f64(&sh, xp, wp, bp, yp, threads)
+            status = cconv_conv2d_forward_f64(&sh, xp, wp, bp, yp, relu, threads)
     if status != 0:
         raise MemoryError("cconv.conv2d: could not allocate the convolution workspace")
 
 
-def conv2d_backward(tuple dims, const floating[::1] dy not None, const floating[::1] x not None,
+def conv2d_backward(tuple dims, const floating[::1] dy not None, relu_y, const floating[::1] x not None,
                     const floating[::1] w not None,
                     floating[::1] dx, floating[::1] dw, floating[::1] db, int threads):
-    """Gradients of conv2d_forward into dx, dw, db (each may be None to skip it)."""
+    """Gradients of conv2d_forward into dx, dw, db (each may be None to skip it). relu_y: None,
+    or the output of a forward pass with relu=True, whose derivative then masks dy."""
     cdef cconv_conv2d_shape sh = make_shape(dims)
+    cdef const floating[::1] ry = relu_y
+    cdef const floating *ryp = &ry[0] if ry is not None and ry.shape[0] > 0 else NULL
+    cdef int activation = 1 if relu_y is not None else 0
+    if ry is not None and ry.shape[0] != dy.shape[0]:
+        raise ValueError("relu_y must have as many elements as dy")
     cdef const floating *dyp = &dy[0] if dy.shape[0] > 0 else NULL
     cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
     cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
@@ -78,9 +87,9 @@ def conv2d_backward(tuple dims, const floating[::1] dy not None, const floating[
     cdef int status
     with nogil:
         if floating is float:
-            status = cconv_conv2d_backward_f32(&sh, dyp, xp, wp, dxp, dwp, dbp, threads)
+            status = cconv_conv2d_backward_f32(&sh, dyp, ryp, xp, wp, dxp, dwp, dbp, activation, threads)
         else:
-            status = cconv_conv2d_backward_f64(&sh, dyp, xp, wp, dxp, dwp, dbp, threads)
+            status = cconv_conv2d_backward_f64(&sh, dyp, ryp, xp, wp, dxp, dwp, dbp, activation, threads)
     if status != 0:
         raise MemoryError("cconv.conv2d_backward: could not allocate the convolution workspace")
 

@@ -20,6 +20,7 @@
 #define NC_MAX 384          /* output columns (pixels or CRS entries) per packed block */
 #define DX_ROWS_MAX 1024    /* im2col rows per grad-input block */
 #define GRAIN_FLOPS 2.0e6   /* do not wake a thread for less work than this */
+#define SUM_LANES 16        /* independent partial sums in reductions */
 #define ALIGN_ELEMS 16      /* workspace slices start on 64-byte boundaries (panels are read aligned) */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -27,6 +28,9 @@ static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* The fraction of a tile dimension of `tile` that `n` rows or columns fill. */
+static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)round_up(n, tile); }
 
 /* The output columns [lo, hi) whose input column ow*stride + off lies inside [0, width). */
 static void valid_outputs(int64_t off, int64_t stride, int64_t width, int64_t outputs, int64_t *lo, int64_t *hi)

@@ -15,6 +15,11 @@
 #define CCONV_OK 0
 #define CCONV_ENOMEM 1
 
+/* An activation fused into the kernels: applied to the output as it is written (forward),
+ * and its derivative applied to grad_y as it is read (backward, which then needs y). */
+#define CCONV_ACTIVATION_NONE 0
+#define CCONV_ACTIVATION_RELU 1
+
 typedef struct {
     int64_t n, c, h, w;          /* input */
     int64_t k, r, s;             /* filters: k of shape (c / groups, r, s) */
@@ -25,17 +30,20 @@ typedef struct {
     int64_t p, q;                /* output height, width */
 } cconv_conv2d_shape;
 
-/* y = conv(x, w) + bias; bias may be NULL. */
+/* y = activation(conv(x, w) + bias); bias may be NULL. */
 int cconv_conv2d_forward_f32(const cconv_conv2d_shape *shape, const float *x, const float *w,
-                             const float *bias, float *y, int threads);
+                             const float *bias, float *y, int activation, int threads);
 int cconv_conv2d_forward_f64(const cconv_conv2d_shape *shape, const double *x, const double *w,
-                             const double *bias, double *y, int threads);
+                             const double *bias, double *y, int activation, int threads);
 
-/* Gradients of the forward pass for grad_y = dL/dy. Any of dx, dw, db may be NULL to skip it;
- * each one given is overwritten (not accumulated into). */
-int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *x,
-                              const float *w, float *dx, float *dw, float *db, int threads);
-int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *x,
-                              const double *w, double *dx, double *dw, double *db, int threads);
+/* Gradients of the forward pass for grad_y = dL/dy. y (the forward's output) is read only with
+ * CCONV_ACTIVATION_RELU, whose derivative masks grad_y where y <= 0. Any of dx, dw, db may be
+ * NULL to skip it; each one given is overwritten (not accumulated into). */
+int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *y,
+                              const float *x, const float *w, float *dx, float *dw, float *db,
+                              int activation, int threads);
+int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *y,
+                              const double *x, const double *w, double *dx, double *dw, double *db,
+                              int activation, int threads);
 
 #endif

@@ -3,36 +3,46 @@
  * Not a public header. Indices: row = (c*R + r)*S + s of the im2col matrix, column = oh*Q + ow. */
 
 /* Rows [0, m) x columns [k0, k0 + kc) of A, element (i, j) at a[i*rs + j*cs], into MR-row
- * panels: out[(i / mr)*kc*mr + kk*mr + i % mr]. Rows past m are zero. */
-static void FN(pack_a)(const REAL *a, int64_t rs, int64_t cs, int64_t m, int64_t k0, int64_t kc,
-                       int mr, REAL *out)
+ * panels: out[(i / mr)*kc*mr + kk*mr + i % mr]. Rows past m are zero. With a relu_mask (laid
+ * out like A: the ReLU's output), entries whose mask is not positive are packed as zero. */
+static void FN(pack_a)(const REAL *a, const REAL *relu_mask, int64_t rs, int64_t cs, int64_t m,
+                       int64_t k0, int64_t kc, int mr, REAL *out)
 {
     for (int64_t i0 = 0; i0 < m; i0 += mr) {
         const int64_t rows = min64(mr, m - i0);
         REAL *panel = out + (i0 / mr) * kc * mr;
         for (int64_t kk = 0; kk < kc; ++kk) {
-            const REAL *src = a + i0 * rs + (k0 + kk) * cs;
+            const int64_t offset = i0 * rs + (k0 + kk) * cs;
+            const REAL *src = a + offset;
             REAL *dst = panel + kk * mr;
             int64_t i = 0;
-            for (; i < rows; ++i) dst[i] = src[i * rs];
+            if (relu_mask)
+                for (; i < rows; ++i) dst[i] = relu_mask[offset + i * rs] > 0 ? src[i * rs] : 0;
+            else
+                for (; i < rows; ++i) dst[i] = src[i * rs];
             for (; i < mr; ++i) dst[i] = 0;
         }
     }
 }
 
 /* Rows [k0, k0 + kc) x columns [j0, j0 + n) of a row-major B (leading dimension ldb) into
- * NR-column panels: out[(j / nr)*kc*nr + kk*nr + j % nr]. Columns past n are zero. */
-static void FN(pack_b)(const REAL *b, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
-                       int nr, REAL *out)
+ * NR-column panels: out[(j / nr)*kc*nr + kk*nr + j % nr]. Columns past n are zero; relu_mask
+ * as in pack_a. */
+static void FN(pack_b)(const REAL *b, const REAL *relu_mask, int64_t ldb, int64_t k0, int64_t kc,
+                       int64_t j0, int64_t n, int nr, REAL *out)
 {
     for (int64_t p = 0; p < n; p += nr) {
         const int64_t cols = min64(nr, n - p);
         REAL *panel = out + (p / nr) * kc * nr;
         for (int64_t kk = 0; kk < kc; ++kk) {
-            const REAL *src = b + (k0 + kk) * ldb + j0 + p;
+            const int64_t offset = (k0 + kk) * ldb + j0 + p;
+            const REAL *src = b + offset;
             REAL *dst = panel + kk * nr;
             int64_t j = 0;
-            for (; j < cols; ++j) dst[j] = src[j];
+            if (relu_mask)
+                for (; j < cols; ++j) dst[j] = relu_mask[offset + j] > 0 ? src[j] : 0;
+            else
+                for (; j < cols; ++j) dst[j] = src[j];
             for (; j < nr; ++j) dst[j] = 0;
         }
     }
@@ -167,16 +177,18 @@ static void FN(gemm_packed)(const cconv_gemm_kernels *kern, int64_t m, int64_t n
 }
 
 int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const REAL *w,
-                             const REAL *bias, REAL *y, int threads)
+                             const REAL *bias, REAL *y, int activation, int threads)
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
-    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern), relu = activation == CCONV_ACTIVATION_RELU;
     const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, CRS = Cg * sh->r * sh->s;
     const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w;
     if (sh->n == 0 || sh->k == 0 || PQ == 0) return CCONV_OK;
     if (CRS == 0) {  /* no input channels: the output is the bias */
-        for (int64_t i = 0; i < sh->n * sh->k; ++i)
-            for (int64_t j = 0; j < PQ; ++j) y[i * PQ + j] = bias ? bias[i % sh->k] : 0;
+        for (int64_t i = 0; i < sh->n * sh->k; ++i) {
+            const REAL b = bias ? bias[i % sh->k] : 0;
+            for (int64_t j = 0; j < PQ; ++j) y[i * PQ + j] = relu && b < 0 ? 0 : b;
+        }
         return CCONV_OK;
     }
     const int64_t kc_max = min64(CRS, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
@@ -195,7 +207,7 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
     /* The weights of group g, depth block starting at k0, live at apack + g*a_group + a_rows*k0. */
     for (int64_t g = 0; g < G; ++g)
         for (int64_t k0 = 0; k0 < CRS; k0 += kc_max)
-            FN(pack_a)(w + g * Kg * CRS, CRS, 1, Kg, k0, min64(kc_max, CRS - k0), mr,
+            FN(pack_a)(w + g * Kg * CRS, NULL, CRS, 1, Kg, k0, min64(kc_max, CRS - k0), mr,
                        apack + g * a_group + a_rows * k0);
 
 #pragma omp parallel num_threads(t)
@@ -213,11 +225,14 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
                 FN(pack_im2col)(sh, xg, k0, kc, q0, nq, nr, bpack);
                 FN(gemm_packed)(kern, Kg, nq, kc, apack + g * a_group + a_rows * k0, bpack, yblock, PQ, k0 > 0);
             }
-            if (bias)
+            if (bias || relu)  /* the epilogue, while the block is in cache; relu keeps NaN */
                 for (int64_t k = 0; k < Kg; ++k) {
-                    const REAL b = bias[g * Kg + k];
+                    const REAL b = bias ? bias[g * Kg + k] : 0;
                     REAL *row = yblock + k * PQ;
-                    for (int64_t j = 0; j < nq; ++j) row[j] += b;
+                    if (relu)
+                        for (int64_t j = 0; j < nq; ++j) row[j] = row[j] + b < 0 ? 0 : row[j] + b;
+                    else
+                        for (int64_t j = 0; j < nq; ++j) row[j] += b;
                 }
         }
     }
@@ -226,11 +241,32 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
     return CCONV_OK;
 }
 
+/* The sum of row[0..len), in SUM_LANES independent partial sums added in a fixed order:
+ * deterministic, vectorizable without reassociation, and more accurate than one running sum. */
+static REAL FN(sum_row)(const REAL *row, const REAL *relu_mask, int64_t len)
+{
+    REAL lanes[SUM_LANES] = {0};
+    int64_t j = 0;
+    if (relu_mask) {
+        for (; j + SUM_LANES <= len; j += SUM_LANES)
+            for (int l = 0; l < SUM_LANES; ++l) lanes[l] += relu_mask[j + l] > 0 ? row[j + l] : 0;
+        for (; j < len; ++j) lanes[0] += relu_mask[j] > 0 ? row[j] : 0;
+    } else {
+        for (; j + SUM_LANES <= len; j += SUM_LANES)
+            for (int l = 0; l < SUM_LANES; ++l) lanes[l] += row[j + l];
+        for (; j < len; ++j) lanes[0] += row[j];
+    }
+    REAL sum = 0;
+    for (int l = 0; l < SUM_LANES; ++l) sum += lanes[l];
+    return sum;
+}
+
 /* db[k] = sum over images and pixels of dy[n, k, :], each k summed by one thread in a fixed order. */
-static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, REAL *db, int threads)
+static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y, REAL *db,
+                                 int threads)
 {
     const int64_t PQ = sh->p * sh->q, K = sh->k;
-    const int t = (int)min64(cconv_threads_for(threads, (double)sh->n * K * PQ, 64.0 * GRAIN_FLOPS),
+    const int t = (int)min64(cconv_threads_for(threads, (double)sh->n * K * PQ, 8.0 * GRAIN_FLOPS),
                              max64(K, 1));
     int64_t k;
     (void)t;  /* unused without OpenMP */
@@ -238,15 +274,15 @@ static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, R
     for (k = 0; k < K; ++k) {
         REAL sum = 0;
         for (int64_t n = 0; n < sh->n; ++n) {
-            const REAL *row = dy + (n * K + k) * PQ;
-            for (int64_t j = 0; j < PQ; ++j) sum += row[j];
+            const int64_t offset = (n * K + k) * PQ;
+            sum += FN(sum_row)(dy + offset, relu_y ? relu_y + offset : NULL, PQ);
         }
         db[k] = sum;
     }
 }
 
-static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *w, REAL *dx,
-                                 int threads)
+static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y,
+                                 const REAL *w, REAL *dx, int threads)
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
@@ -282,7 +318,7 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
         for (int64_t cbi = 0; cbi < ncb; ++cbi) {
             const int64_t c0 = cbi * cb, rows = min64(cb, Cg - c0) * RS;
             for (int64_t k0 = 0; k0 < Kg; k0 += kc_max)
-                FN(pack_a)(w + g * Kg * CRS + c0 * RS, 1, CRS, rows, k0, min64(kc_max, Kg - k0), mr,
+                FN(pack_a)(w + g * Kg * CRS + c0 * RS, NULL, 1, CRS, rows, k0, min64(kc_max, Kg - k0), mr,
                            apack + (g * ncb + cbi) * a_block + a_rows * k0);
         }
 
@@ -294,7 +330,8 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
         for (it = 0; it < items; ++it) {
             const int64_t cbi = it % ncb, g = (it / ncb) % G, n = it / (ncb * G);
             const int64_t c0 = cbi * cb, rows = min64(cb, Cg - c0) * RS;
-            const REAL *dyg = dy + (n * sh->k + g * Kg) * PQ;
+            const int64_t dy_offset = (n * sh->k + g * Kg) * PQ;
+            const REAL *dyg = dy + dy_offset, *maskg = relu_y ? relu_y + dy_offset : NULL;
             REAL *dxg = dx + (n * sh->c + g * Cg) * HW;
             const REAL *ablock = apack + (g * ncb + cbi) * a_block;
             memset(dxg + c0 * HW, 0, (size_t)(rows / RS * HW) * sizeof(REAL));
@@ -302,7 +339,7 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
                 const int64_t nq = min64(nc, PQ - q0);
                 for (int64_t k0 = 0; k0 < Kg; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, Kg - k0);
-                    FN(pack_b)(dyg, PQ, k0, kc, q0, nq, nr, bpack);
+                    FN(pack_b)(dyg, maskg, PQ, k0, kc, q0, nq, nr, bpack);
                     FN(gemm_packed)(kern, rows, nq, kc, ablock + a_rows * k0, bpack, dcol, nc, k0 > 0);
                 }
                 FN(col2im_add)(sh, dcol, nc, c0 * RS, rows, q0, nq, dxg);
@@ -314,8 +351,8 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
     return CCONV_OK;
 }
 
-static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *x, REAL *dw,
-                                  int threads)
+static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y,
+                                  const REAL *x, REAL *dw, int threads)
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
@@ -325,41 +362,58 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
     if (sh->n == 0 || PQ == 0 || dw_size == 0) return CCONV_OK;
     /* Work items are (image, group, block of output pixels); each thread sums its items into a
      * private copy of dw, and the copies are added in thread order: deterministic for a fixed
-     * thread count, with no atomics. */
+     * thread count, with no atomics. When few im2col rows would leave most of each NR-wide
+     * tile empty (a first layer: CRS = 9, K = 32), the product is computed transposed,
+     * dw^T[CRS, K_g] = im2col(x) . dy^T, into the private copies, which are then always used. */
+    const int transposed = tile_fill(CRS, mr) * tile_fill(Kg, nr) > 1.25 * tile_fill(Kg, mr) * tile_fill(CRS, nr);
     const int64_t kq = min64(PQ, KC_MAX), nqb = ceil_div(PQ, kq), items = sh->n * G * nqb;
-    const int64_t nc = min64(round_up(CRS, nr), round_up(NC_MAX, nr));
-    const int64_t a_size = round_up(round_up(Kg, mr) * kq, ALIGN_ELEMS), b_size = round_up(kq * nc, ALIGN_ELEMS);
+    const int64_t nc = min64(round_up(CRS, transposed ? mr : nr), round_up(NC_MAX, nr));
+    const int64_t a_size = round_up((transposed ? nc : round_up(Kg, mr)) * kq, ALIGN_ELEMS);
+    const int64_t b_size = round_up((transposed ? round_up(Kg, nr) : nc) * kq, ALIGN_ELEMS);
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
-    const int64_t partial = t > 1 ? round_up(dw_size, ALIGN_ELEMS) : 0;
+    const int64_t partial = (t > 1 || transposed) ? round_up(dw_size, ALIGN_ELEMS) : 0;
+    const int64_t stride = a_size + b_size + partial;
 
-    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * (a_size + b_size + partial)) * sizeof(REAL));
+    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * stride) * sizeof(REAL));
     if (!work) return CCONV_ENOMEM;
 
 #pragma omp parallel num_threads(t)
     {
-        const int id = cconv_thread_id();
-        REAL *apack = work + id * (a_size + b_size + partial), *bpack = apack + a_size;
-        REAL *acc = t > 1 ? bpack + b_size : dw;
+        REAL *apack = work + cconv_thread_id() * stride, *bpack = apack + a_size;
+        REAL *acc = partial ? bpack + b_size : dw;
         int64_t it;
-        if (t > 1) memset(acc, 0, (size_t)dw_size * sizeof(REAL));
+        if (partial) memset(acc, 0, (size_t)dw_size * sizeof(REAL));
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G);
             const int64_t q0 = qb * kq, nq = min64(kq, PQ - q0);
-            const REAL *xg = x + (n * sh->c + g * Cg) * HW;
-            FN(pack_a)(dy + (n * sh->k + g * Kg) * PQ, PQ, 1, Kg, q0, nq, mr, apack);
+            const int64_t dy_offset = (n * sh->k + g * Kg) * PQ;
+            const REAL *xg = x + (n * sh->c + g * Cg) * HW, *dyg = dy + dy_offset;
+            const REAL *maskg = relu_y ? relu_y + dy_offset : NULL;
+            if (transposed) {
+                FN(pack_a)(dyg, maskg, PQ, 1, Kg, q0, nq, nr, bpack);  /* dy^T as B panels */
+                for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
+                    const int64_t rows = min64(nc, CRS - i0);
+                    FN(pack_im2col_t)(sh, xg, q0, nq, i0, rows, mr, apack);  /* im2col as A panels */
+                    FN(gemm_packed)(kern, rows, Kg, nq, apack, bpack, acc + g * Kg * CRS + i0 * Kg, Kg, 1);
+                }
+                continue;
+            }
+            FN(pack_a)(dyg, maskg, PQ, 1, Kg, q0, nq, mr, apack);
             for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
                 const int64_t ncols = min64(nc, CRS - j0);
                 FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);
                 FN(gemm_packed)(kern, Kg, ncols, nq, apack, bpack, acc + g * Kg * CRS + j0, CRS, 1);
             }
         }
-        if (t > 1) {  /* the implicit barrier above makes every partial complete */
+        if (partial) {  /* the implicit barrier above makes every private copy complete */
             int64_t i;
 #pragma omp for schedule(static)
             for (i = 0; i < dw_size; ++i) {
+                /* dw index i = (g*Kg + k)*CRS + crs; a transposed copy holds it at (g*CRS + crs)*Kg + k */
+                const int64_t src = transposed ? (i / (Kg * CRS) * CRS + i % CRS) * Kg + (i / CRS) % Kg : i;
                 REAL sum = 0;
-                for (int p = 0; p < t; ++p) sum += work[p * (a_size + b_size + partial) + a_size + b_size + i];
+                for (int p = 0; p < t; ++p) sum += work[p * stride + a_size + b_size + src];
                 dw[i] = sum;
             }
         }
@@ -368,11 +422,12 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
     return CCONV_OK;
 }
 
-int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *x, const REAL *w,
-                              REAL *dx, REAL *dw, REAL *db, int threads)
+int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *y, const REAL *x,
+                              const REAL *w, REAL *dx, REAL *dw, REAL *db, int activation, int threads)
 {
-    if (db) FN(conv2d_grad_bias)(sh, dy, db, threads);
-    if (dx && FN(conv2d_grad_input)(sh, dy, w, dx, threads) != CCONV_OK) return CCONV_ENOMEM;
-    if (dw && FN(conv2d_grad_weight)(sh, dy, x, dw, threads) != CCONV_OK) return CCONV_ENOMEM;
+    const REAL *relu_y = activation == CCONV_ACTIVATION_RELU ? y : NULL;
+    if (db) FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);
+    if (dx && FN(conv2d_grad_input)(sh, dy, relu_y, w, dx, threads) != CCONV_OK) return CCONV_ENOMEM;
+    if (dw && FN(conv2d_grad_weight)(sh, dy, relu_y, x, dw, threads) != CCONV_OK) return CCONV_ENOMEM;
     return CCONV_OK;
 }

@@ -52,6 +52,8 @@ class ConvCase:
 
 
 HAND_PICKED = [
+    ConvCase(3, 1, 12, 12, 32, 3, 3, padding=1),                     # first layer: transposed grad_weight
+    ConvCase(2, 2, 10, 10, 64, 3, 3, padding=1, groups=2),           # ... per group
     ConvCase(2, 3, 8, 8, 4, 3, 3, padding=1),
     ConvCase(2, 3, 8, 8, 4, 3, 3, padding=1, bias=False),
     ConvCase(2, 8, 5, 7, 6, 1, 1),                                   # 1x1
@@ -331,3 +333,32 @@ def test_backward_can_skip_grad_x(rng):
     assert grad_x is None
     np.testing.assert_array_equal(grad_w, full[1])
     np.testing.assert_array_equal(grad_b, full[2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", CASES[::3], ids=lambda c: c.id)
+def test_fused_relu_matches_reference(case, dtype):
+    """activation='relu': y = max(conv, 0); the backward masks grad_out where y <= 0."""
+    x, weight, bias = case.arrays(dtype)
+    y = call_unmodified(F.conv2d, x, weight, bias, activation="relu", **case.kwargs)
+    assert_close(y, np.maximum(ref.conv2d(x, weight, bias, **case.kwargs), 0), dtype, "y")
+    grad_out = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
+    grads = call_unmodified(F.conv2d_backward, grad_out, x, weight, activation="relu", output=y, **case.kwargs)
+    expected = ref.conv2d_backward(grad_out * (y > 0), x, weight, **case.kwargs)
+    for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads, expected):
+        assert_close(got, want, dtype, name)
+
+
+def test_fused_relu_keeps_nan_and_checks_its_arguments(rng):
+    x = rng.standard_normal((1, 1, 4, 4))
+    x[0, 0, 1, 1] = np.nan
+    y = F.conv2d(x, np.ones((1, 1, 1, 1)), activation="relu")
+    assert np.isnan(y[0, 0, 1, 1]) and (np.nan_to_num(y) >= 0).all()
+    w = np.ones((1, 1, 3, 3))
+    with pytest.raises(ValueError, match="activation"):
+        F.conv2d(x, w, activation="sigmoid")
+    g = np.ones((1, 1, 2, 2))
+    with pytest.raises(ValueError, match="output="):
+        F.conv2d_backward(g, x, w, activation="relu")
+    with pytest.raises(ValueError, match="output"):
+        F.conv2d_backward(g, x, w, activation="relu", output=np.ones((1, 1, 3, 3)))

@@ -36,7 +36,16 @@ def _prepare(x, weight, stride, padding, dilation, groups):
     return x, weight, dims, (n, k, p, q)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+ACTIVATIONS = (None, "relu")  # fused into the kernels
+
+
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None or 'relu' (fused into the convolution), got {activation!r}")
+    return activation
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
     """2-D convolution (cross-correlation, like torch.nn.functional.conv2d).
 
     Arguments:
@@ -48,9 +57,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                   any stride: P = ceil(H / sh), the odd pixel of padding at the bottom / right).
         dilation: int or (dh, dw), >= 1.
         groups:   divides C and K; groups = C is a depthwise convolution.
+        activation: None, or 'relu' to return max(y, 0) computed as the output is written.
     Returns:
         y: (N, K, P, Q) with P = floor((H + top + bottom - dh*(R-1) - 1) / sh) + 1, Q likewise.
     """
+    _check_activation(activation)
     x, weight, dims, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
     if bias is not None:
         bias = as_float_array(bias, "bias", ndim=1)
@@ -59,24 +70,36 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise ValueError(f"bias must have K={weight.shape[0]} entries (one per filter), got {bias.shape[0]}")
     y = np.empty(out_shape, dtype=x.dtype)
     _conv.conv2d_forward(dims, x.reshape(-1), weight.reshape(-1),
-                         None if bias is None else bias.reshape(-1), y.reshape(-1), get_num_threads())
+                         None if bias is None else bias.reshape(-1), y.reshape(-1), activation == "relu",
+                         get_num_threads())
     return y
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, compute_grad_x=True):
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, compute_grad_x=True,
+                    activation=None, output=None):
     """Gradients of conv2d with respect to x, weight and bias.
 
-    Arguments are those of conv2d, plus grad_out: dL/dy, shaped like conv2d's output (N, K, P, Q),
-    and compute_grad_x: False skips grad_x (returned as None), e.g. for a network's first layer.
+    Arguments are those of conv2d, plus
+        grad_out:       dL/dy, shaped like conv2d's output (N, K, P, Q);
+        compute_grad_x: False skips grad_x (returned as None), e.g. for a network's first layer;
+        activation, output: with activation='relu', grad_out is the gradient of the activated
+                        output y = conv2d(..., activation='relu'), which must be passed as `output`;
+                        it is masked where y <= 0 as it is read.
     Returns:
         (grad_x (N, C, H, W), grad_weight (K, C / groups, R, S), grad_bias (K,)), in x's dtype.
     """
+    _check_activation(activation)
     x, weight, dims, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
     grad_out = check_grad_out(grad_out, out_shape, x.dtype)
+    relu_y = None
+    if activation == "relu":
+        if output is None:
+            raise ValueError("activation='relu' needs output=, the forward pass's activated output")
+        relu_y = check_grad_out(output, out_shape, x.dtype, name="output").reshape(-1)
     grad_x = np.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
     grad_weight = np.empty(weight.shape, dtype=x.dtype)
     grad_bias = np.empty(weight.shape[0], dtype=x.dtype)
-    _conv.conv2d_backward(dims, grad_out.reshape(-1), x.reshape(-1), weight.reshape(-1),
+    _conv.conv2d_backward(dims, grad_out.reshape(-1), relu_y, x.reshape(-1), weight.reshape(-1),
                           None if grad_x is None else grad_x.reshape(-1), grad_weight.reshape(-1), grad_bias.reshape(-1),
                           get_num_threads())
     return grad_x, grad_weight, grad_bias

@@ -50,7 +50,9 @@ class Conv2D(Layer):
         self.bias_initializer = bias_initializer
         initializers.get(self.kernel_initializer)
         initializers.get(self.bias_initializer)
-        self._act = get_activation(self.activation, inplace=True)
+        # ReLU is fused into the C kernels; other activations run as a layer on the output.
+        self._act = None if self.activation == "relu" else get_activation(self.activation, inplace=True)
+        self._fused = "relu" if self.activation == "relu" else None
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 3:
@@ -79,7 +81,9 @@ class Conv2D(Layer):
     def _forward(self, x):
         self._x = x
         y = F.conv2d(x, self._params["weight"], self._params.get("bias"), stride=self.stride,
-                     padding=self._pads, dilation=self.dilation, groups=self.groups)
+                     padding=self._pads, dilation=self.dilation, groups=self.groups,
+                     activation=self._fused)
+        self._y = y  # the fused ReLU's backward reads it (no copy: the next layer gets y itself)
         return y if self._act is None else self._act._forward(y)
 
     def _backward(self, grad_out, compute_grad_x=True):
@@ -88,7 +92,8 @@ class Conv2D(Layer):
         grad_x, grad_w, grad_b = F.conv2d_backward(grad_out, self._x, self._params["weight"],
                                                    stride=self.stride, padding=self._pads,
                                                    dilation=self.dilation, groups=self.groups,
-                                                   compute_grad_x=compute_grad_x)
+                                                   compute_grad_x=compute_grad_x,
+                                                   activation=self._fused, output=self._y)
         self._grads["weight"] = grad_w
         if self.use_bias:
             self._grads["bias"] = grad_b
