@@ -2,10 +2,13 @@
 
     cconv train [--data digits | mnist:DIR | fashion-mnist:DIR] [--epochs N] [--batch-size B]
                 [--lr LR] [--optimizer adam|adamw|sgd] [--threads T] [--seed S] [--out PATH]
+                [--plots DIR]
     cconv info
 
 `cconv train` trains a small CNN (on the digits set shipped with cconv by default), showing
-progress, then prints the model summary and the test accuracy and saves the model.
+progress, then prints the model summary and the test accuracy and saves the model; with
+--plots DIR it also draws the first conv layer's filters, the activation maps of one test
+image and the training curves there (cconv.viz, which needs matplotlib: cconv[viz]).
 `cconv info` prints the build configuration (OpenMP, SIMD, threads).
 """
 import argparse
@@ -104,6 +107,10 @@ def build_parser():
     train.add_argument("--no-augment", action="store_true",
                        help="train without random 1-pixel shifts")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--plots", metavar="DIR", default=None,
+                       help="write filters.png (first conv layer), activations.png (one test "
+                            "image) and history.png (training curves; the test set is evaluated "
+                            "after every epoch for them) to DIR; needs matplotlib (cconv[viz])")
     commands.add_parser("info", help="show the build configuration")
     return parser
 
@@ -118,6 +125,10 @@ def run_train(args, out=None):
     batch_size = args.batch_size or (32 if kind == "digits" else 64)
     lr = args.lr or DEFAULT_LR[kind, args.optimizer]
     path = args.out or f"cconv-{args.data.partition(':')[0]}.npz"
+    viz = None
+    if args.plots is not None:  # fail before training when the plots cannot be written
+        from cconv import viz
+        os.makedirs(args.plots, exist_ok=True)
     model = (digits_cnn if kind == "digits" else mnist_cnn)(args.seed)
     trainer = cconv.Trainer(model, loss="cross_entropy", optimizer=optim.get(args.optimizer, lr=lr))
     print_fn = (lambda text: None) if args.quiet else (lambda text: print(text, file=out, flush=True))
@@ -129,6 +140,7 @@ def run_train(args, out=None):
     start = time.perf_counter()
     history = trainer.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, seed=args.seed,
                           verbose=0 if args.quiet else 1, augment=augment, file=out,
+                          validation_data=None if viz is None else (x_test, y_test),
                           callbacks=[callbacks.LearningRateScheduler(optim.CosineLR(epochs))])
     elapsed = time.perf_counter() - start
     result = trainer.evaluate(x_test, y_test)
@@ -138,7 +150,20 @@ def run_train(args, out=None):
           f"{len(x_test)}), test loss {result['loss']:.4f}; trained in {elapsed:.1f} s{note}",
           file=out, flush=True)
     print(f"Saved the model to {os.path.abspath(path)}", file=out, flush=True)
+    if viz is not None:
+        write_plots(viz, args.plots, model, x_test[0], history, out)
     return result
+
+
+def write_plots(viz, directory, model, image, history, out):
+    """The first conv layer's filters, one image's activation maps there, and the curves."""
+    written = [os.path.join(directory, name) for name in ("filters.png", "activations.png")]
+    viz.plot_filters(model, written[0])
+    viz.plot_activations(model, image, path=written[1])
+    if history.epoch:  # nothing to draw when stopped during the first epoch
+        written.append(os.path.join(directory, "history.png"))
+        viz.plot_history(history, written[-1], val_label="test")
+    print(f"Wrote {', '.join(os.path.abspath(p) for p in written)}", file=out, flush=True)
 
 
 def main(argv=None):
@@ -149,7 +174,7 @@ def main(argv=None):
         return 0
     try:
         run_train(args)
-    except (FileNotFoundError, ValueError, TrainingDivergedError, OSError) as exc:
+    except (FileNotFoundError, ValueError, TrainingDivergedError, OSError, ImportError) as exc:
         print(f"cconv: error: {exc}", file=sys.stderr)
         return 1
     return 0
