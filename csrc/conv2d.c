@@ -46,6 +46,7 @@ static void valid_outputs(int64_t off, int64_t stride, int64_t width, int64_t ou
 #define UKERNEL(k) ((k)->ukernel_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
 #define KERNEL_NR(k) ((k)->nr_f32)
+#include "gemm_generic.h"
 #include "conv2d_generic.h"
 #undef REAL
 #undef FN
@@ -58,4 +59,5 @@ static void valid_outputs(int64_t off, int64_t stride, int64_t width, int64_t ou
 #define UKERNEL(k) ((k)->ukernel_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)
 #define KERNEL_NR(k) ((k)->nr_f64)
+#include "gemm_generic.h"
 #include "conv2d_generic.h"

@@ -1,52 +1,6 @@
 /* conv2d_generic.h: the type-generic body of conv2d.c, included once per element type with
- * REAL (float or double), FN(name) (appends _f32/_f64) and the micro-kernel accessors defined.
- * Not a public header. Indices: row = (c*R + r)*S + s of the im2col matrix, column = oh*Q + ow. */
-
-/* Rows [0, m) x columns [k0, k0 + kc) of A, element (i, j) at a[i*rs + j*cs], into MR-row
- * panels: out[(i / mr)*kc*mr + kk*mr + i % mr]. Rows past m are zero. With a relu_mask (laid
- * out like A: the ReLU's output), entries whose mask is not positive are packed as zero. */
-static void FN(pack_a)(const REAL *a, const REAL *relu_mask, int64_t rs, int64_t cs, int64_t m,
-                       int64_t k0, int64_t kc, int mr, REAL *out)
-{
-    for (int64_t i0 = 0; i0 < m; i0 += mr) {
-        const int64_t rows = min64(mr, m - i0);
-        REAL *panel = out + (i0 / mr) * kc * mr;
-        for (int64_t kk = 0; kk < kc; ++kk) {
-            const int64_t offset = i0 * rs + (k0 + kk) * cs;
-            const REAL *src = a + offset;
-            REAL *dst = panel + kk * mr;
-            int64_t i = 0;
-            if (relu_mask)
-                for (; i < rows; ++i) dst[i] = relu_mask[offset + i * rs] > 0 ? src[i * rs] : 0;
-            else
-                for (; i < rows; ++i) dst[i] = src[i * rs];
-            for (; i < mr; ++i) dst[i] = 0;
-        }
-    }
-}
-
-/* Rows [k0, k0 + kc) x columns [j0, j0 + n) of a row-major B (leading dimension ldb) into
- * NR-column panels: out[(j / nr)*kc*nr + kk*nr + j % nr]. Columns past n are zero; relu_mask
- * as in pack_a. */
-static void FN(pack_b)(const REAL *b, const REAL *relu_mask, int64_t ldb, int64_t k0, int64_t kc,
-                       int64_t j0, int64_t n, int nr, REAL *out)
-{
-    for (int64_t p = 0; p < n; p += nr) {
-        const int64_t cols = min64(nr, n - p);
-        REAL *panel = out + (p / nr) * kc * nr;
-        for (int64_t kk = 0; kk < kc; ++kk) {
-            const int64_t offset = (k0 + kk) * ldb + j0 + p;
-            const REAL *src = b + offset;
-            REAL *dst = panel + kk * nr;
-            int64_t j = 0;
-            if (relu_mask)
-                for (; j < cols; ++j) dst[j] = relu_mask[offset + j] > 0 ? src[j] : 0;
-            else
-                for (; j < cols; ++j) dst[j] = src[j];
-            for (; j < nr; ++j) dst[j] = 0;
-        }
-    }
-}
+ * REAL (float or double), FN(name) (appends _f32/_f64) and the micro-kernel accessors defined,
+ * after gemm_generic.h (panel packing and the tile loop). Not a public header. Indices: row = (c*R + r)*S + s of the im2col matrix, column = oh*Q + ow. */
 
 /* One run of an im2col row along an output row: dst[t*dstride] for t in [0, run) is input pixel
  * src_row[(ow0 + t)*sw + w_off], or 0 where that column is padding (outside ow in [lo, hi)) or
@@ -109,7 +63,7 @@ static void FN(gather_row)(const cconv_conv2d_shape *sh, const FN(im2col_row) *d
 }
 
 /* Rows [k0, k0 + kc) x columns [q0, q0 + nq) of the im2col matrix of one image's group
- * (xg points at its first channel) into NR-column panels, as pack_b lays them out. */
+ * (xg points at its first channel) into NR-column panels (the layout of gemm_generic.h). */
 static void FN(pack_im2col)(const cconv_conv2d_shape *sh, const REAL *xg, int64_t k0, int64_t kc,
                             int64_t q0, int64_t nq, int nr, REAL *out)
 {
@@ -165,17 +119,6 @@ static void FN(col2im_add)(const cconv_conv2d_shape *sh, const REAL *dcol, int64
     }
 }
 
-/* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B from packed panels of depth kc. */
-static void FN(gemm_packed)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t kc,
-                            const REAL *apack, const REAL *bpack, REAL *c, int64_t ldc, int accumulate)
-{
-    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
-    for (int64_t j = 0; j < n; j += nr)
-        for (int64_t i = 0; i < m; i += mr)
-            UKERNEL(kern)(kc, apack + (i / mr) * kc * mr, bpack + (j / nr) * kc * nr, c + i * ldc + j,
-                          ldc, min64(mr, m - i), min64(nr, n - j), accumulate);
-}
-
 int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const REAL *w,
                              const REAL *bias, REAL *y, int activation, int threads)
 {
@@ -207,7 +150,7 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
     /* The weights of group g, depth block starting at k0, live at apack + g*a_group + a_rows*k0. */
     for (int64_t g = 0; g < G; ++g)
         for (int64_t k0 = 0; k0 < CRS; k0 += kc_max)
-            FN(pack_a)(w + g * Kg * CRS, NULL, CRS, 1, Kg, k0, min64(kc_max, CRS - k0), mr,
+            FN(pack_panels)(w + g * Kg * CRS, NULL, CRS, 1, Kg, k0, min64(kc_max, CRS - k0), mr,
                        apack + g * a_group + a_rows * k0);
 
 #pragma omp parallel num_threads(t)
@@ -318,7 +261,7 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
         for (int64_t cbi = 0; cbi < ncb; ++cbi) {
             const int64_t c0 = cbi * cb, rows = min64(cb, Cg - c0) * RS;
             for (int64_t k0 = 0; k0 < Kg; k0 += kc_max)
-                FN(pack_a)(w + g * Kg * CRS + c0 * RS, NULL, 1, CRS, rows, k0, min64(kc_max, Kg - k0), mr,
+                FN(pack_panels)(w + g * Kg * CRS + c0 * RS, NULL, 1, CRS, rows, k0, min64(kc_max, Kg - k0), mr,
                            apack + (g * ncb + cbi) * a_block + a_rows * k0);
         }
 
@@ -339,7 +282,7 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
                 const int64_t nq = min64(nc, PQ - q0);
                 for (int64_t k0 = 0; k0 < Kg; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, Kg - k0);
-                    FN(pack_b)(dyg, maskg, PQ, k0, kc, q0, nq, nr, bpack);
+                    FN(pack_panels)(dyg + q0, maskg ? maskg + q0 : NULL, 1, PQ, nq, k0, kc, nr, bpack);
                     FN(gemm_packed)(kern, rows, nq, kc, ablock + a_rows * k0, bpack, dcol, nc, k0 > 0);
                 }
                 FN(col2im_add)(sh, dcol, nc, c0 * RS, rows, q0, nq, dxg);
@@ -391,7 +334,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
             const REAL *xg = x + (n * sh->c + g * Cg) * HW, *dyg = dy + dy_offset;
             const REAL *maskg = relu_y ? relu_y + dy_offset : NULL;
             if (transposed) {
-                FN(pack_a)(dyg, maskg, PQ, 1, Kg, q0, nq, nr, bpack);  /* dy^T as B panels */
+                FN(pack_panels)(dyg, maskg, PQ, 1, Kg, q0, nq, nr, bpack);  /* dy^T as B panels */
                 for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
                     const int64_t rows = min64(nc, CRS - i0);
                     FN(pack_im2col_t)(sh, xg, q0, nq, i0, rows, mr, apack);  /* im2col as A panels */
@@ -399,7 +342,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 }
                 continue;
             }
-            FN(pack_a)(dyg, maskg, PQ, 1, Kg, q0, nq, mr, apack);
+            FN(pack_panels)(dyg, maskg, PQ, 1, Kg, q0, nq, mr, apack);
             for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
                 const int64_t ncols = min64(nc, CRS - j0);
                 FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);

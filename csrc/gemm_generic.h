@@ -1,0 +1,39 @@
+/* gemm_generic.h: type-generic packing into micro-kernel panels and the loop over C's tiles,
+ * shared by conv2d.c and linear.c. Included once per element type with REAL, FN(name),
+ * UKERNEL(k), KERNEL_MR(k), KERNEL_NR(k) and min64 defined. Not a public header. */
+
+/* Rows [0, m) x columns [k0, k0 + kc) of a strided matrix M, element (i, j) at a[i*rs + j*cs],
+ * into panels of `width` rows stored k-major: out[(i / width)*kc*width + kk*width + i % width];
+ * rows past m are zero. This is the A-panel layout (width = MR) and, for M = B^T, the
+ * B-panel layout (width = NR) of gemm.h. With a relu_mask (laid out like M: a ReLU's output),
+ * entries whose mask is not positive are packed as zero. */
+static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, int64_t cs, int64_t m,
+                            int64_t k0, int64_t kc, int width, REAL *out)
+{
+    for (int64_t i0 = 0; i0 < m; i0 += width) {
+        const int64_t rows = min64(width, m - i0);
+        REAL *panel = out + (i0 / width) * kc * width;
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const int64_t offset = i0 * rs + (k0 + kk) * cs;
+            const REAL *src = a + offset;
+            REAL *dst = panel + kk * width;
+            int64_t i = 0;
+            if (relu_mask)
+                for (; i < rows; ++i) dst[i] = relu_mask[offset + i * rs] > 0 ? src[i * rs] : 0;
+            else
+                for (; i < rows; ++i) dst[i] = src[i * rs];
+            for (; i < width; ++i) dst[i] = 0;
+        }
+    }
+}
+
+/* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B from packed panels of depth kc. */
+static void FN(gemm_packed)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t kc,
+                            const REAL *apack, const REAL *bpack, REAL *c, int64_t ldc, int accumulate)
+{
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    for (int64_t j = 0; j < n; j += nr)
+        for (int64_t i = 0; i < m; i += mr)
+            UKERNEL(kern)(kc, apack + (i / mr) * kc * mr, bpack + (j / nr) * kc * nr, c + i * ldc + j,
+                          ldc, min64(mr, m - i), min64(nr, n - j), accumulate);
+}
