@@ -142,7 +142,7 @@ HEADERS = sorted(glob.glob("csrc/*.h"))  # rebuild when a header changes
 gemm_sources, gemm_macros = isa_variants("gemm")
 extensions = [
     Extension("cconv._conv",
-              ["cconv/_conv.pyx", "csrc/conv2d.c", "csrc/gemm.c", "csrc/cpu_features.c"] + gemm_sources,
+              ["cconv/_conv.pyx", "csrc/conv2d.c", "csrc/dense.c", "csrc/gemm.c", "csrc/cpu_features.c"] + gemm_sources,
               include_dirs=["csrc"], define_macros=gemm_macros, depends=HEADERS),
     Extension("cconv._pool", ["cconv/_pool.pyx", "csrc/pool2d.c"], include_dirs=["csrc"], depends=HEADERS),
 ]

@@ -1,6 +1,7 @@
 # cython: language_level=3
-"""Thin wrappers over csrc/conv2d.c: take C-contiguous buffers and validated sizes, release the
-GIL, run the kernel. Argument checking lives in cconv/functional/conv.py."""
+"""Thin wrappers over the kernels built on the packed GEMM (csrc/conv2d.c, csrc/dense.c, and the
+micro-kernel dispatch of csrc/gemm.c): take C-contiguous buffers and validated sizes, release the
+GIL, run the kernel. Argument checking lives in cconv/functional/."""
 from cython cimport floating
 from libc.stdint cimport int64_t
 
@@ -18,6 +19,18 @@ cdef extern from "conv2d.h":
     int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *y,
                                   const double *x, const double *w, double *dx, double *dw, double *db,
                                   int activation, int threads) nogil
+
+cdef extern from "dense.h":
+    int cconv_dense_forward_f32(int64_t n, int64_t i, int64_t o, const float *x, const float *w,
+                                const float *bias, float *y, int activation, int threads) nogil
+    int cconv_dense_forward_f64(int64_t n, int64_t i, int64_t o, const double *x, const double *w,
+                                const double *bias, double *y, int activation, int threads) nogil
+    int cconv_dense_backward_f32(int64_t n, int64_t i, int64_t o, const float *dy, const float *y,
+                                 const float *x, const float *w, float *dx, float *dw, float *db,
+                                 int activation, int threads) nogil
+    int cconv_dense_backward_f64(int64_t n, int64_t i, int64_t o, const double *dy, const double *y,
+                                 const double *x, const double *w, double *dx, double *dw, double *db,
+                                 int activation, int threads) nogil
 
 cdef extern from "gemm.h":
     ctypedef struct cconv_gemm_kernels:
@@ -92,6 +105,61 @@ def conv2d_backward(tuple dims, const floating[::1] dy not None, relu_y, const f
             status = cconv_conv2d_backward_f64(&sh, dyp, ryp, xp, wp, dxp, dwp, dbp, activation, threads)
     if status != 0:
         raise MemoryError("cconv.conv2d_backward: could not allocate the convolution workspace")
+
+
+def dense_forward(int64_t n, int64_t features_in, int64_t features_out, const floating[::1] x not None,
+                  const floating[::1] w not None, bias, floating[::1] y not None, bint relu, int threads):
+    """y (n, out) = x (n, in) . w (in, out) + bias (then ReLU if relu), on flattened buffers."""
+    if x.shape[0] != n * features_in or w.shape[0] != features_in * features_out or y.shape[0] != n * features_out:
+        raise ValueError("dense_forward: buffer sizes do not match the dimensions")
+    cdef const floating[::1] b = bias
+    if b is not None and b.shape[0] != features_out:
+        raise ValueError("dense_forward: bias size does not match the dimensions")
+    cdef const floating *bp = &b[0] if b is not None and b.shape[0] > 0 else NULL
+    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
+    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+    cdef floating *yp = &y[0] if y.shape[0] > 0 else NULL
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = cconv_dense_forward_f32(n, features_in, features_out, xp, wp, bp, yp, relu, threads)
+        else:
+            status = cconv_dense_forward_f64(n, features_in, features_out, xp, wp, bp, yp, relu, threads)
+    if status != 0:
+        raise MemoryError("cconv.dense: could not allocate the matrix-multiply workspace")
+
+
+def dense_backward(int64_t n, int64_t features_in, int64_t features_out, const floating[::1] dy not None,
+                   relu_y, const floating[::1] x not None, const floating[::1] w not None,
+                   floating[::1] dx, floating[::1] dw, floating[::1] db, int threads):
+    """Gradients of dense_forward into dx, dw, db (each may be None to skip it); relu_y as in
+    conv2d_backward."""
+    if (dy.shape[0] != n * features_out or x.shape[0] != n * features_in
+            or w.shape[0] != features_in * features_out
+            or (dx is not None and dx.shape[0] != x.shape[0]) or (dw is not None and dw.shape[0] != w.shape[0])
+            or (db is not None and db.shape[0] != features_out)):
+        raise ValueError("dense_backward: buffer sizes do not match the dimensions")
+    cdef const floating[::1] ry = relu_y
+    if ry is not None and ry.shape[0] != dy.shape[0]:
+        raise ValueError("relu_y must have as many elements as dy")
+    cdef const floating *ryp = &ry[0] if ry is not None and ry.shape[0] > 0 else NULL
+    cdef int activation = 1 if relu_y is not None else 0
+    cdef const floating *dyp = &dy[0] if dy.shape[0] > 0 else NULL
+    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
+    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+    cdef floating *dxp = data_or_null(dx)
+    cdef floating *dwp = data_or_null(dw)
+    cdef floating *dbp = data_or_null(db)
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = cconv_dense_backward_f32(n, features_in, features_out, dyp, ryp, xp, wp, dxp, dwp, dbp,
+                                              activation, threads)
+        else:
+            status = cconv_dense_backward_f64(n, features_in, features_out, dyp, ryp, xp, wp, dxp, dwp, dbp,
+                                              activation, threads)
+    if status != 0:
+        raise MemoryError("cconv.dense_backward: could not allocate the matrix-multiply workspace")
 
 
 def openmp_version():

@@ -19,7 +19,6 @@ import numpy as np
 from cconv._args import as_int
 from cconv.layers import Layer, layer_from_json, layer_to_json
 from cconv.layers.base import as_model_dtype, as_shape
-from cconv.layers.dense import single_thread_blas
 
 __all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -176,9 +175,7 @@ class Sequential:
         was_training = self.training
         self.eval()
         try:
-            with single_thread_blas():
-                outputs = [self.forward(x[start:start + batch_size])
-                           for start in range(0, len(x), batch_size)]
+            outputs = [self.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
         finally:
             self.train(was_training)
         if not outputs:

@@ -18,7 +18,6 @@ from cconv import losses as losses_module
 from cconv import optim
 from cconv._args import as_int
 from cconv.callbacks import Callback
-from cconv.layers.dense import single_thread_blas
 from cconv.model import Sequential
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "ProgressBar"]
@@ -228,8 +227,7 @@ class Trainer:
         was_training = model.training
         try:
             # a diverging run is detected from the loss, so NumPy's overflow warnings are noise
-            with _InterruptFlag() as interrupt, np.errstate(over="ignore", invalid="ignore"), \
-                    single_thread_blas():
+            with _InterruptFlag() as interrupt, np.errstate(over="ignore", invalid="ignore"):
                 for epoch in range(epochs):
                     model.train()
                     for cb in callbacks:
@@ -315,12 +313,11 @@ class Trainer:
         model.eval()
         loss_sum, correct = 0.0, 0
         try:
-            with single_thread_blas():
-                for start in range(0, X.shape[0], batch_size):
-                    output = model.forward(X[start:start + batch_size])
-                    loss, _, batch_correct = self._batch_metrics(output, y[start:start + batch_size])
-                    loss_sum += loss * output.shape[0]
-                    correct += batch_correct
+            for start in range(0, X.shape[0], batch_size):
+                output = model.forward(X[start:start + batch_size])
+                loss, _, batch_correct = self._batch_metrics(output, y[start:start + batch_size])
+                loss_sum += loss * output.shape[0]
+                correct += batch_correct
         finally:
             model.train(was_training)
         return self._epoch_logs(loss_sum, correct, X.shape[0])

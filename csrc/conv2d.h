@@ -12,13 +12,7 @@
 
 #include <stdint.h>
 
-#define CCONV_OK 0
-#define CCONV_ENOMEM 1
-
-/* An activation fused into the kernels: applied to the output as it is written (forward),
- * and its derivative applied to grad_y as it is read (backward, which then needs y). */
-#define CCONV_ACTIVATION_NONE 0
-#define CCONV_ACTIVATION_RELU 1
+#include "status.h"
 
 typedef struct {
     int64_t n, c, h, w;          /* input */

@@ -25,12 +25,7 @@
 
 #include <stdint.h>
 
-#ifndef CCONV_OK
-#define CCONV_OK 0
-#endif
-#ifndef CCONV_ENOMEM
-#define CCONV_ENOMEM 1
-#endif
+#include "status.h"
 
 typedef struct {
     int64_t n, c, h, w;          /* input */

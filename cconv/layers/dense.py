@@ -1,34 +1,14 @@
-"""Dense (fully connected) and Flatten layers, in NumPy (matrix products go to BLAS).
-
-NumPy's BLAS (OpenBLAS) keeps its own thread pool, whose threads spin for a while after
-every call; interleaved with the OpenMP threads of cconv's kernels on few cores, the two
-pools fight for the CPUs and a training epoch can run many times slower. Trainer.fit,
-Trainer.evaluate and Sequential.predict therefore run under `single_thread_blas()`, which
-limits BLAS to one thread when threadpoolctl is installed (Dense's products are small).
-"""
-import contextlib
-
+"""Dense (fully connected) and Flatten layers. Dense runs on cconv's own C kernels
+(cconv.functional.dense), with ReLU fused, not on NumPy's BLAS: one OpenMP thread pool for the
+whole network, and results independent of the thread count."""
 import numpy as np
 
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # optional: without it BLAS keeps its default threads
-    threadpool_limits = None
-
+from cconv import functional as F
 from cconv import initializers
 from cconv._args import as_int
 from cconv.layers.activations import check_activation, get_activation
 from cconv.layers.base import Layer
 from cconv.layers.conv import default_kernel_initializer
-
-
-def single_thread_blas():
-    """A context manager limiting NumPy's BLAS to one thread (a no-op without threadpoolctl).
-
-    Use it around a hand-written training loop: `with single_thread_blas(): ...`."""
-    if threadpool_limits is None:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 class Flatten(Layer):
@@ -62,7 +42,9 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
         initializers.get(self.kernel_initializer)
         initializers.get(self.bias_initializer)
-        self._act = get_activation(self.activation, inplace=True)
+        # ReLU is fused into the C kernels; other activations run as a layer on the output.
+        self._fused = "relu" if self.activation == "relu" else None
+        self._act = None if self._fused else get_activation(self.activation, inplace=True)
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:
@@ -79,18 +61,20 @@ class Dense(Layer):
 
     def _forward(self, x):
         self._x = x
-        y = x @ self._params["weight"]
-        if self.use_bias:
-            y += self._params["bias"]
+        y = F.dense(x, self._params["weight"], self._params.get("bias"), activation=self._fused)
+        self._y = y  # the fused ReLU's backward reads it
         return y if self._act is None else self._act._forward(y)
 
     def _backward(self, grad_out, compute_grad_x=True):
         if self._act is not None:
             grad_out = self._act._backward(grad_out)
-        self._grads["weight"] = self._x.T @ grad_out
+        grad_x, grad_w, grad_b = F.dense_backward(grad_out, self._x, self._params["weight"],
+                                                  compute_grad_x=compute_grad_x,
+                                                  activation=self._fused, output=self._y)
+        self._grads["weight"] = grad_w
         if self.use_bias:
-            self._grads["bias"] = grad_out.sum(axis=0)
-        return grad_out @ self._params["weight"].T if compute_grad_x else None
+            self._grads["bias"] = grad_b
+        return grad_x
 
     def _backward_params(self, grad_out):
         self._backward(grad_out, compute_grad_x=False)

@@ -1,0 +1,81 @@
+/* dense_generic.h: the type-generic body of dense.c (REAL, FN and the micro-kernel accessors
+ * defined, gemm_generic.h included first). Not a public header. */
+
+/* c (m x n, leading dimension ldc) = A (m x k) . B (k x n) for strided A(i, p) = a[i*ars + p*acs]
+ * and B(p, j) = b[p*brs + j*bcs], each optionally ReLU-masked (pack_panels). C is cut into tiles
+ * that threads compute whole, each in a fixed order of k. */
+static int FN(matmul)(int64_t m, int64_t n, int64_t k, const REAL *a, const REAL *amask, int64_t ars,
+                      int64_t acs, const REAL *b, const REAL *bmask, int64_t brs, int64_t bcs, REAL *c,
+                      int64_t ldc, int threads)
+{
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    if (m == 0 || n == 0) return CCONV_OK;
+    if (k == 0) {
+        for (int64_t i = 0; i < m; ++i) memset(c + i * ldc, 0, (size_t)n * sizeof(REAL));
+        return CCONV_OK;
+    }
+    const int want = cconv_threads_for(threads, 2.0 * m * n * k, GRAIN_FLOPS);
+    int64_t mc = min64(round_up(m, mr), MC_MAX / mr * mr), nc = min64(round_up(n, nr), NC_MAX / nr * nr);
+    while (ceil_div(m, mc) * ceil_div(n, nc) < 2 * want && nc > nr) nc = round_up(nc / 2, nr);
+    while (ceil_div(m, mc) * ceil_div(n, nc) < 2 * want && mc > mr) mc = round_up(mc / 2, mr);
+    const int64_t nb = ceil_div(n, nc), items = ceil_div(m, mc) * nb, kc_max = min64(k, KC_MAX);
+    const int64_t a_size = round_up(mc * kc_max, ALIGN_ELEMS), b_size = round_up(nc * kc_max, ALIGN_ELEMS);
+    const int t = (int)min64(want, items);
+
+    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * (a_size + b_size)) * sizeof(REAL));
+    if (!work) return CCONV_ENOMEM;
+#pragma omp parallel num_threads(t)
+    {
+        REAL *apack = work + cconv_thread_id() * (a_size + b_size), *bpack = apack + a_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t i0 = it / nb * mc, j0 = it % nb * nc;
+            const int64_t rows = min64(mc, m - i0), cols = min64(nc, n - j0);
+            for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
+                const int64_t kc = min64(kc_max, k - p0);
+                FN(pack_panels)(a + i0 * ars, amask ? amask + i0 * ars : NULL, ars, acs, rows, p0, kc, mr, apack);
+                FN(pack_panels)(b + j0 * bcs, bmask ? bmask + j0 * bcs : NULL, bcs, brs, cols, p0, kc, nr, bpack);
+                FN(gemm_packed)(kern, rows, cols, kc, apack, bpack, c + i0 * ldc + j0, ldc, p0 > 0);
+            }
+        }
+    }
+    cconv_aligned_free(work);
+    return CCONV_OK;
+}
+
+int FN(cconv_dense_forward)(int64_t n, int64_t in, int64_t out, const REAL *x, const REAL *w,
+                            const REAL *bias, REAL *y, int activation, int threads)
+{
+    if (FN(matmul)(n, out, in, x, NULL, in, 1, w, NULL, out, 1, y, out, threads) != CCONV_OK)
+        return CCONV_ENOMEM;
+    if (bias || activation == CCONV_ACTIVATION_RELU)  /* relu keeps NaN */
+        for (int64_t i = 0; i < n; ++i) {
+            REAL *row = y + i * out;
+            for (int64_t j = 0; j < out; ++j) {
+                const REAL v = row[j] + (bias ? bias[j] : 0);
+                row[j] = activation == CCONV_ACTIVATION_RELU && v < 0 ? 0 : v;
+            }
+        }
+    return CCONV_OK;
+}
+
+int FN(cconv_dense_backward)(int64_t n, int64_t in, int64_t out, const REAL *dy, const REAL *y,
+                             const REAL *x, const REAL *w, REAL *dx, REAL *dw, REAL *db, int activation,
+                             int threads)
+{
+    const REAL *mask = activation == CCONV_ACTIVATION_RELU ? y : NULL;
+    if (db) {  /* column sums, row by row: every column its own running sum, in a fixed order */
+        memset(db, 0, (size_t)out * sizeof(REAL));
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < out; ++j)
+                db[j] += mask && !(mask[i * out + j] > 0) ? 0 : dy[i * out + j];
+    }
+    /* dx (n, in) = dy (n, out) . w^T;  dw (in, out) = x^T . dy */
+    if (dx && FN(matmul)(n, in, out, dy, mask, out, 1, w, NULL, 1, out, dx, in, threads) != CCONV_OK)
+        return CCONV_ENOMEM;
+    if (dw && FN(matmul)(in, out, n, x, NULL, 1, in, dy, mask, out, 1, dw, out, threads) != CCONV_OK)
+        return CCONV_ENOMEM;
+    return CCONV_OK;
+}
