@@ -319,13 +319,15 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
 
     REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * stride) * sizeof(REAL));
     if (!work) return CCONV_ENOMEM;
+    /* Zero every private copy here, not in the parallel region: OpenMP may run fewer than t
+     * threads (a serial build, a nested region, OMP_THREAD_LIMIT), and all t are summed. */
+    for (int p = 0; partial && p < t; ++p) memset(work + p * stride + a_size + b_size, 0, (size_t)dw_size * sizeof(REAL));
 
 #pragma omp parallel num_threads(t)
     {
         REAL *apack = work + cconv_thread_id() * stride, *bpack = apack + a_size;
         REAL *acc = partial ? bpack + b_size : dw;
         int64_t it;
-        if (partial) memset(acc, 0, (size_t)dw_size * sizeof(REAL));
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G);

@@ -142,3 +142,27 @@ def test_default_honours_threadpoolctl():
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert cconv.get_num_threads() == 1
 
+
+
+def test_weight_gradient_when_openmp_gives_fewer_threads_than_asked(tmp_path):
+    """Regression: every per-thread partial of grad_weight must be zeroed even when the OpenMP
+    team is smaller than requested (OMP_THREAD_LIMIT, nested regions, serial builds).
+    MALLOC_PERTURB_ fills fresh memory with garbage so a missed zeroing shows."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cconv.__file__)))
+    script = (
+        "import numpy as np, cconv\n"
+        "from cconv import functional as F\n"
+        "rng = np.random.default_rng(0)\n"
+        "x, w = rng.standard_normal((1, 40, 21, 21)), rng.standard_normal((20, 40, 3, 3))\n"
+        "y = F.conv2d(x, w, padding=1)\n"
+        "cconv.set_num_threads(1); a = F.conv2d_backward(y, x, w, padding=1)[1]\n"
+        "cconv.set_num_threads(3); b = F.conv2d_backward(y, x, w, padding=1)[1]\n"
+        "print(float(np.abs(a - b).max() / np.abs(a).max()))\n")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1", MALLOC_PERTURB_="165",
+               PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) < 1e-12
