@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Sanitizer and Valgrind checks of cconv's C code; exits non-zero on any report or test failure.
+#   1. A copy of the working tree (tracked and untracked, not ignored files) in a throwaway
+#      directory gets its extensions built with CCONV_SANITIZE=1 (setup.py: AddressSanitizer +
+#      UndefinedBehaviorSanitizer), and the whole pytest suite runs on that copy with libasan
+#      preloaded (Python itself is not instrumented) and PYTHONMALLOC=malloc (so that ASan sees
+#      Python's allocations too). Every report is written under the log directory, also from the
+#      suite's subprocesses; any report fails the run. Leak detection is off there: the
+#      interpreter never frees much of its memory, and LeakSanitizer cannot tell that from a
+#      kernel's leak. tests/test_leaks.py is left out too: ASan's quarantine of freed memory and
+#      its shadow memory make RSS meaningless. (Leaks: test_leaks.py in the normal suite and the
+#      Valgrind run below.) libstdc++ is preloaded with libasan so that ASan can intercept C++
+#      exceptions thrown by other extensions (matplotlib's).
+#   2. The C-level tests (tests/c/test_kernels.c) built with ASan + UBSan and run natively, every
+#      SIMD micro-kernel path this CPU has included.
+#   3. The same tests built plainly and run under Valgrind memcheck (uninitialised reads, invalid
+#      accesses, definite leaks). Valgrind has no AVX-512 support, and its CPUID hides AVX-512,
+#      so there the tests cover the scalar and AVX2 micro-kernels only.
+# The in-place build in the source tree is never touched.
+# Usage: tools/sanitize.sh [pytest arguments...]
+# Environment: PYTHON (default python3; needs numpy, Cython, setuptools, pytest, hypothesis),
+# CC (default gcc), KEEP=1 keeps the throwaway directory, SKIP_VALGRIND=1 skips step 3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+CC=${CC:-gcc}
+WORK=$(mktemp -d /tmp/cconv-sanitize.XXXXXX)
+LOGS=$WORK/logs
+mkdir -p "$WORK/src" "$WORK/c-asan" "$WORK/c-plain" "$LOGS"
+if [ "${KEEP:-0}" = 1 ]; then echo "keeping $WORK"; else trap 'rm -rf "$WORK"' EXIT; fi
+step() { printf '\n== %s (%ds)\n' "$1" "$SECONDS"; }
+status=0
+fail() { echo "FAILED: $1"; status=1; }
+
+# Sanitizer output goes to files (pid-suffixed) under $LOGS. Reports (ASan "ERROR:" or "CHECK
+# failed", UBSan "runtime error:") fail the run; ASan's warnings that it returned NULL for an
+# absurd allocation (allocator_may_return_null=1: the MemoryError tests ask for petabytes on
+# purpose) do not.
+show_reports() {
+    local files
+    files=$(grep -l -E "ERROR: |CHECK failed|runtime error:" "$LOGS"/* 2> /dev/null || true)
+    if [ -n "$(ls -A "$LOGS")" ]; then
+        echo "sanitizer warnings: $(cat "$LOGS"/* | grep -c WARNING || true) (allocations refused as asked)"
+    fi
+    [ -z "$files" ] && return 0
+    for f in $files; do echo "--- $f"; head -60 "$f"; done
+    return 1
+}
+SAN_ASAN="halt_on_error=1:abort_on_error=0:detect_leaks=0:allocator_may_return_null=1:log_path=$LOGS/asan"
+SAN_UBSAN="halt_on_error=1:print_stacktrace=1:log_path=$LOGS/ubsan"
+
+step "copy of the working tree in $WORK/src"
+git ls-files -z --cached --others --exclude-standard \
+    | tar --null --ignore-failed-read -T - -cf - 2> /dev/null | tar -xf - -C "$WORK/src"
+
+step "build the extensions with CCONV_SANITIZE=1 ($CC)"
+(cd "$WORK/src" && CC=$CC CCONV_SANITIZE=1 "$PYTHON" setup.py -q build_ext --inplace --build-temp "$WORK/build" \
+    > "$WORK/build.log" 2>&1) || { tail -40 "$WORK/build.log"; exit 1; }
+LIBASAN=$($CC -print-file-name=libasan.so)
+LIBSTDCXX=$($CC -print-file-name=libstdc++.so)
+[ -e "$LIBASAN" ] || { echo "cannot find libasan.so for $CC"; exit 1; }
+for so in "$WORK"/src/cconv/_conv*.so "$WORK"/src/cconv/_pool*.so; do
+    [ "$(nm -D --undefined-only "$so" | grep -c __asan_)" -gt 0 ] || { echo "$so is not instrumented"; exit 1; }
+done
+echo "built; preloading $LIBASAN $LIBSTDCXX"
+
+step "pytest under ASan + UBSan"
+if (cd "$WORK/src" && LD_PRELOAD="$LIBASAN $LIBSTDCXX" ASAN_OPTIONS=$SAN_ASAN UBSAN_OPTIONS=$SAN_UBSAN PYTHONMALLOC=malloc \
+        "$PYTHON" -m pytest -q -p no:cacheprovider --ignore=tests/test_leaks.py "$@" 2>&1 | tail -15;
+        exit "${PIPESTATUS[0]}"); then
+    echo "pytest passed"
+else
+    fail "pytest under the sanitizers"
+fi
+show_reports || fail "sanitizer reports from the Python suite"
+rm -f "$LOGS"/*
+
+step "C-level tests under ASan + UBSan"
+make -s -C tests/c OUT="$WORK/c-asan" CC="$CC" CFLAGS="-std=c99 -O1 -g -Wall -Wextra" \
+    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+ASAN_OPTIONS=$SAN_ASAN:detect_leaks=1 UBSAN_OPTIONS=$SAN_UBSAN "$WORK/c-asan/test_kernels" | tail -3 \
+    || fail "C-level tests under the sanitizers"
+show_reports || fail "sanitizer reports from the C-level tests"
+
+if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
+    step "C-level tests under Valgrind memcheck"
+    command -v valgrind > /dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 1; }
+    make -s -C tests/c OUT="$WORK/c-plain" CC="$CC" CFLAGS="-std=c99 -O1 -g -Wall -Wextra"
+    # passive waiting: OpenMP's spinning threads are very slow under Valgrind's serialised threads
+    if OMP_WAIT_POLICY=passive valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+            --log-file="$WORK/valgrind.log" "$WORK/c-plain/test_kernels" | tail -3; then
+        echo "valgrind: no errors"
+    else
+        grep -v "^==[0-9]*==    by" "$WORK/valgrind.log" | head -40
+        fail "C-level tests under Valgrind"
+    fi
+fi
+
+step "$([ $status = 0 ] && echo "all sanitizer checks passed" || echo "sanitizer checks FAILED")"
+exit $status
