@@ -54,6 +54,8 @@ def pair(value, name, minimum=1):
     """An int or an (h, w) pair of ints, as an (h, w) tuple of ints >= minimum."""
     if value is None:
         raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got None")
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a 0-d array is a scalar
     if isinstance(value, (tuple, list, np.ndarray)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or an (h, w) pair, got {value!r}")

@@ -12,6 +12,19 @@ _lock = threading.Lock()
 _requested = None
 
 
+def _single_thread_after_fork():
+    """GNU libgomp is not fork-safe: a child forked after the parent ran a parallel region
+    deadlocks in its own first one. So a forked child (multiprocessing's 'fork', joblib's
+    multiprocessing backend) runs cconv single-threaded unless it calls set_num_threads itself."""
+    global _requested, _lock
+    _lock = threading.Lock()
+    _requested = 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_thread_after_fork)
+
+
 def set_num_threads(n):
     """Use `n` threads in every kernel: None = OpenMP's default, -1 = all cores, n >= 1."""
     global _requested

@@ -31,7 +31,7 @@ int cconv_conv2d_forward_f64(const cconv_conv2d_shape *shape, const double *x, c
                              const double *bias, double *y, int activation, int threads);
 
 /* Gradients of the forward pass for grad_y = dL/dy. y (the forward's output) is read only with
- * CCONV_ACTIVATION_RELU, whose derivative masks grad_y where y <= 0. Any of dx, dw, db may be
+ * CCONV_ACTIVATION_RELU, whose derivative masks grad_y where y <= 0 (a NaN y passes it). Any of dx, dw, db may be
  * NULL to skip it; each one given is overwritten (not accumulated into). */
 int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *y,
                               const float *x, const float *w, float *dx, float *dw, float *db,

@@ -6,7 +6,7 @@
  * into panels of `width` rows stored k-major: out[(i / width)*kc*width + kk*width + i % width];
  * rows past m are zero. This is the A-panel layout (width = MR) and, for M = B^T, the
  * B-panel layout (width = NR) of gemm.h. With a relu_mask (laid out like M: a ReLU's output),
- * entries whose mask is not positive are packed as zero. */
+ * entries whose mask is <= 0 are packed as zero (a NaN output passes its gradient, as in torch). */
 static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, int64_t cs, int64_t m,
                             int64_t k0, int64_t kc, int width, REAL *out)
 {
@@ -19,7 +19,7 @@ static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, in
             REAL *dst = panel + kk * width;
             int64_t i = 0;
             if (relu_mask)
-                for (; i < rows; ++i) dst[i] = relu_mask[offset + i * rs] > 0 ? src[i * rs] : 0;
+                for (; i < rows; ++i) dst[i] = relu_mask[offset + i * rs] <= 0 ? 0 : src[i * rs];
             else
                 for (; i < rows; ++i) dst[i] = src[i * rs];
             for (; i < width; ++i) dst[i] = 0;

@@ -443,21 +443,14 @@ static void FN(lp_output_grad)(T *POOL_RESTRICT g, const T *POOL_RESTRICT dy, in
     }
 }
 
-/* dx[i] *= p * x[i]**e (e = p - 1), and exactly 0 where dx[i] is 0. */
+/* dx[i] *= p * x[i]**e (e = p - 1); as in torch, an infinite factor makes a zero dx[i] NaN. */
 static void FN(lp_input_grad)(T *POOL_RESTRICT dx, const T *POOL_RESTRICT x, int64_t n, T p, T e)
 {
     int64_t i;
-    if (e == (T)1) {   /* p = 2 */
-        for (i = 0; i < n; i++) {
-            const T d = dx[i], grad = d * (p * x[i]);
-            dx[i] = (d != 0 || grad == 0) ? grad : (T)0;
-        }
-    } else {
-        for (i = 0; i < n; i++) {
-            const T d = dx[i], grad = d * (p * FN(pow_scalar)(x[i], e));
-            dx[i] = (d != 0 || grad == 0) ? grad : (T)0;
-        }
-    }
+    if (e == (T)1)   /* p = 2 */
+        for (i = 0; i < n; i++) dx[i] *= p * x[i];
+    else
+        for (i = 0; i < n; i++) dx[i] *= p * FN(pow_scalar)(x[i], e);
 }
 
 /* y rows [oh0, oh1) = lp_pool2d(x). Returns CCONV_ENOMEM when the scratch rows for x**p could

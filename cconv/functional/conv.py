@@ -18,6 +18,8 @@ def _prepare(x, weight, stride, padding, dilation, groups):
     n, c, h, w = x.shape
     k, c_per_group, r, s = weight.shape
     groups = as_int(groups, "groups", 1)
+    if c == 0:
+        raise ValueError(f"x has no channels (shape {x.shape}); a convolution needs C >= 1")
     if c % groups:
         raise ValueError(f"groups={groups} must divide the input channels C={c}")
     if k % groups:

@@ -155,9 +155,8 @@ def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None, ceil_mo
     x and the other arguments: as given to lp_pool2d.
     Returns grad_x: (N, C, H, W). Where a window's pooled sum of x**p is zero its gradient is
         defined as zero, not NaN (torch documents this rule but its autograd can still give NaN
-        there), and an input element whose accumulated gradient is zero (for instance one that
-        no window covers) gets exactly zero. Elsewhere the values are torch's, including an
-        infinite gradient for a zero input in a window with a nonzero sum when p < 1.
+        there). Elsewhere the values are torch's: x**(p-1) times the gradient reaching x, so an
+        infinite x (or a zero x when p < 1) gives NaN or Inf as in torch.
     """
     return _backward(_pool.lp_backward, grad_out, x, kernel_size, stride, 0, ceil_mode,
                      _check_norm_type(norm_type))

@@ -14,7 +14,7 @@ class ReLU(Layer):
     inplace = False  # set by Conv2D / Dense, whose fused activation owns its input
 
     def _forward(self, x):
-        self._mask = x > 0
+        self._mask = ~(x <= 0)  # NaN passes, in both directions, as in torch
         if self.inplace:
             return np.multiply(x, self._mask, out=x)
         return x * self._mask
