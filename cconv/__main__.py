@@ -2,7 +2,7 @@
 
     cconv train [--data digits | mnist:DIR | fashion-mnist:DIR] [--epochs N] [--batch-size B]
                 [--lr LR] [--optimizer adam|adamw|sgd] [--threads T] [--seed S] [--out PATH]
-                [--plots DIR]
+                [--plots DIR] [--distributed [--checkpoint PATH] [--resume]]
     cconv info
 
 `cconv train` trains a small CNN (on the digits set shipped with cconv by default), showing
@@ -10,6 +10,10 @@ progress, then prints the model summary and the test accuracy and saves the mode
 --plots DIR it also draws the first conv layer's filters, the activation maps of one test
 image and the training curves there (cconv.viz, which needs matplotlib: cconv[viz]).
 `cconv info` prints the build configuration (OpenMP, SIMD, threads).
+
+`mpirun -n 4 cconv train --distributed` trains data-parallel over MPI (cconv.distributed, which
+needs mpi4py: cconv[mpi]): --batch-size is per rank, rank 0 prints and saves, a checkpoint is
+written after every epoch and `--resume` continues from it, on any number of ranks.
 """
 import argparse
 import os
@@ -111,6 +115,14 @@ def build_parser():
                        help="write filters.png (first conv layer), activations.png (one test "
                             "image) and history.png (training curves; the test set is evaluated "
                             "after every epoch for them) to DIR; needs matplotlib (cconv[viz])")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel over MPI: launch with mpirun -n N; --batch-size is per "
+                            "rank; needs mpi4py (cconv[mpi])")
+    train.add_argument("--checkpoint", metavar="PATH", default=None,
+                       help="with --distributed: the checkpoint written after every epoch "
+                            "(default: the --out path with .ckpt.npz)")
+    train.add_argument("--resume", action="store_true",
+                       help="with --distributed: continue from --checkpoint when it exists")
     commands.add_parser("info", help="show the build configuration")
     return parser
 
@@ -130,20 +142,33 @@ def run_train(args, out=None):
         from cconv import viz
         os.makedirs(args.plots, exist_ok=True)
     model = (digits_cnn if kind == "digits" else mnist_cnn)(args.seed)
-    trainer = cconv.Trainer(model, loss="cross_entropy", optimizer=optim.get(args.optimizer, lr=lr))
-    print_fn = (lambda text: None) if args.quiet else (lambda text: print(text, file=out, flush=True))
+    trainer_class, fit_options, ranks, lead = cconv.Trainer, {}, 1, True
+    if args.distributed:
+        from cconv.distributed import DistributedTrainer as trainer_class
+        fit_options = {"checkpoint": args.checkpoint or os.path.splitext(path)[0] + ".ckpt.npz",
+                       "resume": args.resume}
+    elif args.checkpoint or args.resume:
+        raise ValueError("--checkpoint and --resume need --distributed")
+    trainer = trainer_class(model, loss="cross_entropy", optimizer=optim.get(args.optimizer, lr=lr))
+    if args.distributed:  # rank 0 prints and saves
+        ranks, lead = trainer.size, trainer.rank == 0
+    print_fn = (lambda text: None) if args.quiet or not lead else (lambda text: print(text, file=out, flush=True))
+    batch_text = str(batch_size) if ranks == 1 else f"{ranks} ranks x batch {batch_size} = {ranks * batch_size}"
     model.summary(print_fn=print_fn)
     print_fn(f"Data: {title}: {len(x_train):,} training and {len(x_test):,} test images\n"
-             f"Training: {epochs} epoch{'s' if epochs != 1 else ''}, batch size {batch_size}, {type(trainer.optimizer).__name__} "
+             f"Training: {epochs} epoch{'s' if epochs != 1 else ''}, batch size {batch_text}, {type(trainer.optimizer).__name__} "
              f"lr {lr:g} (cosine schedule), seed {args.seed}, {cconv.get_num_threads()} threads")
     augment = None if args.no_augment else datasets.RandomShift(1, probability=0.5)
     start = time.perf_counter()
     history = trainer.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, seed=args.seed,
                           verbose=0 if args.quiet else 1, augment=augment, file=out,
                           validation_data=None if viz is None else (x_test, y_test),
-                          callbacks=[callbacks.LearningRateScheduler(optim.CosineLR(epochs))])
+                          callbacks=[callbacks.LearningRateScheduler(optim.CosineLR(epochs))],
+                          **fit_options)
     elapsed = time.perf_counter() - start
     result = trainer.evaluate(x_test, y_test)
+    if not lead:
+        return result
     model.save(path)
     note = " (interrupted)" if history.interrupted else ""
     print(f"Test accuracy: {result['accuracy']:.4f} ({round(result['accuracy'] * len(x_test))}/"
@@ -173,7 +198,12 @@ def main(argv=None):
         cconv.show_config()
         return 0
     try:
-        run_train(args)
+        if args.distributed:  # an error on one rank must end every rank (MPI Abort)
+            from cconv.distributed import abort_on_error
+            with abort_on_error():
+                run_train(args)
+        else:
+            run_train(args)
     except (FileNotFoundError, ValueError, TrainingDivergedError, OSError, ImportError) as exc:
         print(f"cconv: error: {exc}", file=sys.stderr)
         return 1

@@ -225,14 +225,15 @@ class Trainer:
 
         last_good = _LastGoodWeights(model)
         was_training = model.training
+        step = self._samples_per_step(batch_size)
         try:
             # a diverging run is detected from the loss, so NumPy's overflow warnings are noise
             with _InterruptFlag() as interrupt, np.errstate(over="ignore", invalid="ignore"):
-                for epoch in range(epochs):
+                for epoch in range(self._first_epoch(), epochs):
                     model.train()
                     for cb in callbacks:
                         cb.on_epoch_begin(epoch)
-                    bar = ProgressBar(epoch, epochs, -(-n // batch_size), self._file, live) if verbose else None
+                    bar = ProgressBar(epoch, epochs, -(-n // step), self._file, live) if verbose else None
                     logs, batches_done = self._train_epoch(
                         epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar, interrupt,
                         last_good, history)
@@ -240,7 +241,7 @@ class Trainer:
                         val = self.evaluate(*validation_data, _checked=True)
                         logs.update({"val_" + k: v for k, v in val.items()})
                     if bar is not None and batches_done:
-                        bar.finish(batches_done, min(batches_done * batch_size, n), logs)
+                        bar.finish(batches_done, min(batches_done * step, n), logs)
                     if interrupt.raised:
                         history.interrupted = True
                         if verbose:
@@ -257,6 +258,15 @@ class Trainer:
         finally:
             model.train(was_training)
         return history
+
+    # hooks for cconv.distributed.DistributedTrainer (which also overrides _train_epoch)
+    def _samples_per_step(self, batch_size):
+        """Samples one optimizer step consumes (the global batch)."""
+        return batch_size
+
+    def _first_epoch(self):
+        """The epoch fit starts from (later than 0 when resuming from a checkpoint)."""
+        return 0
 
     def _train_epoch(self, epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar,
                      interrupt, last_good, history):
