@@ -189,7 +189,8 @@ def epoch_table(torch, repeats, samples, batch_size, mnist_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cconv.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("tables", nargs="*", choices=["conv", "pool", "epoch", "all"], default=["all"])
+    parser.add_argument("tables", nargs="*", choices=["conv", "pool", "epoch", "all"],
+                        help="which tables (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for cconv and torch")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--samples", type=int, default=4096, help="images per epoch")
@@ -207,7 +208,7 @@ def main(argv=None):
         except ImportError:
             pass
     header(torch)
-    tables = {"conv", "pool", "epoch"} if "all" in args.tables else set(args.tables)
+    tables = {"conv", "pool", "epoch"} if not args.tables or "all" in args.tables else set(args.tables)
     if "conv" in tables:
         conv_table(torch, args.repeats)
     if "pool" in tables:
