@@ -189,8 +189,7 @@ def epoch_table(torch, repeats, samples, batch_size, mnist_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cconv.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("tables", nargs="*", choices=["conv", "pool", "epoch", "all"],
-                        help="which tables (default: all)")
+    parser.add_argument("tables", nargs="*", help="conv, pool, epoch or all (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for cconv and torch")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--samples", type=int, default=4096, help="images per epoch")
@@ -198,6 +197,9 @@ def main(argv=None):
     parser.add_argument("--mnist", default=None, help="folder with MNIST IDX files (else synthetic data)")
     parser.add_argument("--no-torch", action="store_true", help="time cconv only")
     args = parser.parse_args(argv)
+    unknown = set(args.tables) - {"conv", "pool", "epoch", "all"}
+    if unknown:
+        parser.error(f"unknown table(s) {sorted(unknown)}: choose from conv, pool, epoch, all")
     if args.threads is not None:
         cconv.set_num_threads(args.threads)
     torch = None
