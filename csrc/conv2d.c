@@ -42,6 +42,7 @@ static void valid_outputs(int64_t off, int64_t stride, int64_t width, int64_t ou
 }
 
 #define REAL float
+#define UREAL uint32_t
 #define FN(name) name##_f32
 #define UKERNEL(k) ((k)->ukernel_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
@@ -49,12 +50,14 @@ static void valid_outputs(int64_t off, int64_t stride, int64_t width, int64_t ou
 #include "gemm_generic.h"
 #include "conv2d_generic.h"
 #undef REAL
+#undef UREAL
 #undef FN
 #undef UKERNEL
 #undef KERNEL_MR
 #undef KERNEL_NR
 
 #define REAL double
+#define UREAL uint64_t
 #define FN(name) name##_f64
 #define UKERNEL(k) ((k)->ukernel_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)

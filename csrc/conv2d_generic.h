@@ -192,8 +192,8 @@ static REAL FN(sum_row)(const REAL *row, const REAL *relu_mask, int64_t len)
     int64_t j = 0;
     if (relu_mask) {
         for (; j + SUM_LANES <= len; j += SUM_LANES)
-            for (int l = 0; l < SUM_LANES; ++l) lanes[l] += relu_mask[j + l] <= 0 ? 0 : row[j + l];
-        for (; j < len; ++j) lanes[0] += relu_mask[j] <= 0 ? 0 : row[j];
+            for (int l = 0; l < SUM_LANES; ++l) lanes[l] += FN(relu_grad)(row[j + l], relu_mask[j + l]);
+        for (; j < len; ++j) lanes[0] += FN(relu_grad)(row[j], relu_mask[j]);
     } else {
         for (; j + SUM_LANES <= len; j += SUM_LANES)
             for (int l = 0; l < SUM_LANES; ++l) lanes[l] += row[j + l];

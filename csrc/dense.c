@@ -19,6 +19,7 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 #define REAL float
+#define UREAL uint32_t
 #define FN(name) name##_f32
 #define UKERNEL(k) ((k)->ukernel_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
@@ -26,12 +27,14 @@ static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 #include "gemm_generic.h"
 #include "dense_generic.h"
 #undef REAL
+#undef UREAL
 #undef FN
 #undef UKERNEL
 #undef KERNEL_MR
 #undef KERNEL_NR
 
 #define REAL double
+#define UREAL uint64_t
 #define FN(name) name##_f64
 #define UKERNEL(k) ((k)->ukernel_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)

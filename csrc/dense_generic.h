@@ -70,7 +70,7 @@ int FN(cconv_dense_backward)(int64_t n, int64_t in, int64_t out, const REAL *dy,
         memset(db, 0, (size_t)out * sizeof(REAL));
         for (int64_t i = 0; i < n; ++i)
             for (int64_t j = 0; j < out; ++j)
-                db[j] += mask && mask[i * out + j] <= 0 ? 0 : dy[i * out + j];
+                db[j] += mask ? FN(relu_grad)(dy[i * out + j], mask[i * out + j]) : dy[i * out + j];
     }
     /* dx (n, in) = dy (n, out) . w^T;  dw (in, out) = x^T . dy */
     if (dx && FN(matmul)(n, in, out, dy, mask, out, 1, w, NULL, 1, out, dx, in, threads) != CCONV_OK)

@@ -1,6 +1,21 @@
 /* gemm_generic.h: type-generic packing into micro-kernel panels and the loop over C's tiles,
- * shared by conv2d.c and linear.c. Included once per element type with REAL, FN(name),
- * UKERNEL(k), KERNEL_MR(k), KERNEL_NR(k) and min64 defined. Not a public header. */
+ * shared by conv2d.c and dense.c. Included once per element type with REAL, UREAL (the unsigned
+ * integer of REAL's size), FN(name), UKERNEL(k), KERNEL_MR(k), KERNEL_NR(k) and min64 defined.
+ * Not a public header. */
+
+/* The ReLU derivative applied to a gradient: g where the ReLU's output y is > 0 (or NaN, as in
+ * torch), else exactly 0 (also for an infinite g). Computed with a bit mask, not a branch: which
+ * outputs are positive is as random as the data, and mispredicted branches cost more than the
+ * whole multiply-add they feed. */
+static inline REAL FN(relu_grad)(REAL g, REAL y)
+{
+    UREAL bits;
+    const UREAL keep = (UREAL)0 - (UREAL)!(y <= 0);
+    memcpy(&bits, &g, sizeof bits);
+    bits &= keep;
+    memcpy(&g, &bits, sizeof g);
+    return g;
+}
 
 /* Rows [0, m) x columns [k0, k0 + kc) of a strided matrix M, element (i, j) at a[i*rs + j*cs],
  * into panels of `width` rows stored k-major: out[(i / width)*kc*width + kk*width + i % width];
@@ -19,7 +34,7 @@ static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, in
             REAL *dst = panel + kk * width;
             int64_t i = 0;
             if (relu_mask)
-                for (; i < rows; ++i) dst[i] = relu_mask[offset + i * rs] <= 0 ? 0 : src[i * rs];
+                for (; i < rows; ++i) dst[i] = FN(relu_grad)(src[i * rs], relu_mask[offset + i * rs]);
             else
                 for (; i < rows; ++i) dst[i] = src[i * rs];
             for (; i < width; ++i) dst[i] = 0;
