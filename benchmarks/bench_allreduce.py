@@ -92,7 +92,7 @@ def main():
     cconv.set_num_threads(args.threads)
     say(f"{SIZE} rank(s) x {args.threads} thread(s), {MPI.Get_library_version().splitlines()[0]}")
 
-    say(f"\nallreduce, float32 in place, median (us) and bus bandwidth 2(N-1)/N S / t")
+    say("\nallreduce, float32 in place, median (us) and bus bandwidth 2(N-1)/N S / t")
     say(f"{'values':>10} {'bytes':>10} {'time us':>10} {'GB/s':>7}")
     sweep, links = [], list(INTERCONNECTS)
     for floats in (1_000, 10_000, 61_706, 100_000, 421_642, 1_000_000, 4_000_000):

@@ -70,12 +70,12 @@ import math
 import os
 import socket
 import sys
-import tempfile
 import traceback
 
 import numpy as np
 
 from cconv._args import as_int
+from cconv._io import save_npz_atomically
 from cconv.callbacks import Callback, ModelCheckpoint
 from cconv.trainer import History, Trainer, TrainingDivergedError
 
@@ -188,18 +188,7 @@ def save_checkpoint(path, model, optimizer, epoch, seed, history=()):
             "iterations": int(optimizer.iterations), "state": kinds,
             "history": [[int(e), {k: float(v) for k, v in logs.items()}] for e, logs in history]}
     arrays["meta"] = np.array(json.dumps(meta))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    save_npz_atomically(path, arrays)
 
 
 def load_checkpoint(path):
@@ -365,10 +354,7 @@ class DistributedTrainer(Trainer):
             step_loss = float(buf[-3]) / total
             if not math.isfinite(step_loss):
                 last_good.restore()
-                raise TrainingDivergedError(
-                    f"training stopped: the loss became {step_loss} at epoch {epoch + 1}, batch "
-                    f"{batch + 1} of {len(steps)}; the model keeps the weights of the last batch "
-                    f"with a finite loss (try a lower learning rate)", history)
+                raise TrainingDivergedError.at(step_loss, epoch, batch, len(steps), history)
             last_good.remember()
             self.optimizer.step(params, views)
             loss_sum += float(buf[-3])

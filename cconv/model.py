@@ -10,13 +10,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
 from cconv._args import as_int
+from cconv._io import save_npz_atomically
 from cconv.layers import Layer, layer_from_json, layer_to_json
 from cconv.layers.base import as_model_dtype, as_shape
 
@@ -296,21 +296,7 @@ class Sequential:
         header = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config(),
                   "arrays": entries}
         arrays[HEADER_KEY] = np.array(json.dumps(header))
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                                   suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
+        save_npz_atomically(path, arrays)
 
 
 def _digest(array):

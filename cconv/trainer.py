@@ -30,6 +30,13 @@ class TrainingDivergedError(FloatingPointError):
         super().__init__(message)
         self.history = history
 
+    @classmethod
+    def at(cls, loss, epoch, batch, batches, history):
+        """The error for a loss that became `loss` at 0-based `epoch` and `batch` of `batches`."""
+        return cls(f"training stopped: the loss became {loss} at epoch {epoch + 1}, batch "
+                   f"{batch + 1} of {batches}; the model keeps the weights of the last batch "
+                   f"with a finite loss (try a lower learning rate)", history)
+
 
 class History:
     """What fit returns: history['loss'], ['accuracy'], ['val_loss'], ... one value per epoch."""
@@ -286,10 +293,7 @@ class Trainer:
             loss, grad, batch_correct = self._batch_metrics(output, yb)
             if not math.isfinite(loss):
                 last_good.restore()
-                raise TrainingDivergedError(
-                    f"training stopped: the loss became {loss} at epoch {epoch + 1}, batch "
-                    f"{batch + 1} of {batches}; the model keeps the weights of the last batch "
-                    f"with a finite loss (try a lower learning rate)", history)
+                raise TrainingDivergedError.at(loss, epoch, batch, batches, history)
             last_good.remember()
             model.backward(grad, need_input_grad=False)
             self.optimizer.step(params, model.gradients())
