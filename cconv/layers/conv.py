@@ -1,14 +1,7 @@
 """Conv2D: a 2-D convolution layer computed by the C kernels (cconv.functional.conv2d)."""
 from cconv import functional as F
-from cconv import initializers
 from cconv._args import as_int, conv_out_size, conv_padding, pair
-from cconv.layers.activations import check_activation, get_activation
-from cconv.layers.base import Layer
-
-
-def default_kernel_initializer(activation):
-    """He for ReLU-family (and linear) outputs, Glorot for sigmoid / tanh."""
-    return "glorot_uniform" if activation in ("sigmoid", "tanh") else "he_uniform"
+from cconv.layers.kernel import KernelLayer
 
 
 def padding_to_json(padding):
@@ -20,7 +13,7 @@ def padding_to_json(padding):
     return as_int(padding, "padding", 0)
 
 
-class Conv2D(Layer):
+class Conv2D(KernelLayer):
     """Conv2D(filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
     activation=None, kernel_initializer=None, bias_initializer='zeros', name=None)
 
@@ -44,15 +37,7 @@ class Conv2D(Layer):
             raise ValueError(f"groups={self.groups} must divide filters={self.filters}")
         self.padding = padding_to_json(padding)
         conv_padding(self.padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # validate
-        self.use_bias = bool(use_bias)
-        self.activation = check_activation(activation)
-        self.kernel_initializer = kernel_initializer or default_kernel_initializer(self.activation)
-        self.bias_initializer = bias_initializer
-        initializers.get(self.kernel_initializer)
-        initializers.get(self.bias_initializer)
-        # ReLU is fused into the C kernels; other activations run as a layer on the output.
-        self._act = None if self.activation == "relu" else get_activation(self.activation, inplace=True)
-        self._fused = "relu" if self.activation == "relu" else None
+        self._init_kernel_layer(activation, use_bias, kernel_initializer, bias_initializer)
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 3:
@@ -71,36 +56,18 @@ class Conv2D(Layer):
         shape = (self.filters, c // self.groups, r, s)
         fan_in = (c // self.groups) * r * s
         fan_out = (self.filters // self.groups) * r * s
-        self._params = {"weight": initializers.get(self.kernel_initializer)(shape, fan_in, fan_out, rng, self.dtype)}
-        if self.use_bias:
-            self._params["bias"] = initializers.get(self.bias_initializer)(
-                (self.filters,), fan_in, fan_out, rng, self.dtype)
-        self._grads = {}
+        self._init_params(shape, self.filters, fan_in, fan_out, rng)
         return (self.filters, p, q)
 
-    def _forward(self, x):
-        self._x = x
-        y = F.conv2d(x, self._params["weight"], self._params.get("bias"), stride=self.stride,
-                     padding=self._pads, dilation=self.dilation, groups=self.groups,
-                     activation=self._fused)
-        self._y = y  # the fused ReLU's backward reads it (no copy: the next layer gets y itself)
-        return y if self._act is None else self._act._forward(y)
+    def _kernel(self, x):
+        return F.conv2d(x, self._params["weight"], self._params.get("bias"), stride=self.stride,
+                        padding=self._pads, dilation=self.dilation, groups=self.groups,
+                        activation=self._fused)
 
-    def _backward(self, grad_out, compute_grad_x=True):
-        if self._act is not None:
-            grad_out = self._act._backward(grad_out)
-        grad_x, grad_w, grad_b = F.conv2d_backward(grad_out, self._x, self._params["weight"],
-                                                   stride=self.stride, padding=self._pads,
-                                                   dilation=self.dilation, groups=self.groups,
-                                                   compute_grad_x=compute_grad_x,
-                                                   activation=self._fused, output=self._y)
-        self._grads["weight"] = grad_w
-        if self.use_bias:
-            self._grads["bias"] = grad_b
-        return grad_x
-
-    def _backward_params(self, grad_out):
-        self._backward(grad_out, compute_grad_x=False)
+    def _kernel_backward(self, grad_out, compute_grad_x):
+        return F.conv2d_backward(grad_out, self._x, self._params["weight"], stride=self.stride,
+                                 padding=self._pads, dilation=self.dilation, groups=self.groups,
+                                 compute_grad_x=compute_grad_x, activation=self._fused, output=self._y)
 
     def get_config(self):
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),
