@@ -67,14 +67,26 @@ static void FN(gather_row)(const cconv_conv2d_shape *sh, const FN(im2col_row) *d
 static void FN(pack_im2col)(const cconv_conv2d_shape *sh, const REAL *xg, int64_t k0, int64_t kc,
                             int64_t q0, int64_t nq, int nr, REAL *out)
 {
+    const int64_t padded = round_up(nq, nr);
     for (int64_t kk = 0; kk < kc; ++kk) {
         const FN(im2col_row) d = FN(decode_row)(sh, k0 + kk);
         const REAL *plane = xg + d.c * sh->h * sh->w;
-        for (int64_t p = 0; p < nq; p += nr) {
-            const int64_t cols = min64(nr, nq - p);
-            REAL *dst = out + (p / nr) * kc * nr + kk * nr;
-            FN(gather_row)(sh, &d, plane, q0 + p, cols, dst, 1);
-            for (int64_t j = cols; j < nr; ++j) dst[j] = 0;
+        REAL *row = out + kk * nr;  /* this im2col row's slot in panel 0; panel p is p*kc*nr on */
+        /* Walk the columns in runs that stay on one output row and inside one panel. */
+        int64_t oh = q0 / sh->q, ow = q0 % sh->q, panel = 0, offset = 0;
+        for (int64_t j = 0; j < padded;) {
+            const int64_t run = min64(min64(nq - j, sh->q - ow), nr - offset);
+            REAL *dst = row + panel * kc * nr + offset;
+            if (run <= 0) {  /* past the last column: zero the rest of the last panel */
+                for (int64_t t = offset; t < nr; ++t) row[panel * kc * nr + t] = 0;
+                break;
+            }
+            const int64_t ih = oh * sh->stride_h + d.h_off;
+            FN(gather_run)(dst, 1, (ih >= 0 && ih < sh->h) ? plane + ih * sh->w : NULL, ow, run,
+                           d.ow_lo, d.ow_hi, sh->stride_w, d.w_off);
+            j += run;
+            if ((ow += run) == sh->q) { ow = 0; ++oh; }
+            if ((offset += run) == nr) { offset = 0; ++panel; }
         }
     }
 }
