@@ -57,6 +57,12 @@ cdef cconv_conv2d_shape make_shape(tuple dims):
 
 
 cdef inline floating *data_or_null(floating[::1] a):
+    """The first element's address; NULL for None (an output to skip) or an empty buffer."""
+    return &a[0] if a is not None and a.shape[0] > 0 else NULL
+
+
+cdef inline const floating *cdata_or_null(const floating[::1] a):
+    """data_or_null for read-only buffers."""
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
@@ -66,10 +72,10 @@ def conv2d_forward(tuple dims, const floating[::1] x not None, const floating[::
     cconv_conv2d_shape."""
     cdef cconv_conv2d_shape sh = make_shape(dims)
     cdef const floating[::1] b = bias
-    cdef const floating *bp = &b[0] if b is not None and b.shape[0] > 0 else NULL
-    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
-    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
-    cdef floating *yp = &y[0] if y.shape[0] > 0 else NULL
+    cdef const floating *bp = cdata_or_null(b)
+    cdef const floating *xp = cdata_or_null(x)
+    cdef const floating *wp = cdata_or_null(w)
+    cdef floating *yp = data_or_null(y)
     cdef int status
     with nogil:
         if floating is float:
@@ -87,13 +93,13 @@ def conv2d_backward(tuple dims, const floating[::1] dy not None, relu_y, const f
     or the output of a forward pass with relu=True, whose derivative then masks dy."""
     cdef cconv_conv2d_shape sh = make_shape(dims)
     cdef const floating[::1] ry = relu_y
-    cdef const floating *ryp = &ry[0] if ry is not None and ry.shape[0] > 0 else NULL
+    cdef const floating *ryp = cdata_or_null(ry)
     cdef int activation = 1 if relu_y is not None else 0
     if ry is not None and ry.shape[0] != dy.shape[0]:
         raise ValueError("relu_y must have as many elements as dy")
-    cdef const floating *dyp = &dy[0] if dy.shape[0] > 0 else NULL
-    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
-    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+    cdef const floating *dyp = cdata_or_null(dy)
+    cdef const floating *xp = cdata_or_null(x)
+    cdef const floating *wp = cdata_or_null(w)
     cdef floating *dxp = data_or_null(dx)
     cdef floating *dwp = data_or_null(dw)
     cdef floating *dbp = data_or_null(db)
@@ -115,10 +121,10 @@ def dense_forward(int64_t n, int64_t features_in, int64_t features_out, const fl
     cdef const floating[::1] b = bias
     if b is not None and b.shape[0] != features_out:
         raise ValueError("dense_forward: bias size does not match the dimensions")
-    cdef const floating *bp = &b[0] if b is not None and b.shape[0] > 0 else NULL
-    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
-    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
-    cdef floating *yp = &y[0] if y.shape[0] > 0 else NULL
+    cdef const floating *bp = cdata_or_null(b)
+    cdef const floating *xp = cdata_or_null(x)
+    cdef const floating *wp = cdata_or_null(w)
+    cdef floating *yp = data_or_null(y)
     cdef int status
     with nogil:
         if floating is float:
@@ -142,11 +148,11 @@ def dense_backward(int64_t n, int64_t features_in, int64_t features_out, const f
     cdef const floating[::1] ry = relu_y
     if ry is not None and ry.shape[0] != dy.shape[0]:
         raise ValueError("relu_y must have as many elements as dy")
-    cdef const floating *ryp = &ry[0] if ry is not None and ry.shape[0] > 0 else NULL
+    cdef const floating *ryp = cdata_or_null(ry)
     cdef int activation = 1 if relu_y is not None else 0
-    cdef const floating *dyp = &dy[0] if dy.shape[0] > 0 else NULL
-    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
-    cdef const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+    cdef const floating *dyp = cdata_or_null(dy)
+    cdef const floating *xp = cdata_or_null(x)
+    cdef const floating *wp = cdata_or_null(w)
     cdef floating *dxp = data_or_null(dx)
     cdef floating *dwp = data_or_null(dw)
     cdef floating *dbp = data_or_null(db)
