@@ -30,6 +30,18 @@ def as_float_array(x, name, ndim=None):
     return np.ascontiguousarray(x)
 
 
+def as_real_array(x, name):
+    """`x` as an ndarray of real numbers (float, int, unsigned or bool), unconverted; TypeError
+    naming `name` otherwise."""
+    try:
+        x = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array, got {type(x).__name__}") from exc
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    return x
+
+
 def check_same_dtype(reference, reference_name, **others):
     """Raise TypeError when any array in `others` has a dtype other than `reference`'s."""
     for name, arr in others.items():

@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 
 from cconv import functional as F
-from cconv._args import as_int, conv_padding, pair
+from cconv._args import as_int, as_real_array, conv_padding, pair
 
 __all__ = ["sobel", "scharr", "laplacian", "box_blur", "gaussian_blur", "sharpen", "apply",
            "gradient_magnitude", "grayscale"]
@@ -92,12 +92,7 @@ def sharpen(amount=1.0):
 
 def _as_kernel(kernel, dtype):
     """A kernel (R, S), a bank (K, R, S) or F.conv2d weights (K, 1, R, S) as (K, 1, R, S)."""
-    try:
-        kernel = np.asarray(kernel)
-    except Exception as exc:
-        raise TypeError(f"kernel must be an array, got {type(kernel).__name__}") from exc
-    if kernel.dtype.kind not in "fiub":
-        raise TypeError(f"kernel must hold real numbers, got dtype {kernel.dtype}")
+    kernel = as_real_array(kernel, "kernel")
     if kernel.ndim == 2:
         kernel = kernel[None, None]
     elif kernel.ndim == 3:
@@ -131,12 +126,7 @@ def apply(image, kernel, padding="reflect"):
     """
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {', '.join(map(repr, PADDINGS))}, got {padding!r}")
-    try:
-        image = np.asarray(image)
-    except Exception as exc:
-        raise TypeError(f"image must be an array, got {type(image).__name__}") from exc
-    if image.dtype.kind not in "fiub":
-        raise TypeError(f"image must hold real numbers, got dtype {image.dtype}")
+    image = as_real_array(image, "image")
     if image.ndim not in (2, 3, 4):
         raise ValueError(f"image must be HxW, HxWxC or NCHW, got shape {image.shape} ({image.ndim}-D)")
     dtype = image.dtype if image.dtype in (np.float32, np.float64) else np.dtype(np.float32)

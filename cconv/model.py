@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from cconv._args import as_int
+from cconv._args import as_int, as_real_array
 from cconv._io import save_npz_atomically
 from cconv.layers import Layer, layer_from_json, layer_to_json
 from cconv.layers.base import as_model_dtype, as_shape
@@ -134,13 +134,7 @@ class Sequential:
     # -- computation --------------------------------------------------------------------
     def check_input(self, x, name="X"):
         """x as a C-contiguous array of the model's dtype with shape (N,) + input_shape."""
-        if not isinstance(x, np.ndarray):
-            try:
-                x = np.asarray(x)
-            except Exception as exc:
-                raise TypeError(f"{name} must be an array, got {type(x).__name__}") from exc
-        if x.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+        x = as_real_array(x, name)
         if self.built and (x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape):
             raise ValueError(f"{name} must have shape (N, {', '.join(map(str, self.input_shape))}) for "
                              f"this model, got {x.shape}")

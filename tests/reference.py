@@ -292,6 +292,13 @@ def numerical_gradient(f, array, g, h):
     return grad
 
 
+def read_only(a):
+    """A read-only copy of `a`."""
+    a = a.copy()
+    a.setflags(write=False)
+    return a
+
+
 def call_unmodified(function, *args, **kwargs):
     """Call `function` and assert that no ndarray argument was modified."""
     saved = [(a, a.copy()) for a in list(args) + list(kwargs.values()) if isinstance(a, np.ndarray)]
