@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "index_math.h"
 #include "parallel.h"
 
 #define KC_MAX 256          /* reduction depth of one packed block */
@@ -23,11 +24,6 @@
 #define SUM_LANES 16        /* independent partial sums in reductions */
 #define ALIGN_ELEMS 16      /* workspace slices start on 64-byte boundaries (panels are read aligned) */
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 /* The fraction of a tile dimension of `tile` that `n` rows or columns fill. */
 static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)round_up(n, tile); }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "index_math.h"
 #include "parallel.h"
 
 #define KC_MAX 256          /* reduction depth of one packed block */
@@ -14,9 +15,6 @@
 #define GRAIN_FLOPS 2.0e6   /* do not wake a thread for less work than this */
 #define ALIGN_ELEMS 16      /* workspace slices start on 64-byte boundaries (panels are read aligned) */
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 #define REAL float
 #define UREAL uint32_t

@@ -1,6 +1,6 @@
 /* gemm_generic.h: type-generic packing into micro-kernel panels and the loop over C's tiles,
  * shared by conv2d.c and dense.c. Included once per element type with REAL, UREAL (the unsigned
- * integer of REAL's size), FN(name), UKERNEL(k), KERNEL_MR(k), KERNEL_NR(k) and min64 defined.
+ * integer of REAL's size), FN(name), UKERNEL(k), KERNEL_MR(k), KERNEL_NR(k) defined and index_math.h included.
  * Not a public header. */
 
 /* The ReLU derivative applied to a gradient: g where the ReLU's output y is > 0 (or NaN, as in
