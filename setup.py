@@ -73,8 +73,8 @@ def openmp_flags(compiler):
 class BuildExt(build_ext):
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
-        base = ["/O2"] if msvc else ["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-function"]
-        link = []
+        base = ["/O2"] if msvc else ["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-function", "-pthread"]
+        link = [] if msvc else ["-pthread"]  # the workspace pool's lock (csrc/workspace.c)
         if os.environ.get("CCONV_SANITIZE") == "1" and not msvc:
             base += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
             link += ["-fsanitize=address,undefined"]
@@ -142,7 +142,8 @@ HEADERS = sorted(glob.glob("csrc/*.h"))  # rebuild when a header changes
 gemm_sources, gemm_macros = isa_variants("gemm")
 extensions = [
     Extension("cconv._conv",
-              ["cconv/_conv.pyx", "csrc/conv2d.c", "csrc/dense.c", "csrc/gemm.c", "csrc/cpu_features.c"] + gemm_sources,
+              ["cconv/_conv.pyx", "csrc/conv2d.c", "csrc/dense.c", "csrc/gemm.c", "csrc/cpu_features.c",
+               "csrc/workspace.c"] + gemm_sources,
               include_dirs=["csrc"], define_macros=gemm_macros, depends=HEADERS),
     Extension("cconv._pool", ["cconv/_pool.pyx", "csrc/pool2d.c"], include_dirs=["csrc"], depends=HEADERS),
 ]

@@ -16,6 +16,7 @@
 #include "gemm.h"
 #include "index_math.h"
 #include "parallel.h"
+#include "workspace.h"
 
 #define KC_MAX 256          /* reduction depth of one packed block */
 #define NC_MAX 384          /* output columns (pixels or CRS entries) per packed block */
@@ -23,6 +24,17 @@
 #define GRAIN_FLOPS 2.0e6   /* do not wake a thread for less work than this */
 #define SUM_LANES 16        /* independent partial sums in reductions */
 #define ALIGN_ELEMS 16      /* workspace slices start on 64-byte boundaries (panels are read aligned) */
+#define FLAT_COLS 512       /* flat output columns per block of the stride-1 path */
+#define FLAT_ROWS 128       /* output channels per block of the stride-1 path */
+
+/* A stride-1 convolution for conv2d_flat.h, per group: cin x (h, w) in, cout x (p, q) out. */
+typedef struct {
+    int64_t n, groups;
+    int64_t cin, h, w;
+    int64_t cout, p, q;
+    int64_t r, s, dil_h, dil_w, pad_top, pad_left;
+} flat_shape;
+#define FLAT_NOT_APPLICABLE (-1)  /* not a status of conv2d.h: the caller takes the packed path */
 
 
 /* The fraction of a tile dimension of `tile` that `n` rows or columns fill. */
@@ -37,18 +49,38 @@ static void valid_outputs(int64_t off, int64_t stride, int64_t width, int64_t ou
     *hi = clamp64(end, *lo, outputs);
 }
 
+/* The row period of the slab (see conv2d_flat.h), or 0 when this path does not apply (cropping). */
+static int64_t flat_row_period(const flat_shape *fs)
+{
+    const int64_t pad_right = fs->q + (fs->s - 1) * fs->dil_w - fs->w - fs->pad_left;
+    if (fs->pad_left < 0 || pad_right < 0) return 0;
+    return max64(fs->w + max64(fs->pad_left, pad_right), fs->q);  /* a row must hold Q outputs */
+}
+
+/* Whether the stride-1 path should run fs: it applies (no cropping), and it beats packing. It
+ * saves packing cin*R*S values per output pixel and costs a copy of cout outputs, so it needs
+ * cin*R*S >= cout; and with cout filling under 3/4 of the micro-kernel's MR rows, the packed
+ * path's taller tiles (cin*R*S rows, for the gradient of the input) win. */
+static int use_flat(const flat_shape *fs, int64_t mr)
+{
+    return flat_row_period(fs) > 0 && fs->cin * fs->r * fs->s >= fs->cout && tile_fill(fs->cout, mr) >= 0.75;
+}
+
 #define REAL float
 #define UREAL uint32_t
 #define FN(name) name##_f32
 #define UKERNEL(k) ((k)->ukernel_f32)
+#define UKERNEL_OFF(k) ((k)->ukernel_off_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
 #define KERNEL_NR(k) ((k)->nr_f32)
 #include "gemm_generic.h"
+#include "conv2d_flat.h"
 #include "conv2d_generic.h"
 #undef REAL
 #undef UREAL
 #undef FN
 #undef UKERNEL
+#undef UKERNEL_OFF
 #undef KERNEL_MR
 #undef KERNEL_NR
 
@@ -56,7 +88,9 @@ static void valid_outputs(int64_t off, int64_t stride, int64_t width, int64_t ou
 #define UREAL uint64_t
 #define FN(name) name##_f64
 #define UKERNEL(k) ((k)->ukernel_f64)
+#define UKERNEL_OFF(k) ((k)->ukernel_off_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)
 #define KERNEL_NR(k) ((k)->nr_f64)
 #include "gemm_generic.h"
+#include "conv2d_flat.h"
 #include "conv2d_generic.h"

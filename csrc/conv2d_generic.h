@@ -151,12 +151,15 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
     const int64_t a_rows = round_up(Kg, mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
     const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS);
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
+    const flat_shape fs = {sh->n, G, Cg, sh->h, sh->w, Kg, sh->p, sh->q,
+                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left};
+    const int flat = sh->stride_h == 1 && sh->stride_w == 1 && use_flat(&fs, mr);
 
-    REAL *apack = (REAL *)cconv_aligned_alloc((size_t)(G * a_group) * sizeof(REAL));
-    REAL *bpacks = (REAL *)cconv_aligned_alloc((size_t)(t * b_size) * sizeof(REAL));
-    if (!apack || !bpacks) {
-        cconv_aligned_free(apack);
-        cconv_aligned_free(bpacks);
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
+    REAL *bpacks = flat ? NULL : (REAL *)cconv_workspace_acquire((size_t)(t * b_size) * sizeof(REAL));
+    if (!apack || (!flat && !bpacks)) {
+        cconv_workspace_release(apack);
+        cconv_workspace_release(bpacks);
         return CCONV_ENOMEM;
     }
     /* The weights of group g, depth block starting at k0, live at apack + g*a_group + a_rows*k0. */
@@ -164,6 +167,11 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
         for (int64_t k0 = 0; k0 < CRS; k0 += kc_max)
             FN(pack_panels)(w + g * Kg * CRS, NULL, CRS, 1, Kg, k0, min64(kc_max, CRS - k0), mr,
                        apack + g * a_group + a_rows * k0);
+    if (flat) {
+        const int status = FN(conv_flat)(&fs, x, NULL, apack, a_group, kc_max, bias, relu, y, threads);
+        cconv_workspace_release(apack);
+        return status;
+    }
 
 #pragma omp parallel num_threads(t)
     {
@@ -191,8 +199,8 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
                 }
         }
     }
-    cconv_aligned_free(apack);
-    cconv_aligned_free(bpacks);
+    cconv_workspace_release(apack);
+    cconv_workspace_release(bpacks);
     return CCONV_OK;
 }
 
@@ -236,6 +244,48 @@ static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, c
     }
 }
 
+static int FN(all_finite)(const REAL *a, int64_t count)
+{
+    REAL acc = 0;
+    for (int64_t i = 0; i < count; ++i) acc += a[i] - a[i];  /* NaN for an infinity or a NaN */
+    return acc == 0;
+}
+
+/* The stride-1 gradient of the input: dx = conv(mask(dy), w transposed to (C_g, K_g) and flipped),
+ * padded so that output pixel h reads dy rows h - (dil_h*(R-1) - pad_top) + r*dil_h. */
+static int FN(conv2d_grad_input_flat)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y,
+                                      const REAL *w, REAL *dx, int threads)
+{
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    const int64_t mr = KERNEL_MR(kern), G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, RS = sh->r * sh->s;
+    const int64_t depth = Kg * RS, kc_max = min64(depth, KC_MAX), a_rows = round_up(Cg, mr);
+    const int64_t a_group = round_up(a_rows * depth, ALIGN_ELEMS);
+    const flat_shape fs = {sh->n, G, Kg, sh->p, sh->q, Cg, sh->h, sh->w, sh->r, sh->s, sh->dil_h, sh->dil_w,
+                           sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left};
+    /* The padding of dy meets every filter tap here, where the packed path skips it: 0 times a
+     * non-finite weight would put NaN where torch (and the packed path) has a number. */
+    if (!use_flat(&fs, mr) || !FN(all_finite)(w, sh->k * Cg * RS)) return FLAT_NOT_APPLICABLE;
+    REAL *wt = (REAL *)cconv_workspace_acquire((size_t)(G * Cg * depth) * sizeof(REAL));
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
+    int status = CCONV_ENOMEM;
+    if (wt && apack) {
+        /* wt[g, c, k, r, s] = w[g*Kg + k, c, R-1-r, S-1-s] */
+        for (int64_t g = 0; g < G; ++g)
+            for (int64_t c = 0; c < Cg; ++c)
+                for (int64_t k = 0; k < Kg; ++k)
+                    for (int64_t rs = 0; rs < RS; ++rs)
+                        wt[((g * Cg + c) * Kg + k) * RS + rs] = w[((g * Kg + k) * Cg + c) * RS + RS - 1 - rs];
+        for (int64_t g = 0; g < G; ++g)
+            for (int64_t k0 = 0; k0 < depth; k0 += kc_max)
+                FN(pack_panels)(wt + g * Cg * depth, NULL, depth, 1, Cg, k0, min64(kc_max, depth - k0), mr,
+                                apack + g * a_group + a_rows * k0);
+        status = FN(conv_flat)(&fs, dy, relu_y, apack, a_group, kc_max, NULL, 0, dx, threads);
+    }
+    cconv_workspace_release(wt);
+    cconv_workspace_release(apack);
+    return status;
+}
+
 static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y,
                                  const REAL *w, REAL *dx, int threads)
 {
@@ -247,6 +297,10 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
     if (Kg == 0 || PQ == 0) {
         memset(dx, 0, (size_t)(sh->n * sh->c * HW) * sizeof(REAL));
         return CCONV_OK;
+    }
+    if (sh->stride_h == 1 && sh->stride_w == 1) {
+        const int status = FN(conv2d_grad_input_flat)(sh, dy, relu_y, w, dx, threads);
+        if (status != FLAT_NOT_APPLICABLE) return status;
     }
     /* Work items are (image, group, block of input channels): each writes only its own channels
      * of dx, so no two threads touch the same element. Blocks are small enough to bound the
@@ -261,11 +315,11 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
     const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS), col_size = round_up(a_rows * nc, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
 
-    REAL *apack = (REAL *)cconv_aligned_alloc((size_t)(G * ncb * a_block) * sizeof(REAL));
-    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * (b_size + col_size)) * sizeof(REAL));
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * ncb * a_block) * sizeof(REAL));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (b_size + col_size)) * sizeof(REAL));
     if (!apack || !work) {
-        cconv_aligned_free(apack);
-        cconv_aligned_free(work);
+        cconv_workspace_release(apack);
+        cconv_workspace_release(work);
         return CCONV_ENOMEM;
     }
     /* w^T of group g, channel block cbi: rows = im2col rows of the block, columns = filters. */
@@ -301,8 +355,8 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
             }
         }
     }
-    cconv_aligned_free(apack);
-    cconv_aligned_free(work);
+    cconv_workspace_release(apack);
+    cconv_workspace_release(work);
     return CCONV_OK;
 }
 
@@ -329,7 +383,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
     const int64_t partial = (t > 1 || transposed) ? round_up(dw_size, ALIGN_ELEMS) : 0;
     const int64_t stride = a_size + b_size + partial;
 
-    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * stride) * sizeof(REAL));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * stride) * sizeof(REAL));
     if (!work) return CCONV_ENOMEM;
     /* Zero every private copy here, not in the parallel region: OpenMP may run fewer than t
      * threads (a serial build, a nested region, OMP_THREAD_LIMIT), and all t are summed. */
@@ -375,7 +429,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
             }
         }
     }
-    cconv_aligned_free(work);
+    cconv_workspace_release(work);
     return CCONV_OK;
 }
 

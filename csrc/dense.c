@@ -8,6 +8,7 @@
 #include "gemm.h"
 #include "index_math.h"
 #include "parallel.h"
+#include "workspace.h"
 
 #define KC_MAX 256          /* reduction depth of one packed block */
 #define MC_MAX 192          /* rows of C per work item */

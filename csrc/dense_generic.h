@@ -23,7 +23,7 @@ static int FN(matmul)(int64_t m, int64_t n, int64_t k, const REAL *a, const REAL
     const int64_t a_size = round_up(mc * kc_max, ALIGN_ELEMS), b_size = round_up(nc * kc_max, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
 
-    REAL *work = (REAL *)cconv_aligned_alloc((size_t)(t * (a_size + b_size)) * sizeof(REAL));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (a_size + b_size)) * sizeof(REAL));
     if (!work) return CCONV_ENOMEM;
 #pragma omp parallel num_threads(t)
     {
@@ -41,7 +41,7 @@ static int FN(matmul)(int64_t m, int64_t n, int64_t k, const REAL *a, const REAL
             }
         }
     }
-    cconv_aligned_free(work);
+    cconv_workspace_release(work);
     return CCONV_OK;
 }
 

@@ -11,15 +11,16 @@
 #define SCALAR_MR 4
 #define SCALAR_NR 8
 
-/* One generic body per element type: accumulate the MR x NR tile, then store its valid part. */
-#define DEFINE_SCALAR_UKERNEL(NAME, REAL)                                                     \
-    static void NAME(int64_t kc, const REAL *a, const REAL *b, REAL *c, int64_t ldc,          \
-                     int64_t m, int64_t n, int accumulate)                                    \
+/* One generic body per element type and B layout: accumulate the MR x NR tile (row k of B at
+ * B_ROW(k)), then store its valid part. */
+#define DEFINE_SCALAR_UKERNEL(NAME, REAL, B_ARGS, B_ROW)                                      \
+    static void NAME(int64_t kc, const REAL *a, B_ARGS(REAL), REAL *c, int64_t ldc, int64_t m,      \
+                     int64_t n, int accumulate)                                               \
     {                                                                                         \
         REAL acc[SCALAR_MR][SCALAR_NR];                                                       \
         memset(acc, 0, sizeof acc);                                                           \
         for (int64_t k = 0; k < kc; ++k) {                                                    \
-            const REAL *ak = a + k * SCALAR_MR, *bk = b + k * SCALAR_NR;                      \
+            const REAL *ak = a + k * SCALAR_MR, *bk = B_ROW(k);                               \
             for (int i = 0; i < SCALAR_MR; ++i)                                               \
                 for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += ak[i] * bk[j];               \
         }                                                                                     \
@@ -31,12 +32,19 @@
                 for (int64_t j = 0; j < n; ++j) ci[j] = acc[i][j];                            \
         }                                                                                     \
     }
+#define PANEL_ARGS(REAL) const REAL *b
+#define PANEL_ROW(k) (b + (k) * SCALAR_NR)
+#define OFFSET_ARGS(REAL) const REAL *b, const int64_t *boff
+#define OFFSET_ROW(k) (b + boff[k])
 
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_ROW)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_ROW)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, OFFSET_ARGS, OFFSET_ROW)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, OFFSET_ARGS, OFFSET_ROW)
 
 const cconv_gemm_kernels cconv_gemm_scalar = {
-    "scalar", SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f32, SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f64,
+    "scalar", SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f32, ukernel_4x8_scalar_f32_off,
+    SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f64, ukernel_4x8_scalar_f64_off,
 };
 
 static const cconv_gemm_kernels *selected = &cconv_gemm_scalar;
@@ -81,19 +89,4 @@ const char *cconv_gemm_isas_built(void)
            ",avx512"
 #endif
         ;
-}
-
-void *cconv_aligned_alloc(size_t bytes)
-{
-    unsigned char *raw = (unsigned char *)malloc(bytes + 64 + sizeof(void *));
-    if (!raw) return NULL;
-    uintptr_t start = (uintptr_t)(raw + sizeof(void *));
-    unsigned char *aligned = (unsigned char *)((start + 63) & ~(uintptr_t)63);
-    ((void **)aligned)[-1] = raw;
-    return aligned;
-}
-
-void cconv_aligned_free(void *p)
-{
-    if (p) free(((void **)p)[-1]);
 }

@@ -20,12 +20,22 @@ typedef void (*cconv_ukernel_f32)(int64_t kc, const float *a, const float *b, fl
 typedef void (*cconv_ukernel_f64)(int64_t kc, const double *a, const double *b, double *c,
                                   int64_t ldc, int64_t m, int64_t n, int accumulate);
 
+/* The same product with B read in place instead of from a panel: row k of B is the NR elements
+ * at b + boff[k] (any alignment; all NR must be readable, also for n < NR). The convolution's
+ * stride-1 path points these rows into a zero-padded copy of the input, so it packs nothing. */
+typedef void (*cconv_ukernel_off_f32)(int64_t kc, const float *a, const float *b, const int64_t *boff,
+                                      float *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+typedef void (*cconv_ukernel_off_f64)(int64_t kc, const double *a, const double *b, const int64_t *boff,
+                                      double *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+
 typedef struct {
     const char *isa;          /* "avx512", "avx2" or "scalar" */
     int mr_f32, nr_f32;
     cconv_ukernel_f32 ukernel_f32;
+    cconv_ukernel_off_f32 ukernel_off_f32;
     int mr_f64, nr_f64;
     cconv_ukernel_f64 ukernel_f64;
+    cconv_ukernel_off_f64 ukernel_off_f64;
 } cconv_gemm_kernels;
 
 /* The portable micro-kernels (always built; the reference for the SIMD ones). */
@@ -46,9 +56,5 @@ const cconv_gemm_kernels *cconv_gemm_kernels_get(void);
 int cconv_gemm_kernels_force(const char *isa);
 /* Comma-separated names of the paths compiled into this build, e.g. "scalar,avx2,avx512". */
 const char *cconv_gemm_isas_built(void);
-
-/* 64-byte aligned allocation (portable; pair with cconv_aligned_free). NULL on failure. */
-void *cconv_aligned_alloc(size_t bytes);
-void cconv_aligned_free(void *p);
 
 #endif

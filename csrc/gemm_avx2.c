@@ -19,6 +19,11 @@
 #define VADD(a, b) _mm256_add_ps(a, b)
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_6x16_avx2_f32_off
+#define UKERNEL_B_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_B_OFFSETS
+#undef UKERNEL_NAME
 #undef REAL
 #undef VEC
 #undef VLEN
@@ -44,7 +49,13 @@
 #define VFMA(a, b, acc) _mm256_fmadd_pd(a, b, acc)
 #define VADD(a, b) _mm256_add_pd(a, b)
 #include "gemm_ukernel_simd.h"
+#undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_6x8_avx2_f64_off
+#define UKERNEL_B_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_B_OFFSETS
 
 const cconv_gemm_kernels cconv_gemm_avx2 = {
-    "avx2", 6, 16, ukernel_6x16_avx2_f32, 6, 8, ukernel_6x8_avx2_f64,
+    "avx2", 6, 16, ukernel_6x16_avx2_f32, ukernel_6x16_avx2_f32_off,
+    6, 8, ukernel_6x8_avx2_f64, ukernel_6x8_avx2_f64_off,
 };

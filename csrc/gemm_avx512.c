@@ -19,6 +19,11 @@
 #define VADD(a, b) _mm512_add_ps(a, b)
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_8x32_avx512_f32_off
+#define UKERNEL_B_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_B_OFFSETS
+#undef UKERNEL_NAME
 #undef REAL
 #undef VEC
 #undef VLEN
@@ -44,7 +49,13 @@
 #define VFMA(a, b, acc) _mm512_fmadd_pd(a, b, acc)
 #define VADD(a, b) _mm512_add_pd(a, b)
 #include "gemm_ukernel_simd.h"
+#undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_8x16_avx512_f64_off
+#define UKERNEL_B_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_B_OFFSETS
 
 const cconv_gemm_kernels cconv_gemm_avx512 = {
-    "avx512", 8, 32, ukernel_8x32_avx512_f32, 8, 16, ukernel_8x16_avx512_f64,
+    "avx512", 8, 32, ukernel_8x32_avx512_f32, ukernel_8x32_avx512_f32_off,
+    8, 16, ukernel_8x16_avx512_f64, ukernel_8x16_avx512_f64_off,
 };

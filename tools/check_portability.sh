@@ -64,6 +64,7 @@ build() {
         done
         defs=(-DCCONV_HAVE_AVX2 -DCCONV_HAVE_AVX512)
     fi
+    [ -n "$link" ] || link=-pthread  # the workspace pool's lock (Windows builds use an SRW lock)
     $cc $FLAGS $omp "${defs[@]}" "${SOURCES[@]}" "$TEST" "${extra[@]}" $link -lm -o "$OUT/$name"
     echo "$name: built warning-free ($cc $omp)"
 }

@@ -1,0 +1,131 @@
+/* conv2d_flat.h: the type-generic stride-1 convolution of conv2d.c, included after
+ * gemm_generic.h and before conv2d_generic.h (whose entry points choose it). Not a public header.
+ *
+ * With stride 1, output pixel (oh, ow) reads input pixel (oh + r*dil_h - pad_top,
+ * ow + s*dil_w - pad_left). Copy a block of input rows into a per-thread slab, row t at
+ * slab[t*wp + pad_left ...] with wp = W + gap, and zeros in the gap between rows: the gap after a
+ * row is the right padding of that row and the left padding of the next, so gap =
+ * max(pad_left, pad_right) suffices. Number the block's outputs f = t*wp + ow: then tap (c, r, s)
+ * of output f is slab[f + off[c, r, s]], with off = c*plane + r*dil_h*wp + s*dil_w. Row (c, r, s)
+ * of the im2col matrix is the slab shifted by a constant, so the micro-kernels read B in place
+ * through an offset table (gemm.h) and nothing is packed per pixel. The columns ow >= Q of that
+ * numbering are computed and dropped (one of every Q + 1 for a 'same' 3x3 convolution).
+ * The gradient of the input is the same computation on dy with the filters transposed and
+ * flipped, so it runs here too.
+ */
+
+/* Input rows [ih0, ih0 + rows) of every channel of one image's group into the slab (zero
+ * outside the image). With a relu_mask (laid out like x), entries whose mask is <= 0 are copied
+ * as 0. Writes slab[0, cin*plane + wp). */
+static void FN(fill_slab)(const flat_shape *fs, const REAL *xg, const REAL *maskg, int64_t ih0,
+                          int64_t rows, int64_t wp, int64_t plane, REAL *slab)
+{
+    const int64_t pl = fs->pad_left, w = fs->w;
+    for (int64_t c = 0; c < fs->cin; ++c) {
+        memset(slab + c * plane, 0, (size_t)pl * sizeof(REAL));  /* the first row's left padding */
+        for (int64_t t = 0; t < rows; ++t) {
+            const int64_t ih = ih0 + t, src_offset = (c * fs->h + ih) * w;
+            REAL *dst = slab + c * plane + t * wp + pl;  /* then W pixels and the gap */
+            if (ih < 0 || ih >= fs->h) {
+                memset(dst, 0, (size_t)wp * sizeof(REAL));
+                continue;
+            }
+            if (maskg)
+                for (int64_t u = 0; u < w; ++u) dst[u] = FN(relu_grad)(xg[src_offset + u], maskg[src_offset + u]);
+            else
+                memcpy(dst, xg + src_offset, (size_t)w * sizeof(REAL));
+            memset(dst + w, 0, (size_t)(wp - w) * sizeof(REAL));
+        }
+    }
+}
+
+/* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B, A from packed panels of depth
+ * kc, row k of B at b + boff[k] (each column j of a row at + j). */
+static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t kc,
+                             const REAL *apack, const REAL *b, const int64_t *boff, REAL *c, int64_t ldc,
+                             int accumulate)
+{
+    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    for (int64_t j = 0; j < n; j += nr)
+        for (int64_t i = 0; i < m; i += mr)
+            UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + j, boff, c + i * ldc + j, ldc,
+                              min64(mr, m - i), min64(nr, n - j), accumulate);
+}
+
+/* y[n, g*cout + k] = act(bias[g*cout + k] + sum over (c, r, s) of A_g[k, (c*R + r)*S + s] times
+ * x[n, g*cin + c] at tap (r, s)), stride 1. apack holds group g's A (cout x cin*R*S) at
+ * apack + g*a_group, in MR-row panels whose depth blocks of kc_max start at a_rows*k0 (as the
+ * forward packs its weights). mask (laid out like x, may be NULL) zeroes x where mask <= 0.
+ * bias may be NULL; relu applies max(., 0) (keeping NaN). */
+static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, const REAL *apack,
+                         int64_t a_group, int64_t kc_max, const REAL *bias, int relu, REAL *y, int threads)
+{
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    const int64_t mr = KERNEL_MR(kern), nr = KERNEL_NR(kern), G = fs->groups;
+    const int64_t RS = fs->r * fs->s, CRS = fs->cin * RS, HW = fs->h * fs->w, PQ = fs->p * fs->q;
+    const int64_t wp = flat_row_period(fs), halo = (fs->r - 1) * fs->dil_h;
+    const int64_t a_rows = round_up(fs->cout, mr);
+    if (fs->n == 0 || fs->cout == 0 || PQ == 0) return CCONV_OK;
+    /* Blocks of output rows: about FLAT_COLS flat columns each, and enough blocks to share out
+     * evenly when there are few images. */
+    const int want = cconv_threads_for(threads, 2.0 * fs->n * G * fs->cout * CRS * PQ, GRAIN_FLOPS);
+    int64_t nblk = ceil_div(fs->p, clamp64(FLAT_COLS / wp, 1, fs->p));
+    if (fs->n * G * nblk < 8 * want) nblk = min64(fs->p, round_up(nblk, want));
+    const int64_t ph = ceil_div(fs->p, nblk);
+    nblk = ceil_div(fs->p, ph);
+    const int64_t items = fs->n * G * nblk, plane = (ph + halo) * wp;
+    const int64_t slab_size = round_up(fs->cin * plane + wp + nr + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
+    const int64_t mc = min64(fs->cout, max64(1, FLAT_ROWS / mr) * mr);
+    const int64_t ldc = round_up(ph * wp, ALIGN_ELEMS), cbuf_size = round_up(mc * ldc, ALIGN_ELEMS);
+    const int t = (int)min64(want, items);
+
+    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)CRS * sizeof(int64_t));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (slab_size + cbuf_size)) * sizeof(REAL));
+    if (!off || !work) {
+        cconv_workspace_release(off);
+        cconv_workspace_release(work);
+        return CCONV_ENOMEM;
+    }
+    for (int64_t crs = 0; crs < CRS; ++crs)
+        off[crs] = crs / RS * plane + (crs % RS) / fs->s * fs->dil_h * wp + crs % fs->s * fs->dil_w;
+
+#pragma omp parallel num_threads(t)
+    {
+        REAL *slab = work + cconv_thread_id() * (slab_size + cbuf_size), *cbuf = slab + slab_size;
+        int64_t it;
+        /* Reads past a short block's rows see this thread's earlier blocks or these zeros; they
+         * only feed dropped columns. */
+        memset(slab, 0, (size_t)slab_size * sizeof(REAL));
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t blk = it % nblk, g = (it / nblk) % G, n = it / (nblk * G);
+            const int64_t oh0 = blk * ph, rows = min64(ph, fs->p - oh0), cols = rows * wp;
+            const int64_t x_offset = (n * G + g) * fs->cin * HW;
+            FN(fill_slab)(fs, x + x_offset, mask ? mask + x_offset : NULL, oh0 - fs->pad_top, rows + halo, wp,
+                          plane, slab);
+            for (int64_t m0 = 0; m0 < fs->cout; m0 += mc) {  /* blocks of mc output channels */
+                const int64_t m = min64(mc, fs->cout - m0);
+                for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
+                    const int64_t kc = min64(kc_max, CRS - k0);
+                    FN(gemm_offsets)(kern, m, cols, kc, apack + g * a_group + a_rows * k0 + m0 * kc, slab, off + k0,
+                                     cbuf, ldc, k0 > 0);
+                }
+                for (int64_t k = 0; k < m; ++k) {  /* drop the columns ow >= Q; bias and ReLU */
+                    const int64_t ch = g * fs->cout + m0 + k;
+                    const REAL b = bias ? bias[ch] : 0;
+                    REAL *dst = y + (n * G * fs->cout + ch) * PQ + oh0 * fs->q;
+                    for (int64_t row = 0; row < rows; ++row) {
+                        const REAL *src = cbuf + k * ldc + row * wp;
+                        if (relu)
+                            for (int64_t u = 0; u < fs->q; ++u) dst[row * fs->q + u] = src[u] + b < 0 ? 0 : src[u] + b;
+                        else
+                            for (int64_t u = 0; u < fs->q; ++u) dst[row * fs->q + u] = src[u] + b;
+                    }
+                }
+            }
+        }
+    }
+    cconv_workspace_release(off);
+    cconv_workspace_release(work);
+    return CCONV_OK;
+}
