@@ -18,7 +18,7 @@
 #include "parallel.h"
 #include "workspace.h"
 
-#define KC_MAX 256          /* reduction depth of one packed block */
+#define KC_MAX 384          /* reduction depth of one packed block */
 #define NC_MAX 384          /* output columns (pixels or CRS entries) per packed block */
 #define DX_ROWS_MAX 1024    /* im2col rows per grad-input block */
 #define GRAIN_FLOPS 2.0e6   /* do not wake a thread for less work than this */
@@ -57,20 +57,45 @@ static int64_t flat_row_period(const flat_shape *fs)
     return max64(fs->w + max64(fs->pad_left, pad_right), fs->q);  /* a row must hold Q outputs */
 }
 
+/* Output rows per block (*ph) and blocks per image (*nblk) of the stride-1 path: about FLAT_COLS
+ * flat columns per block, and enough blocks to share out evenly among `want` threads when there
+ * are few images. */
+static void flat_blocks(const flat_shape *fs, int64_t wp, int want, int64_t *ph, int64_t *nblk)
+{
+    int64_t blocks = ceil_div(fs->p, clamp64(FLAT_COLS / wp, 1, fs->p));
+    if (fs->n * fs->groups * blocks < 8 * want) blocks = min64(fs->p, round_up(blocks, want));
+    *ph = ceil_div(fs->p, blocks);
+    *nblk = ceil_div(fs->p, *ph);
+}
+
+/* off[(c*R + r)*S + s] = where tap (c, r, s) of flat output 0 sits in a slab of row period wp and
+ * `plane` elements per channel; then `pad` zeros (for the rows of partial micro-tiles). */
+static void flat_offsets(const flat_shape *fs, int64_t wp, int64_t plane, int64_t pad, int64_t *off)
+{
+    const int64_t RS = fs->r * fs->s, CRS = fs->cin * RS;
+    for (int64_t crs = 0; crs < CRS; ++crs)
+        off[crs] = crs / RS * plane + (crs % RS) / fs->s * fs->dil_h * wp + crs % fs->s * fs->dil_w;
+    for (int64_t i = 0; i < pad; ++i) off[CRS + i] = 0;
+}
+
 /* Whether the stride-1 path should run fs: it applies (no cropping), and it beats packing. It
  * saves packing cin*R*S values per output pixel and costs a copy of cout outputs, so it needs
- * cin*R*S >= cout; and with cout filling under 3/4 of the micro-kernel's MR rows, the packed
- * path's taller tiles (cin*R*S rows, for the gradient of the input) win. */
+ * cin*R*S >= cout; with cout filling under 3/4 of the micro-kernel's MR rows, the packed
+ * path's taller tiles (cin*R*S rows, for the gradient of the input) win; and a 1x1 filter's
+ * packing is a plain copy, which the packed path does as fast. */
 static int use_flat(const flat_shape *fs, int64_t mr)
 {
-    return flat_row_period(fs) > 0 && fs->cin * fs->r * fs->s >= fs->cout && tile_fill(fs->cout, mr) >= 0.75;
+    return flat_row_period(fs) > 0 && fs->r * fs->s > 1 && fs->cin * fs->r * fs->s >= fs->cout &&
+           tile_fill(fs->cout, mr) >= 0.75;
 }
 
 #define REAL float
 #define UREAL uint32_t
+#define REAL_EXPONENT_BITS 0x7f800000u
 #define FN(name) name##_f32
 #define UKERNEL(k) ((k)->ukernel_f32)
 #define UKERNEL_OFF(k) ((k)->ukernel_off_f32)
+#define UKERNEL_AOFF(k) ((k)->ukernel_aoff_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
 #define KERNEL_NR(k) ((k)->nr_f32)
 #include "gemm_generic.h"
@@ -78,17 +103,21 @@ static int use_flat(const flat_shape *fs, int64_t mr)
 #include "conv2d_generic.h"
 #undef REAL
 #undef UREAL
+#undef REAL_EXPONENT_BITS
 #undef FN
 #undef UKERNEL
 #undef UKERNEL_OFF
+#undef UKERNEL_AOFF
 #undef KERNEL_MR
 #undef KERNEL_NR
 
 #define REAL double
 #define UREAL uint64_t
+#define REAL_EXPONENT_BITS 0x7ff0000000000000u
 #define FN(name) name##_f64
 #define UKERNEL(k) ((k)->ukernel_f64)
 #define UKERNEL_OFF(k) ((k)->ukernel_off_f64)
+#define UKERNEL_AOFF(k) ((k)->ukernel_aoff_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)
 #define KERNEL_NR(k) ((k)->nr_f64)
 #include "gemm_generic.h"

@@ -66,13 +66,9 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
     const int64_t wp = flat_row_period(fs), halo = (fs->r - 1) * fs->dil_h;
     const int64_t a_rows = round_up(fs->cout, mr);
     if (fs->n == 0 || fs->cout == 0 || PQ == 0) return CCONV_OK;
-    /* Blocks of output rows: about FLAT_COLS flat columns each, and enough blocks to share out
-     * evenly when there are few images. */
     const int want = cconv_threads_for(threads, 2.0 * fs->n * G * fs->cout * CRS * PQ, GRAIN_FLOPS);
-    int64_t nblk = ceil_div(fs->p, clamp64(FLAT_COLS / wp, 1, fs->p));
-    if (fs->n * G * nblk < 8 * want) nblk = min64(fs->p, round_up(nblk, want));
-    const int64_t ph = ceil_div(fs->p, nblk);
-    nblk = ceil_div(fs->p, ph);
+    int64_t ph, nblk;
+    flat_blocks(fs, wp, want, &ph, &nblk);
     const int64_t items = fs->n * G * nblk, plane = (ph + halo) * wp;
     const int64_t slab_size = round_up(fs->cin * plane + wp + nr + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
     const int64_t mc = min64(fs->cout, max64(1, FLAT_ROWS / mr) * mr);
@@ -86,8 +82,7 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
         cconv_workspace_release(work);
         return CCONV_ENOMEM;
     }
-    for (int64_t crs = 0; crs < CRS; ++crs)
-        off[crs] = crs / RS * plane + (crs % RS) / fs->s * fs->dil_h * wp + crs % fs->s * fs->dil_w;
+    flat_offsets(fs, wp, plane, 0, off);
 
 #pragma omp parallel num_threads(t)
     {
@@ -128,4 +123,44 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
     cconv_workspace_release(off);
     cconv_workspace_release(work);
     return CCONV_OK;
+}
+
+/* dy rows [oh0, oh0 + rows) of one image's group (cout x P x Q; with a relu_mask, masked) as
+ * B panels of width nr in the flat numbering of the block: panel p holds dy[p*nr + j, f] at
+ * [f*nr + j] for f = t*wp + ow < rows*wp, zero for ow >= Q and for channels past cout. */
+static void FN(pack_dy_flat)(const flat_shape *fs, const REAL *dyg, const REAL *maskg, int64_t oh0, int64_t rows,
+                             int64_t wp, int nr, REAL *out)
+{
+    const int64_t cols = rows * wp, PQ = fs->p * fs->q;
+    for (int64_t k = 0; k < round_up(fs->cout, nr); ++k) {
+        REAL *dst = out + k / nr * cols * nr + k % nr;
+        if (k >= fs->cout) {
+            for (int64_t f = 0; f < cols; ++f) dst[f * nr] = 0;
+            continue;
+        }
+        for (int64_t t = 0; t < rows; ++t) {
+            const int64_t offset = k * PQ + (oh0 + t) * fs->q;
+            REAL *row = dst + t * wp * nr;
+            for (int64_t u = 0; u < fs->q; ++u)
+                row[u * nr] = maskg ? FN(relu_grad)(dyg[offset + u], maskg[offset + u]) : dyg[offset + u];
+            for (int64_t u = fs->q; u < wp; ++u) row[u * nr] = 0;
+        }
+    }
+}
+
+/* acc[crs*cout + k] += sum over the block's flat outputs f < cols of slab[off[crs] + f] * dy[k, f]
+ * (dy as pack_dy_flat's panels): one image block's share of dw^T, with A read in place from the
+ * slab (gemm.h's A-offset micro-kernels). off holds CRS offsets and MR zeros after them. */
+static void FN(flat_grad_weight_block)(const cconv_gemm_kernels *kern, int64_t crs_count, int64_t cout,
+                                       int64_t cols, const REAL *slab, const int64_t *off, const REAL *dy_panels,
+                                       REAL *acc)
+{
+    const int64_t mr = KERNEL_MR(kern), nr = KERNEL_NR(kern), kc_max = balanced_block(cols, KC_MAX);
+    for (int64_t f0 = 0; f0 < cols; f0 += kc_max) {
+        const int64_t kc = min64(kc_max, cols - f0);
+        for (int64_t p0 = 0; p0 < cout; p0 += nr)
+            for (int64_t i0 = 0; i0 < crs_count; i0 += mr)
+                UKERNEL_AOFF(kern)(kc, slab + f0, off + i0, dy_panels + p0 * cols + f0 * nr, acc + i0 * cout + p0, cout,
+                                   min64(mr, crs_count - i0), min64(nr, cout - p0), 1);
+    }
 }

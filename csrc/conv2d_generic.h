@@ -146,7 +146,7 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
         }
         return CCONV_OK;
     }
-    const int64_t kc_max = min64(CRS, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
+    const int64_t kc_max = balanced_block(CRS, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
     const int64_t nqb = ceil_div(PQ, nc), items = sh->n * G * nqb;
     const int64_t a_rows = round_up(Kg, mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
     const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS);
@@ -244,11 +244,17 @@ static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, c
     }
 }
 
+/* Whether no element of a[0..count) is an infinity or a NaN (all exponent bits set). */
 static int FN(all_finite)(const REAL *a, int64_t count)
 {
-    REAL acc = 0;
-    for (int64_t i = 0; i < count; ++i) acc += a[i] - a[i];  /* NaN for an infinity or a NaN */
-    return acc == 0;
+    const UREAL exponent = REAL_EXPONENT_BITS;
+    UREAL bad = 0;
+    for (int64_t i = 0; i < count; ++i) {
+        UREAL bits;
+        memcpy(&bits, a + i, sizeof bits);
+        bad |= (UREAL)((bits & exponent) == exponent);
+    }
+    return !bad;
 }
 
 /* The stride-1 gradient of the input: dx = conv(mask(dy), w transposed to (C_g, K_g) and flipped),
@@ -258,7 +264,7 @@ static int FN(conv2d_grad_input_flat)(const cconv_conv2d_shape *sh, const REAL *
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     const int64_t mr = KERNEL_MR(kern), G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, RS = sh->r * sh->s;
-    const int64_t depth = Kg * RS, kc_max = min64(depth, KC_MAX), a_rows = round_up(Cg, mr);
+    const int64_t depth = Kg * RS, kc_max = balanced_block(depth, KC_MAX), a_rows = round_up(Cg, mr);
     const int64_t a_group = round_up(a_rows * depth, ALIGN_ELEMS);
     const flat_shape fs = {sh->n, G, Kg, sh->p, sh->q, Cg, sh->h, sh->w, sh->r, sh->s, sh->dil_h, sh->dil_w,
                            sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left};
@@ -310,7 +316,7 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
     int64_t cb = max64(1, min64(Cg, DX_ROWS_MAX / RS));
     cb = max64(1, min64(cb, Cg / max64(1, ceil_div(2 * (int64_t)want, sh->n * G))));
     const int64_t ncb = ceil_div(Cg, cb), items = sh->n * G * ncb;
-    const int64_t kc_max = min64(Kg, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
+    const int64_t kc_max = balanced_block(Kg, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
     const int64_t a_rows = round_up(cb * RS, mr), a_block = round_up(a_rows * Kg, ALIGN_ELEMS);
     const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS), col_size = round_up(a_rows * nc, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
@@ -374,17 +380,35 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
      * thread count, with no atomics. When few im2col rows would leave most of each NR-wide
      * tile empty (a first layer: CRS = 9, K = 32), the product is computed transposed,
      * dw^T[CRS, K_g] = im2col(x) . dy^T, into the private copies, which are then always used. */
-    const int transposed = tile_fill(CRS, mr) * tile_fill(Kg, nr) > 1.25 * tile_fill(Kg, mr) * tile_fill(CRS, nr);
-    const int64_t kq = min64(PQ, KC_MAX), nqb = ceil_div(PQ, kq), items = sh->n * G * nqb;
+    /* The stride-1 path (conv2d_flat.h) reads x in place from a slab, dw^T = slab . dy^T; its
+     * dropped columns meet real pixels with a zero gradient, so it needs a finite x. */
+    const flat_shape fs = {sh->n, G, Cg, sh->h, sh->w, Kg, sh->p, sh->q,
+                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left};
+    const int flat = sh->stride_h == 1 && sh->stride_w == 1 && flat_row_period(&fs) > 0 && sh->r * sh->s > 1 &&
+                     tile_fill(Kg, nr) >= 0.75 && FN(all_finite)(x, sh->n * sh->c * HW);
+    const int transposed = flat || tile_fill(CRS, mr) * tile_fill(Kg, nr) > 1.25 * tile_fill(Kg, mr) * tile_fill(CRS, nr);
+    const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS);
+    const int64_t wp = flat ? flat_row_period(&fs) : 0, halo = (sh->r - 1) * sh->dil_h;
+    int64_t ph = 0, nblk = 0;
+    if (flat) flat_blocks(&fs, wp, want, &ph, &nblk);
+    const int64_t plane = (ph + halo) * wp;
+    const int64_t kq = min64(PQ, KC_MAX), nqb = flat ? nblk : ceil_div(PQ, kq), items = sh->n * G * nqb;
     const int64_t nc = min64(round_up(CRS, transposed ? mr : nr), round_up(NC_MAX, nr));
-    const int64_t a_size = round_up((transposed ? nc : round_up(Kg, mr)) * kq, ALIGN_ELEMS);
-    const int64_t b_size = round_up((transposed ? round_up(Kg, nr) : nc) * kq, ALIGN_ELEMS);
-    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
+    const int64_t a_size = round_up(flat ? Cg * plane + wp + nr + (sh->s - 1) * sh->dil_w
+                                         : (transposed ? nc : round_up(Kg, mr)) * kq, ALIGN_ELEMS);
+    const int64_t b_size = round_up(transposed ? round_up(Kg, nr) * (flat ? ph * wp : kq) : nc * kq, ALIGN_ELEMS);
+    const int t = (int)min64(want, items);
     const int64_t partial = (t > 1 || transposed) ? round_up(dw_size, ALIGN_ELEMS) : 0;
     const int64_t stride = a_size + b_size + partial;
 
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * stride) * sizeof(REAL));
-    if (!work) return CCONV_ENOMEM;
+    int64_t *off = flat ? (int64_t *)cconv_workspace_acquire((size_t)(CRS + mr) * sizeof(int64_t)) : NULL;
+    if (!work || (flat && !off)) {
+        cconv_workspace_release(work);
+        cconv_workspace_release(off);
+        return CCONV_ENOMEM;
+    }
+    if (flat) flat_offsets(&fs, wp, plane, mr, off);
     /* Zero every private copy here, not in the parallel region: OpenMP may run fewer than t
      * threads (a serial build, a nested region, OMP_THREAD_LIMIT), and all t are summed. */
     for (int p = 0; partial && p < t; ++p) memset(work + p * stride + a_size + b_size, 0, (size_t)dw_size * sizeof(REAL));
@@ -394,6 +418,8 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
         REAL *apack = work + cconv_thread_id() * stride, *bpack = apack + a_size;
         REAL *acc = partial ? bpack + b_size : dw;
         int64_t it;
+        /* The slab: what a block does not write must still be finite (it meets zeros). */
+        if (flat) memset(apack, 0, (size_t)a_size * sizeof(REAL));
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G);
@@ -401,6 +427,13 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
             const int64_t dy_offset = (n * sh->k + g * Kg) * PQ;
             const REAL *xg = x + (n * sh->c + g * Cg) * HW, *dyg = dy + dy_offset;
             const REAL *maskg = relu_y ? relu_y + dy_offset : NULL;
+            if (flat) {
+                const int64_t oh0 = qb * ph, rows = min64(ph, sh->p - oh0);
+                FN(fill_slab)(&fs, xg, NULL, oh0 - sh->pad_top, rows + halo, wp, plane, apack);
+                FN(pack_dy_flat)(&fs, dyg, maskg, oh0, rows, wp, nr, bpack);
+                FN(flat_grad_weight_block)(kern, CRS, Kg, rows * wp, apack, off, bpack, acc + g * Kg * CRS);
+                continue;
+            }
             if (transposed) {
                 FN(pack_panels)(dyg, maskg, PQ, 1, Kg, q0, nq, nr, bpack);  /* dy^T as B panels */
                 for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
@@ -430,6 +463,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
         }
     }
     cconv_workspace_release(work);
+    cconv_workspace_release(off);
     return CCONV_OK;
 }
 

@@ -11,18 +11,18 @@
 #define SCALAR_MR 4
 #define SCALAR_NR 8
 
-/* One generic body per element type and B layout: accumulate the MR x NR tile (row k of B at
- * B_ROW(k)), then store its valid part. */
-#define DEFINE_SCALAR_UKERNEL(NAME, REAL, B_ARGS, B_ROW)                                      \
-    static void NAME(int64_t kc, const REAL *a, B_ARGS(REAL), REAL *c, int64_t ldc, int64_t m,      \
-                     int64_t n, int accumulate)                                               \
+/* One generic body per element type and operand layout: accumulate the MR x NR tile (A element
+ * (k, i) is A_ELEM(k, i), row k of B starts at B_ROW(k)), then store its valid part. */
+#define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ROW)                             \
+    static void NAME(int64_t kc, AB_ARGS(REAL), REAL *c, int64_t ldc, int64_t m, int64_t n,   \
+                     int accumulate)                                                          \
     {                                                                                         \
         REAL acc[SCALAR_MR][SCALAR_NR];                                                       \
         memset(acc, 0, sizeof acc);                                                           \
         for (int64_t k = 0; k < kc; ++k) {                                                    \
-            const REAL *ak = a + k * SCALAR_MR, *bk = B_ROW(k);                               \
+            const REAL *bk = B_ROW(k);                                                        \
             for (int i = 0; i < SCALAR_MR; ++i)                                               \
-                for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += ak[i] * bk[j];               \
+                for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += A_ELEM(k, i) * bk[j];        \
         }                                                                                     \
         for (int64_t i = 0; i < m; ++i) {                                                     \
             REAL *ci = c + i * ldc;                                                           \
@@ -32,19 +32,24 @@
                 for (int64_t j = 0; j < n; ++j) ci[j] = acc[i][j];                            \
         }                                                                                     \
     }
-#define PANEL_ARGS(REAL) const REAL *b
-#define PANEL_ROW(k) (b + (k) * SCALAR_NR)
-#define OFFSET_ARGS(REAL) const REAL *b, const int64_t *boff
-#define OFFSET_ROW(k) (b + boff[k])
+#define PANEL_ARGS(REAL) const REAL *a, const REAL *b
+#define B_OFFSET_ARGS(REAL) const REAL *a, const REAL *b, const int64_t *boff
+#define A_OFFSET_ARGS(REAL) const REAL *a, const int64_t *aoff, const REAL *b
+#define PANEL_A(k, i) a[(k) * SCALAR_MR + (i)]
+#define OFFSET_A(k, i) a[aoff[i] + (k)]
+#define PANEL_B(k) (b + (k) * SCALAR_NR)
+#define OFFSET_B(k) (b + boff[k])
 
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_ROW)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_ROW)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, OFFSET_ARGS, OFFSET_ROW)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, OFFSET_ARGS, OFFSET_ROW)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, B_OFFSET_ARGS, PANEL_A, OFFSET_B)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A, OFFSET_B)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B)
 
 const cconv_gemm_kernels cconv_gemm_scalar = {
-    "scalar", SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f32, ukernel_4x8_scalar_f32_off,
-    SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f64, ukernel_4x8_scalar_f64_off,
+    "scalar", SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f32, ukernel_4x8_scalar_f32_off, ukernel_4x8_scalar_f32_aoff,
+    SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f64, ukernel_4x8_scalar_f64_off, ukernel_4x8_scalar_f64_aoff,
 };
 
 static const cconv_gemm_kernels *selected = &cconv_gemm_scalar;

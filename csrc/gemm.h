@@ -28,14 +28,23 @@ typedef void (*cconv_ukernel_off_f32)(int64_t kc, const float *a, const float *b
 typedef void (*cconv_ukernel_off_f64)(int64_t kc, const double *a, const double *b, const int64_t *boff,
                                       double *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
 
+/* And with A read in place: row i of A (i < MR; all MR must be readable, also for m < MR) is the
+ * kc consecutive elements at a + aoff[i]. The stride-1 weight gradient reads the slab this way. */
+typedef void (*cconv_ukernel_aoff_f32)(int64_t kc, const float *a, const int64_t *aoff, const float *b,
+                                       float *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_t *aoff, const double *b,
+                                       double *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+
 typedef struct {
     const char *isa;          /* "avx512", "avx2" or "scalar" */
     int mr_f32, nr_f32;
     cconv_ukernel_f32 ukernel_f32;
     cconv_ukernel_off_f32 ukernel_off_f32;
+    cconv_ukernel_aoff_f32 ukernel_aoff_f32;
     int mr_f64, nr_f64;
     cconv_ukernel_f64 ukernel_f64;
     cconv_ukernel_off_f64 ukernel_off_f64;
+    cconv_ukernel_aoff_f64 ukernel_aoff_f64;
 } cconv_gemm_kernels;
 
 /* The portable micro-kernels (always built; the reference for the SIMD ones). */

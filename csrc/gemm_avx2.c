@@ -24,6 +24,11 @@
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_B_OFFSETS
 #undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_6x16_avx2_f32_aoff
+#define UKERNEL_A_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_A_OFFSETS
+#undef UKERNEL_NAME
 #undef REAL
 #undef VEC
 #undef VLEN
@@ -54,8 +59,13 @@
 #define UKERNEL_B_OFFSETS
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_B_OFFSETS
+#undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_6x8_avx2_f64_aoff
+#define UKERNEL_A_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_A_OFFSETS
 
 const cconv_gemm_kernels cconv_gemm_avx2 = {
-    "avx2", 6, 16, ukernel_6x16_avx2_f32, ukernel_6x16_avx2_f32_off,
-    6, 8, ukernel_6x8_avx2_f64, ukernel_6x8_avx2_f64_off,
+    "avx2", 6, 16, ukernel_6x16_avx2_f32, ukernel_6x16_avx2_f32_off, ukernel_6x16_avx2_f32_aoff,
+    6, 8, ukernel_6x8_avx2_f64, ukernel_6x8_avx2_f64_off, ukernel_6x8_avx2_f64_aoff,
 };

@@ -24,6 +24,11 @@
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_B_OFFSETS
 #undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_8x32_avx512_f32_aoff
+#define UKERNEL_A_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_A_OFFSETS
+#undef UKERNEL_NAME
 #undef REAL
 #undef VEC
 #undef VLEN
@@ -54,8 +59,13 @@
 #define UKERNEL_B_OFFSETS
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_B_OFFSETS
+#undef UKERNEL_NAME
+#define UKERNEL_NAME ukernel_8x16_avx512_f64_aoff
+#define UKERNEL_A_OFFSETS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_A_OFFSETS
 
 const cconv_gemm_kernels cconv_gemm_avx512 = {
-    "avx512", 8, 32, ukernel_8x32_avx512_f32, ukernel_8x32_avx512_f32_off,
-    8, 16, ukernel_8x16_avx512_f64, ukernel_8x16_avx512_f64_off,
+    "avx512", 8, 32, ukernel_8x32_avx512_f32, ukernel_8x32_avx512_f32_off, ukernel_8x32_avx512_f32_aoff,
+    8, 16, ukernel_8x16_avx512_f64, ukernel_8x16_avx512_f64_off, ukernel_8x16_avx512_f64_aoff,
 };

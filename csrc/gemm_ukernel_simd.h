@@ -2,29 +2,39 @@
  * out by gemm_avx2.c and gemm_avx512.c once per element type and B layout. The includer defines:
  *   UKERNEL_NAME, REAL, VEC, VLEN (lanes), MR, NR (a multiple of VLEN),
  *   VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VBCAST(x), VFMA(a, b, acc), VADD(a, b),
- * and, for the offset-table kernel (B row k at b + boff[k], unaligned), UKERNEL_B_OFFSETS.
+ * and, for the offset-table kernels (gemm.h), UKERNEL_B_OFFSETS (B row k at b + boff[k],
+ * unaligned) or UKERNEL_A_OFFSETS (A row i at a + aoff[i], element k at + k).
  * The MR x NR/VLEN accumulators live in registers (the loops have constant bounds and are
  * fully unrolled); full tiles are stored straight into C, edge tiles through a small buffer. */
 
-#ifdef UKERNEL_B_OFFSETS
-#define UKERNEL_B_ARGS const REAL *b, const int64_t *boff
+#if defined(UKERNEL_B_OFFSETS)
+#define UKERNEL_AB_ARGS const REAL *a, const REAL *b, const int64_t *boff
+#define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOADU(b + boff[k] + (j) * VLEN)
+#elif defined(UKERNEL_A_OFFSETS)
+#define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
+#define UKERNEL_A_ELEM(k, i) arow[i][k]
+#define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #else
-#define UKERNEL_B_ARGS const REAL *b
+#define UKERNEL_AB_ARGS const REAL *a, const REAL *b
+#define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #endif
 
-static void UKERNEL_NAME(int64_t kc, const REAL *a, UKERNEL_B_ARGS, REAL *c, int64_t ldc,
-                         int64_t m, int64_t n, int accumulate)
+static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate)
 {
     VEC acc[MR][NR / VLEN];
+#if defined(UKERNEL_A_OFFSETS)
+    const REAL *arow[MR];
+    for (int i = 0; i < MR; ++i) arow[i] = a + aoff[i];
+#endif
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR / VLEN; ++j) acc[i][j] = VZERO();
     for (int64_t k = 0; k < kc; ++k) {
         VEC bk[NR / VLEN];
         for (int j = 0; j < NR / VLEN; ++j) bk[j] = UKERNEL_B_ROW(k, j);
         for (int i = 0; i < MR; ++i) {
-            const VEC ai = VBCAST(a[k * MR + i]);
+            const VEC ai = VBCAST(UKERNEL_A_ELEM(k, i));
             for (int j = 0; j < NR / VLEN; ++j) acc[i][j] = VFMA(ai, bk[j], acc[i][j]);
         }
     }
@@ -44,5 +54,6 @@ static void UKERNEL_NAME(int64_t kc, const REAL *a, UKERNEL_B_ARGS, REAL *c, int
             c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + tile[i * NR + j];
 }
 
-#undef UKERNEL_B_ARGS
+#undef UKERNEL_AB_ARGS
+#undef UKERNEL_A_ELEM
 #undef UKERNEL_B_ROW
