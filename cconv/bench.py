@@ -2,7 +2,8 @@
 
 Each table times cconv and, when PyTorch is installed, PyTorch's CPU path in the same run, with
 the same thread count, and prints medians and the ratio torch time / cconv time (above 1 means
-cconv is faster). These machines are shared and noisy: compare ratios, not absolute times.
+cconv is faster). These machines are shared and noisy: compare ratios, not absolute times; the
+cconv and torch runs of a row are interleaved, round by round, so both see the same spells.
 
   conv   forward and backward (grad x + grad weight + grad bias) of the standard layer shapes
   pool   max, average and L2 pooling 2x2/2 on a (64, 64, 32, 32) batch, forward and backward
@@ -33,16 +34,20 @@ CONV_SHAPES = [  # name, (N, C, H, W, K, R, stride, pad)
 FIRST_LAYERS = ("lenet1", "mnist_a", "cifar_a")
 
 
-def median_time(fn, repeats, warmup=2):
-    """The median wall time of fn() in seconds, after `warmup` untimed calls."""
+def median_times(fns, repeats, warmup=2):
+    """The median wall time of each fn() in seconds, after `warmup` untimed calls of each. The
+    calls are interleaved (one of each per round), so a slow spell of a shared machine slows
+    cconv and torch alike instead of whichever happened to run then."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, spent in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
 
 
 def geometric_mean(values):
@@ -69,14 +74,18 @@ def conv_table(torch, repeats):
         weight = rng.standard_normal((k, c, r, r), dtype=np.float32) * 0.1
         bias = np.zeros(k, np.float32)
         y = F.conv2d(x, weight, bias, stride=stride, padding=pad)
-        fwd = median_time(lambda: F.conv2d(x, weight, bias, stride=stride, padding=pad), repeats)
-        bwd = median_time(lambda: F.conv2d_backward(y, x, weight, stride=stride, padding=pad), repeats)
-        line = f"{name:<11} {fwd * 1e3:>9.3f} {bwd * 1e3:>8.3f}"
+        fns = [lambda: F.conv2d(x, weight, bias, stride=stride, padding=pad),
+               lambda: F.conv2d_backward(y, x, weight, stride=stride, padding=pad)]
         if torch is not None:
             tx, tw, tb, ty = (torch.from_numpy(a) for a in (x, weight, bias, y))
-            tfwd = median_time(lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad), repeats)
-            tbwd = median_time(lambda: torch.ops.aten.convolution_backward(
-                ty, tx, tw, [k], [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1, [True, True, True]), repeats)
+            fns += [lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad),
+                    lambda: torch.ops.aten.convolution_backward(
+                        ty, tx, tw, [k], [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1, [True, True, True])]
+        times = median_times(fns, repeats)
+        fwd, bwd = times[:2]
+        line = f"{name:<11} {fwd * 1e3:>9.3f} {bwd * 1e3:>8.3f}"
+        if torch is not None:
+            tfwd, tbwd = times[2:]
             ratios[name] = (tfwd + tbwd) / (fwd + bwd)
             line += f" {tfwd * 1e3:>9.3f} {tbwd * 1e3:>8.3f} {tfwd / fwd:>6.2f} {ratios[name]:>6.2f}"
         print(line, flush=True)
@@ -97,8 +106,7 @@ def pool_table(torch, repeats):
     print(f"{'op':<5} {'cconv fwd':>9} {'bwd':>8} {'torch fwd':>9} {'bwd':>8} {'fwd x':>6} {'bwd x':>6}")
     for name, (forward, backward) in ops.items():
         g = forward()
-        fwd, bwd = median_time(forward, repeats), median_time(lambda: backward(g), repeats)
-        line = f"{name:<5} {fwd * 1e3:>9.3f} {bwd * 1e3:>8.3f}"
+        fns = [forward, lambda: backward(g)]
         if torch is not None:
             tx = torch.from_numpy(x).requires_grad_()
             tf = {"max": lambda: torch.nn.functional.max_pool2d(tx, 2),
@@ -109,8 +117,12 @@ def pool_table(torch, repeats):
             def torch_backward():  # the backward alone, through the graph kept from one forward
                 tx.grad = None
                 out.backward(tg, retain_graph=True)
-            tfwd = median_time(lambda: tf().detach(), repeats)
-            tbwd = median_time(torch_backward, repeats)
+            fns += [lambda: tf().detach(), torch_backward]
+        times = median_times(fns, repeats)
+        fwd, bwd = times[:2]
+        line = f"{name:<5} {fwd * 1e3:>9.3f} {bwd * 1e3:>8.3f}"
+        if torch is not None:
+            tfwd, tbwd = times[2:]
             line += f" {tfwd * 1e3:>9.3f} {tbwd * 1e3:>8.3f} {tfwd / fwd:>6.2f} {tbwd / bwd:>6.2f}"
         print(line, flush=True)
 
@@ -179,10 +191,14 @@ def epoch_table(torch, repeats, samples, batch_size, mnist_dir):
     print(f"{'network':<8} {'cconv s':>9} {'img/s':>8} {'torch s':>9} {'img/s':>8} {'ratio':>6}")
     for name in ("lenet5", "mnist"):
         x, y = epoch_data(name, samples, mnist_dir)
-        ours = median_time(cconv_epoch(name, x, y, batch_size), repeats, warmup=1)
+        fns = [cconv_epoch(name, x, y, batch_size)]
+        if torch is not None:
+            fns.append(torch_epoch(name, x, y, batch_size, torch))
+        times = median_times(fns, repeats, warmup=1)
+        ours = times[0]
         line = f"{name:<8} {ours:>9.3f} {samples / ours:>8.0f}"
         if torch is not None:
-            theirs = median_time(torch_epoch(name, x, y, batch_size, torch), repeats, warmup=1)
+            theirs = times[1]
             line += f" {theirs:>9.3f} {samples / theirs:>8.0f} {theirs / ours:>6.2f}"
         print(line, flush=True)
 
