@@ -5,7 +5,7 @@
  * ow + s*dil_w - pad_left). Copy a block of input rows into a per-thread slab, row t at
  * slab[t*wp + pad_left ...] with wp = W + gap, and zeros in the gap between rows: the gap after a
  * row is the right padding of that row and the left padding of the next, so gap =
- * max(pad_left, pad_right) suffices. Number the block's outputs f = t*wp + ow: then tap (c, r, s)
+ * max(pad_left, pad_right) suffices (wp is at least Q, for padding wider than the filter). Number the block's outputs f = t*wp + ow: then tap (c, r, s)
  * of output f is slab[f + off[c, r, s]], with off = c*plane + r*dil_h*wp + s*dil_w. Row (c, r, s)
  * of the im2col matrix is the slab shifted by a constant, so the micro-kernels read B in place
  * through an offset table (gemm.h) and nothing is packed per pixel. The columns ow >= Q of that
@@ -16,7 +16,7 @@
 
 /* Input rows [ih0, ih0 + rows) of every channel of one image's group into the slab (zero
  * outside the image). With a relu_mask (laid out like x), entries whose mask is <= 0 are copied
- * as 0. Writes slab[0, cin*plane + wp). */
+ * as 0. Writes within slab[0, cin*plane + pad_left). */
 static void FN(fill_slab)(const flat_shape *fs, const REAL *xg, const REAL *maskg, int64_t ih0,
                           int64_t rows, int64_t wp, int64_t plane, REAL *slab)
 {
