@@ -57,6 +57,14 @@ static int64_t flat_row_period(const flat_shape *fs)
     return max64(fs->w + max64(fs->pad_left, pad_right), fs->q);  /* a row must hold Q outputs */
 }
 
+/* The stride-1 description of a convolution's forward geometry (also its weight gradient's). */
+static flat_shape forward_flat_shape(const cconv_conv2d_shape *sh)
+{
+    const flat_shape fs = {sh->n, sh->groups, sh->c / sh->groups, sh->h, sh->w, sh->k / sh->groups, sh->p, sh->q,
+                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left};
+    return fs;
+}
+
 /* Output rows per block (*ph) and blocks per image (*nblk) of the stride-1 path: about FLAT_COLS
  * flat columns per block, and enough blocks to share out evenly among `want` threads when there
  * are few images. */

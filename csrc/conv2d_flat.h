@@ -14,6 +14,26 @@
  * flipped, so it runs here too.
  */
 
+/* dst[j] = src[j] + b for j < len, then max(., 0) with relu (keeping NaN); dst may be src. */
+static void FN(add_bias_act)(REAL *dst, const REAL *src, int64_t len, REAL b, int relu)
+{
+    if (relu)
+        for (int64_t j = 0; j < len; ++j) dst[j] = src[j] + b < 0 ? 0 : src[j] + b;
+    else
+        for (int64_t j = 0; j < len; ++j) dst[j] = src[j] + b;
+}
+
+/* Group g's weights (rows x depth, row-major at src + g*rows*depth) for every group, in MR-row
+ * panels whose depth blocks of kc_max start at apack + g*a_group + round_up(rows, MR)*k0. */
+static void FN(pack_weights)(const REAL *src, int64_t groups, int64_t rows, int64_t depth, int64_t kc_max, int mr,
+                             int64_t a_group, REAL *apack)
+{
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t k0 = 0; k0 < depth; k0 += kc_max)
+            FN(pack_panels)(src + g * rows * depth, NULL, depth, 1, rows, k0, min64(kc_max, depth - k0), mr,
+                            apack + g * a_group + round_up(rows, mr) * k0);
+}
+
 /* Input rows [ih0, ih0 + rows) of every channel of one image's group into the slab (zero
  * outside the image). With a relu_mask (laid out like x), entries whose mask is <= 0 are copied
  * as 0. Writes within slab[0, cin*plane + pad_left). */
@@ -109,13 +129,8 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                     const int64_t ch = g * fs->cout + m0 + k;
                     const REAL b = bias ? bias[ch] : 0;
                     REAL *dst = y + (n * G * fs->cout + ch) * PQ + oh0 * fs->q;
-                    for (int64_t row = 0; row < rows; ++row) {
-                        const REAL *src = cbuf + k * ldc + row * wp;
-                        if (relu)
-                            for (int64_t u = 0; u < fs->q; ++u) dst[row * fs->q + u] = src[u] + b < 0 ? 0 : src[u] + b;
-                        else
-                            for (int64_t u = 0; u < fs->q; ++u) dst[row * fs->q + u] = src[u] + b;
-                    }
+                    for (int64_t row = 0; row < rows; ++row)
+                        FN(add_bias_act)(dst + row * fs->q, cbuf + k * ldc + row * wp, fs->q, b, relu);
                 }
             }
         }

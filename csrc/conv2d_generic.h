@@ -151,8 +151,7 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
     const int64_t a_rows = round_up(Kg, mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
     const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS);
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
-    const flat_shape fs = {sh->n, G, Cg, sh->h, sh->w, Kg, sh->p, sh->q,
-                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left};
+    const flat_shape fs = forward_flat_shape(sh);
     const int flat = sh->stride_h == 1 && sh->stride_w == 1 && use_flat(&fs, mr);
 
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
@@ -163,10 +162,7 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
         return CCONV_ENOMEM;
     }
     /* The weights of group g, depth block starting at k0, live at apack + g*a_group + a_rows*k0. */
-    for (int64_t g = 0; g < G; ++g)
-        for (int64_t k0 = 0; k0 < CRS; k0 += kc_max)
-            FN(pack_panels)(w + g * Kg * CRS, NULL, CRS, 1, Kg, k0, min64(kc_max, CRS - k0), mr,
-                       apack + g * a_group + a_rows * k0);
+    FN(pack_weights)(w, G, Kg, CRS, kc_max, mr, a_group, apack);
     if (flat) {
         const int status = FN(conv_flat)(&fs, x, NULL, apack, a_group, kc_max, bias, relu, y, threads);
         cconv_workspace_release(apack);
@@ -188,15 +184,9 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
                 FN(pack_im2col)(sh, xg, k0, kc, q0, nq, nr, bpack);
                 FN(gemm_packed)(kern, Kg, nq, kc, apack + g * a_group + a_rows * k0, bpack, yblock, PQ, k0 > 0);
             }
-            if (bias || relu)  /* the epilogue, while the block is in cache; relu keeps NaN */
-                for (int64_t k = 0; k < Kg; ++k) {
-                    const REAL b = bias ? bias[g * Kg + k] : 0;
-                    REAL *row = yblock + k * PQ;
-                    if (relu)
-                        for (int64_t j = 0; j < nq; ++j) row[j] = row[j] + b < 0 ? 0 : row[j] + b;
-                    else
-                        for (int64_t j = 0; j < nq; ++j) row[j] += b;
-                }
+            if (bias || relu)  /* the epilogue, while the block is in cache */
+                for (int64_t k = 0; k < Kg; ++k)
+                    FN(add_bias_act)(yblock + k * PQ, yblock + k * PQ, nq, bias ? bias[g * Kg + k] : 0, relu);
         }
     }
     cconv_workspace_release(apack);
@@ -281,10 +271,7 @@ static int FN(conv2d_grad_input_flat)(const cconv_conv2d_shape *sh, const REAL *
                 for (int64_t k = 0; k < Kg; ++k)
                     for (int64_t rs = 0; rs < RS; ++rs)
                         wt[((g * Cg + c) * Kg + k) * RS + rs] = w[((g * Kg + k) * Cg + c) * RS + RS - 1 - rs];
-        for (int64_t g = 0; g < G; ++g)
-            for (int64_t k0 = 0; k0 < depth; k0 += kc_max)
-                FN(pack_panels)(wt + g * Cg * depth, NULL, depth, 1, Cg, k0, min64(kc_max, depth - k0), mr,
-                                apack + g * a_group + a_rows * k0);
+        FN(pack_weights)(wt, G, Cg, depth, kc_max, (int)mr, a_group, apack);
         status = FN(conv_flat)(&fs, dy, relu_y, apack, a_group, kc_max, NULL, 0, dx, threads);
     }
     cconv_workspace_release(wt);
@@ -382,8 +369,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
      * dw^T[CRS, K_g] = im2col(x) . dy^T, into the private copies, which are then always used. */
     /* The stride-1 path (conv2d_flat.h) reads x in place from a slab, dw^T = slab . dy^T; its
      * dropped columns meet real pixels with a zero gradient, so it needs a finite x. */
-    const flat_shape fs = {sh->n, G, Cg, sh->h, sh->w, Kg, sh->p, sh->q,
-                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left};
+    const flat_shape fs = forward_flat_shape(sh);
     const int flat = sh->stride_h == 1 && sh->stride_w == 1 && flat_row_period(&fs) > 0 && sh->r * sh->s > 1 &&
                      tile_fill(Kg, nr) >= 0.75 && FN(all_finite)(x, sh->n * sh->c * HW);
     const int transposed = flat || tile_fill(CRS, mr) * tile_fill(Kg, nr) > 1.25 * tile_fill(Kg, mr) * tile_fill(CRS, nr);
