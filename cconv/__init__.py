@@ -5,11 +5,12 @@ arrays; the layer, model and trainer classes build and train whole CNNs on top o
 """
 from cconv import functional
 from cconv._config import show_config
+from cconv._conv import release_memory
 from cconv._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "get_num_threads", "set_num_threads", "show_config", "__version__"]
+__all__ = ["functional", "get_num_threads", "set_num_threads", "show_config", "release_memory", "__version__"]
 
 # Models, training and data (cconv.layers, cconv.model, cconv.trainer, ...).
 from cconv import callbacks, datasets, initializers, layers, losses, optim  # noqa: E402

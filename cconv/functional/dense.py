@@ -49,7 +49,7 @@ def dense(x, weight, bias=None, activation=None):
         if bias.shape[0] != weight.shape[1]:
             raise ValueError(f"bias must have out_features={weight.shape[1]} entries, got {bias.shape[0]}")
     n, (features_in, features_out) = x.shape[0], weight.shape
-    y = np.empty((n, features_out), dtype=x.dtype)
+    y = _conv.empty((n, features_out), dtype=x.dtype)
     _conv.dense_forward(n, features_in, features_out, x.reshape(-1), weight.reshape(-1),
                         None if bias is None else bias, y.reshape(-1), activation == "relu",
                         get_num_threads())
@@ -74,9 +74,9 @@ def dense_backward(grad_out, x, weight, compute_grad_x=True, activation=None, ou
         if output is None:
             raise ValueError("activation='relu' needs output=, the forward pass's activated output")
         relu_y = _check_2d(output, (n, features_out), x.dtype, "output").reshape(-1)
-    grad_x = np.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
-    grad_weight = np.empty(weight.shape, dtype=x.dtype)
-    grad_bias = np.empty(features_out, dtype=x.dtype)
+    grad_x = _conv.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
+    grad_weight = _conv.empty(weight.shape, dtype=x.dtype)
+    grad_bias = _conv.empty(features_out, dtype=x.dtype)
     _conv.dense_backward(n, features_in, features_out, grad_out.reshape(-1), relu_y, x.reshape(-1),
                          weight.reshape(-1), None if grad_x is None else grad_x.reshape(-1),
                          grad_weight.reshape(-1), grad_bias, get_num_threads())

@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from cconv import _pool
+from cconv import _conv, _pool
 from cconv._args import as_float_array, check_grad_out, pair, pool_out_size
 from cconv._threads import get_num_threads
 
@@ -55,7 +55,7 @@ def _forward(kernel, x, kernel_size, stride, padding, ceil_mode, *options):
     x = as_float_array(x, "x", ndim=4)
     dims = _geometry(x, kernel_size, stride, padding, ceil_mode)
     n, c, p, q = dims[0], dims[1], dims[10], dims[11]
-    y = np.empty((n, c, p, q), dtype=x.dtype)
+    y = _conv.empty((n, c, p, q), dtype=x.dtype)
     if y.size:
         kernel(x.reshape(-1), y.reshape(-1), dims, *options, get_num_threads())
     return y
@@ -67,7 +67,7 @@ def _backward(kernel, grad_out, x, kernel_size, stride, padding, ceil_mode, *opt
     dims = _geometry(x, kernel_size, stride, padding, ceil_mode)
     n, c, p, q = dims[0], dims[1], dims[10], dims[11]
     grad_out = check_grad_out(grad_out, (n, c, p, q), x.dtype)
-    grad_x = np.empty(x.shape, dtype=x.dtype)
+    grad_x = _conv.empty(x.shape, dtype=x.dtype)
     if grad_x.size == 0:
         return grad_x
     arrays = (grad_out.reshape(-1), x.reshape(-1)) if needs_x else (grad_out.reshape(-1),)
