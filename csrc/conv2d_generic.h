@@ -214,6 +214,19 @@ static REAL FN(sum_row)(const REAL *row, const REAL *relu_mask, int64_t len)
     return sum;
 }
 
+/* sums[i] += the sum over depth of row i < rows of panels laid out as pack_panels writes them
+ * (width-row panels of `depth`): the bias gradient, taken from dy while its packed copy is hot. */
+static void FN(add_panel_row_sums)(const REAL *panels, int64_t rows, int64_t depth, int width, REAL *sums)
+{
+    for (int64_t i0 = 0; i0 < rows; i0 += width) {
+        const REAL *panel = panels + (i0 / width) * depth * width;
+        REAL lane[PANEL_WIDTH_MAX] = {0};  /* a local array, so the compiler keeps it in registers */
+        for (int64_t kk = 0; kk < depth; ++kk)
+            for (int i = 0; i < width; ++i) lane[i] += panel[kk * width + i];
+        for (int64_t i = 0; i < min64(width, rows - i0); ++i) sums[i0 + i] += lane[i];
+    }
+}
+
 /* db[k] = sum over images and pixels of dy[n, k, :], each k summed by one thread in a fixed order. */
 static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y, REAL *db,
                                  int threads)
@@ -354,19 +367,26 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
 }
 
 static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y,
-                                  const REAL *x, REAL *dw, int threads)
+                                  const REAL *x, REAL *dw, REAL *db, int threads)
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
     const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, CRS = Cg * sh->r * sh->s;
     const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w, dw_size = sh->k * CRS;
     memset(dw, 0, (size_t)dw_size * sizeof(REAL));
-    if (sh->n == 0 || PQ == 0 || dw_size == 0) return CCONV_OK;
+    if (db) memset(db, 0, (size_t)sh->k * sizeof(REAL));
+    if (sh->n == 0 || PQ == 0) return CCONV_OK;
+    if (dw_size == 0) {  /* no weights (C = 0 or K = 0); dy may still have a bias gradient */
+        if (db) FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);
+        return CCONV_OK;
+    }
     /* Work items are (image, group, block of output pixels); each thread sums its items into a
      * private copy of dw, and the copies are added in thread order: deterministic for a fixed
      * thread count, with no atomics. When few im2col rows would leave most of each NR-wide
      * tile empty (a first layer: CRS = 9, K = 32), the product is computed transposed,
      * dw^T[CRS, K_g] = im2col(x) . dy^T, into the private copies, which are then always used. */
+    /* db, when asked for, is summed from the packed copies of dy into private copies too (after
+     * dw's), and added in thread order. */
     /* The stride-1 path (conv2d_flat.h) reads x in place from a slab, dw^T = slab . dy^T; its
      * dropped columns meet real pixels with a zero gradient, so it needs a finite x. */
     const flat_shape fs = forward_flat_shape(sh);
@@ -385,7 +405,8 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
     const int64_t b_size = round_up(transposed ? round_up(Kg, nr) * (flat ? ph * wp : kq) : nc * kq, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     const int64_t partial = (t > 1 || transposed) ? round_up(dw_size, ALIGN_ELEMS) : 0;
-    const int64_t stride = a_size + b_size + partial;
+    const int64_t db_partial = db ? round_up(sh->k, ALIGN_ELEMS) : 0;
+    const int64_t stride = a_size + b_size + partial + db_partial;
 
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * stride) * sizeof(REAL));
     int64_t *off = flat ? (int64_t *)cconv_workspace_acquire((size_t)(CRS + mr) * sizeof(int64_t)) : NULL;
@@ -397,12 +418,13 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
     if (flat) flat_offsets(&fs, wp, plane, mr, off);
     /* Zero every private copy here, not in the parallel region: OpenMP may run fewer than t
      * threads (a serial build, a nested region, OMP_THREAD_LIMIT), and all t are summed. */
-    for (int p = 0; partial && p < t; ++p) memset(work + p * stride + a_size + b_size, 0, (size_t)dw_size * sizeof(REAL));
+    for (int p = 0; (partial || db_partial) && p < t; ++p)
+        memset(work + p * stride + a_size + b_size, 0, (size_t)(partial + db_partial) * sizeof(REAL));
 
 #pragma omp parallel num_threads(t)
     {
         REAL *apack = work + cconv_thread_id() * stride, *bpack = apack + a_size;
-        REAL *acc = partial ? bpack + b_size : dw;
+        REAL *acc = partial ? bpack + b_size : dw, *bias_acc = db ? bpack + b_size + partial : NULL;
         int64_t it;
         /* The slab: what a block does not write must still be finite (it meets zeros). */
         if (flat) memset(apack, 0, (size_t)a_size * sizeof(REAL));
@@ -417,11 +439,13 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 const int64_t oh0 = qb * ph, rows = min64(ph, sh->p - oh0);
                 FN(fill_slab)(&fs, xg, NULL, oh0 - sh->pad_top, rows + halo, wp, plane, apack);
                 FN(pack_dy_flat)(&fs, dyg, maskg, oh0, rows, wp, nr, bpack);
+                if (bias_acc) FN(add_panel_row_sums)(bpack, Kg, rows * wp, nr, bias_acc + g * Kg);
                 FN(flat_grad_weight_block)(kern, CRS, Kg, rows * wp, apack, off, bpack, acc + g * Kg * CRS);
                 continue;
             }
             if (transposed) {
                 FN(pack_panels)(dyg, maskg, PQ, 1, Kg, q0, nq, nr, bpack);  /* dy^T as B panels */
+                if (bias_acc) FN(add_panel_row_sums)(bpack, Kg, nq, nr, bias_acc + g * Kg);
                 for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
                     const int64_t rows = min64(nc, CRS - i0);
                     FN(pack_im2col_t)(sh, xg, q0, nq, i0, rows, mr, apack);  /* im2col as A panels */
@@ -430,6 +454,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 continue;
             }
             FN(pack_panels)(dyg, maskg, PQ, 1, Kg, q0, nq, mr, apack);
+            if (bias_acc) FN(add_panel_row_sums)(apack, Kg, nq, mr, bias_acc + g * Kg);
             for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
                 const int64_t ncols = min64(nc, CRS - j0);
                 FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);
@@ -447,6 +472,15 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 dw[i] = sum;
             }
         }
+        if (db_partial) {
+            int64_t k;
+#pragma omp for schedule(static)
+            for (k = 0; k < sh->k; ++k) {
+                REAL sum = 0;
+                for (int p = 0; p < t; ++p) sum += work[p * stride + a_size + b_size + partial + k];
+                db[k] = sum;
+            }
+        }
     }
     cconv_workspace_release(work);
     cconv_workspace_release(off);
@@ -457,8 +491,8 @@ int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, cons
                               const REAL *w, REAL *dx, REAL *dw, REAL *db, int activation, int threads)
 {
     const REAL *relu_y = activation == CCONV_ACTIVATION_RELU ? y : NULL;
-    if (db) FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);
+    if (db && !dw) FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);  /* else summed with dw */
     if (dx && FN(conv2d_grad_input)(sh, dy, relu_y, w, dx, threads) != CCONV_OK) return CCONV_ENOMEM;
-    if (dw && FN(conv2d_grad_weight)(sh, dy, relu_y, x, dw, threads) != CCONV_OK) return CCONV_ENOMEM;
+    if (dw && FN(conv2d_grad_weight)(sh, dy, relu_y, x, dw, db, threads) != CCONV_OK) return CCONV_ENOMEM;
     return CCONV_OK;
 }

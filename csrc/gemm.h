@@ -37,7 +37,7 @@ typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_
 
 typedef struct {
     const char *isa;          /* "avx512", "avx2" or "scalar" */
-    int mr_f32, nr_f32;
+    int mr_f32, nr_f32;       /* tile sides; at most 32 (conv2d.c's PANEL_WIDTH_MAX) */
     cconv_ukernel_f32 ukernel_f32;
     cconv_ukernel_off_f32 ukernel_off_f32;
     cconv_ukernel_aoff_f32 ukernel_aoff_f32;
