@@ -320,6 +320,8 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
     const int64_t a_rows = round_up(cb * RS, mr), a_block = round_up(a_rows * Kg, ALIGN_ELEMS);
     const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS), col_size = round_up(a_rows * nc, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
+    const int identity = RS == 1 && PQ == HW && sh->stride_h == 1 && sh->stride_w == 1 && sh->pad_top == 0 &&
+                         sh->pad_left == 0;  /* output pixel i reads input pixel i */
 
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * ncb * a_block) * sizeof(REAL));
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (b_size + col_size)) * sizeof(REAL));
@@ -349,15 +351,18 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
             const REAL *dyg = dy + dy_offset, *maskg = relu_y ? relu_y + dy_offset : NULL;
             REAL *dxg = dx + (n * sh->c + g * Cg) * HW;
             const REAL *ablock = apack + (g * ncb + cbi) * a_block;
-            memset(dxg + c0 * HW, 0, (size_t)(rows / RS * HW) * sizeof(REAL));
+            if (!identity) memset(dxg + c0 * HW, 0, (size_t)(rows / RS * HW) * sizeof(REAL));
             for (int64_t q0 = 0; q0 < PQ; q0 += nc) {
                 const int64_t nq = min64(nc, PQ - q0);
+                /* col2im is the identity for a 1x1 filter with stride 1 and no padding: write dx. */
+                REAL *dst = identity ? dxg + c0 * HW + q0 : dcol;
+                const int64_t ld = identity ? HW : nc;
                 for (int64_t k0 = 0; k0 < Kg; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, Kg - k0);
                     FN(pack_panels)(dyg + q0, maskg ? maskg + q0 : NULL, 1, PQ, nq, k0, kc, nr, bpack);
-                    FN(gemm_packed)(kern, rows, nq, kc, ablock + a_rows * k0, bpack, dcol, nc, k0 > 0);
+                    FN(gemm_packed)(kern, rows, nq, kc, ablock + a_rows * k0, bpack, dst, ld, k0 > 0);
                 }
-                FN(col2im_add)(sh, dcol, nc, c0 * RS, rows, q0, nq, dxg);
+                if (!identity) FN(col2im_add)(sh, dcol, nc, c0 * RS, rows, q0, nq, dxg);
             }
         }
     }
