@@ -60,16 +60,22 @@ static void FN(fill_slab)(const flat_shape *fs, const REAL *xg, const REAL *mask
 }
 
 /* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B, A from packed panels of depth
- * kc, row k of B at b + boff[k] (each column j of a row at + j). */
-static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t kc,
-                             const REAL *apack, const REAL *b, const int64_t *boff, REAL *c, int64_t ldc,
-                             int accumulate)
+ * kc, row k of B at b + boff[k]. The n columns lie in rows of `width` columns, `period` apart
+ * (column j at j / width * period + j % width, in B's rows and in C's), where width is a
+ * multiple of NR or a divisor of it that holds whole 64-byte vectors (gemm.h's runs); width = n
+ * is one plain row. */
+static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t width, int64_t period,
+                             int64_t kc, const REAL *apack, const REAL *b, const int64_t *boff, REAL *c,
+                             int64_t ldc, int accumulate)
 {
     const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
-    for (int64_t j = 0; j < n; j += nr)
+    const int64_t run = period ? min64(width, nr) : nr;
+    for (int64_t j = 0; j < n; j += nr) {
+        const int64_t at = j / width * period + j % width;
         for (int64_t i = 0; i < m; i += mr)
-            UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + j, boff, c + i * ldc + j, ldc,
+            UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + at, boff, run, period, c + i * ldc + at, ldc,
                               min64(mr, m - i), min64(nr, n - j), accumulate);
+    }
 }
 
 /* y[n, g*cout + k] = act(bias[g*cout + k] + sum over (c, r, s) of A_g[k, (c*R + r)*S + s] times
@@ -94,6 +100,10 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
     const int64_t mc = min64(fs->cout, max64(1, FLAT_ROWS / mr) * mr);
     const int64_t ldc = round_up(ph * wp, ALIGN_ELEMS), cbuf_size = round_up(mc * ldc, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
+    /* When Q is a multiple of NR, or a divisor of it in whole 64-byte vectors, tiles can cover
+     * whole rows and skip the dropped columns (a 16- or 32-pixel-wide image computes no waste). */
+    const int64_t vec = 64 / (int64_t)sizeof(REAL);
+    const int row_runs = fs->q % nr == 0 || (nr % fs->q == 0 && fs->q % vec == 0);
 
     int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)CRS * sizeof(int64_t));
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (slab_size + cbuf_size)) * sizeof(REAL));
@@ -122,8 +132,12 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                 const int64_t m = min64(mc, fs->cout - m0);
                 for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, CRS - k0);
-                    FN(gemm_offsets)(kern, m, cols, kc, apack + g * a_group + a_rows * k0 + m0 * kc, slab, off + k0,
-                                     cbuf, ldc, k0 > 0);
+                    if (row_runs)  /* the rows' Q columns only, skipping the gaps */
+                        FN(gemm_offsets)(kern, m, rows * fs->q, fs->q, wp, kc, apack + g * a_group + a_rows * k0 + m0 * kc,
+                                         slab, off + k0, cbuf, ldc, k0 > 0);
+                    else
+                        FN(gemm_offsets)(kern, m, cols, cols, 0, kc, apack + g * a_group + a_rows * k0 + m0 * kc,
+                                         slab, off + k0, cbuf, ldc, k0 > 0);
                 }
                 for (int64_t k = 0; k < m; ++k) {  /* drop the columns ow >= Q; bias and ReLU */
                     const int64_t ch = g * fs->cout + m0 + k;

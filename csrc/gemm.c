@@ -12,40 +12,41 @@
 #define SCALAR_NR 8
 
 /* One generic body per element type and operand layout: accumulate the MR x NR tile (A element
- * (k, i) is A_ELEM(k, i), row k of B starts at B_ROW(k)), then store its valid part. */
-#define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ROW)                             \
+ * (k, i) is A_ELEM(k, i), B element (k, j) is B_ELEM(k, j), which may use col[j] = C_COL(j)),
+ * then store its valid part, column j at col[j]. */
+#define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ELEM, C_COL)                     \
     static void NAME(int64_t kc, AB_ARGS(REAL), REAL *c, int64_t ldc, int64_t m, int64_t n,   \
                      int accumulate)                                                          \
     {                                                                                         \
         REAL acc[SCALAR_MR][SCALAR_NR];                                                       \
+        int64_t col[SCALAR_NR];                                                               \
         memset(acc, 0, sizeof acc);                                                           \
-        for (int64_t k = 0; k < kc; ++k) {                                                    \
-            const REAL *bk = B_ROW(k);                                                        \
+        for (int j = 0; j < SCALAR_NR; ++j) col[j] = C_COL(j);                                \
+        for (int64_t k = 0; k < kc; ++k)                                                      \
             for (int i = 0; i < SCALAR_MR; ++i)                                               \
-                for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += A_ELEM(k, i) * bk[j];        \
-        }                                                                                     \
-        for (int64_t i = 0; i < m; ++i) {                                                     \
-            REAL *ci = c + i * ldc;                                                           \
-            if (accumulate)                                                                   \
-                for (int64_t j = 0; j < n; ++j) ci[j] += acc[i][j];                           \
-            else                                                                              \
-                for (int64_t j = 0; j < n; ++j) ci[j] = acc[i][j];                            \
-        }                                                                                     \
+                for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += A_ELEM(k, i) * B_ELEM(k, j); \
+        for (int64_t i = 0; i < m; ++i)                                                       \
+            for (int64_t j = 0; j < n; ++j) {                                                 \
+                REAL *p = c + i * ldc + col[j];                                               \
+                *p = (accumulate ? *p : 0) + acc[i][j];                                       \
+            }                                                                                 \
     }
 #define PANEL_ARGS(REAL) const REAL *a, const REAL *b
-#define B_OFFSET_ARGS(REAL) const REAL *a, const REAL *b, const int64_t *boff
+#define B_OFFSET_ARGS(REAL) const REAL *a, const REAL *b, const int64_t *boff, int64_t run, int64_t step
 #define A_OFFSET_ARGS(REAL) const REAL *a, const int64_t *aoff, const REAL *b
 #define PANEL_A(k, i) a[(k) * SCALAR_MR + (i)]
 #define OFFSET_A(k, i) a[aoff[i] + (k)]
-#define PANEL_B(k) (b + (k) * SCALAR_NR)
-#define OFFSET_B(k) (b + boff[k])
+#define PANEL_B(k, j) b[(k) * SCALAR_NR + (j)]
+#define OFFSET_B(k, j) b[boff[k] + col[j]]
+#define PLAIN_COL(j) (j)
+#define RUN_COL(j) ((j) / run * step + (j) % run)
 
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, B_OFFSET_ARGS, PANEL_A, OFFSET_B)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A, OFFSET_B)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B, PLAIN_COL)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B, PLAIN_COL)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, B_OFFSET_ARGS, PANEL_A, OFFSET_B, RUN_COL)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A, OFFSET_B, RUN_COL)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B, PLAIN_COL)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B, PLAIN_COL)
 
 const cconv_gemm_kernels cconv_gemm_scalar = {
     "scalar", SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f32, ukernel_4x8_scalar_f32_off, ukernel_4x8_scalar_f32_aoff,

@@ -3,27 +3,37 @@
  *   UKERNEL_NAME, REAL, VEC, VLEN (lanes), MR, NR (a multiple of VLEN),
  *   VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VBCAST(x), VFMA(a, b, acc), VADD(a, b),
  * and, for the offset-table kernels (gemm.h), UKERNEL_B_OFFSETS (B row k at b + boff[k],
- * unaligned) or UKERNEL_A_OFFSETS (A row i at a + aoff[i], element k at + k).
+ * unaligned, in runs) or UKERNEL_A_OFFSETS (A row i at a + aoff[i], element k at + k).
  * The MR x NR/VLEN accumulators live in registers (the loops have constant bounds and are
  * fully unrolled); full tiles are stored straight into C, edge tiles through a small buffer. */
 
 #if defined(UKERNEL_B_OFFSETS)
-#define UKERNEL_AB_ARGS const REAL *a, const REAL *b, const int64_t *boff
+#define UKERNEL_AB_ARGS const REAL *a, const REAL *b, const int64_t *boff, int64_t run, int64_t step
 #define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
-#define UKERNEL_B_ROW(k, j) VLOADU(b + boff[k] + (j) * VLEN)
+#define UKERNEL_B_ROW(k, j) VLOADU(b + boff[k] + col[j])
+#define UKERNEL_C_COL(j) col[j]
+#define UKERNEL_C_ELEM(j) ((j) / run * step + (j) % run)
 #elif defined(UKERNEL_A_OFFSETS)
 #define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
 #define UKERNEL_A_ELEM(k, i) arow[i][k]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
+#define UKERNEL_C_COL(j) ((j) * VLEN)
+#define UKERNEL_C_ELEM(j) (j)
 #else
 #define UKERNEL_AB_ARGS const REAL *a, const REAL *b
 #define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
+#define UKERNEL_C_COL(j) ((j) * VLEN)
+#define UKERNEL_C_ELEM(j) (j)
 #endif
 
 static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate)
 {
     VEC acc[MR][NR / VLEN];
+#if defined(UKERNEL_B_OFFSETS)
+    int64_t col[NR / VLEN];  /* where vector j of a row starts */
+    for (int j = 0; j < NR / VLEN; ++j) col[j] = j * VLEN / run * step + j * VLEN % run;
+#endif
 #if defined(UKERNEL_A_OFFSETS)
     const REAL *arow[MR];
     for (int i = 0; i < MR; ++i) arow[i] = a + aoff[i];
@@ -41,7 +51,7 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     if (m == MR && n == NR) {
         for (int i = 0; i < MR; ++i)
             for (int j = 0; j < NR / VLEN; ++j) {
-                REAL *p = c + i * ldc + j * VLEN;
+                REAL *p = c + i * ldc + UKERNEL_C_COL(j);
                 VSTOREU(p, accumulate ? VADD(VLOADU(p), acc[i][j]) : acc[i][j]);
             }
         return;
@@ -50,10 +60,14 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR / VLEN; ++j) VSTOREU(tile + i * NR + j * VLEN, acc[i][j]);
     for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j)
-            c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + tile[i * NR + j];
+        for (int64_t j = 0; j < n; ++j) {
+            REAL *p = c + i * ldc + UKERNEL_C_ELEM(j);
+            *p = (accumulate ? *p : 0) + tile[i * NR + j];
+        }
 }
 
 #undef UKERNEL_AB_ARGS
 #undef UKERNEL_A_ELEM
 #undef UKERNEL_B_ROW
+#undef UKERNEL_C_COL
+#undef UKERNEL_C_ELEM

@@ -5,7 +5,8 @@ share their padding gap; rows of output are cut into blocks, and the gradient of
 the same code with flipped filters. Each case here is built to reach one corner of that: many
 row blocks in one image (and the rounding of blocks to threads at batch 1), asymmetric and
 dilated padding, padding wider than the filter (a row period set by Q, and the gradient of the
-input cropping, which falls back to packing), groups, and the fused ReLU's masked gradient; and
+input cropping, which falls back to packing), groups, tiles that span whole rows, and the fused
+ReLU's masked gradient; and
 the two packed weight gradients (dw and dw^T), which also sum the bias gradient.
 Every case is checked against the NumPy reference for the output and all three gradients, on
 every SIMD path this CPU runs and with 1 and 2 threads; and the non-finite guards (a non-finite
@@ -27,6 +28,11 @@ CASES = {  # name: (x shape, weight shape, conv2d keyword arguments)
     "same_even_kernel": ((2, 10, 11, 9), (24, 10, 4, 2), dict(padding="same")),
     "grouped": ((2, 24, 9, 10), (48, 12, 3, 3), dict(padding=1, groups=2)),
     "deep": ((2, 70, 7, 8), (33, 70, 3, 3), dict(padding=1, bias=True)),
+    # Tiles that cover whole rows and skip the gaps (Q a multiple of NR or a divisor of it in
+    # whole vectors, depending on the SIMD path); an odd row count leaves a half tile:
+    "rows_of_16": ((2, 5, 9, 16), (32, 5, 3, 3), dict(padding=1)),
+    "rows_of_8": ((3, 4, 7, 8), (16, 4, 3, 3), dict(padding=1)),
+    "rows_of_32_valid": ((2, 6, 12, 34), (24, 6, 3, 3), dict()),
     # The packed paths, whose weight gradient also sums the bias gradient from its packed dy:
     "packed_transposed": ((5, 1, 20, 21), (32, 1, 3, 3), dict(stride=2, padding=1)),  # dw^T (CRS = 9)
     "packed_pointwise": ((3, 24, 7, 9), (40, 24, 1, 1), dict()),  # dw directly
@@ -59,7 +65,7 @@ def test_matches_reference(name, dtype, isa, threads):
 
 
 @pytest.mark.parametrize("isa", SIMD_PATHS)
-@pytest.mark.parametrize("name", ["row_blocks_batch1", "many_images", "grouped", "packed_transposed",
+@pytest.mark.parametrize("name", ["row_blocks_batch1", "many_images", "grouped", "rows_of_16", "packed_transposed",
                                   "packed_pointwise"])
 def test_fused_relu_masks_the_gradient(name, isa):
     x, weight, bias, kwargs = arrays(name, np.float64)
