@@ -103,6 +103,7 @@ static int use_flat(const flat_shape *fs, int64_t mr)
 #define REAL_EXPONENT_BITS 0x7f800000u
 #define FN(name) name##_f32
 #define UKERNEL(k) ((k)->ukernel_f32)
+#define TRANSPOSE(k) ((k)->transpose_f32)
 #define UKERNEL_OFF(k) ((k)->ukernel_off_f32)
 #define UKERNEL_AOFF(k) ((k)->ukernel_aoff_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
@@ -115,6 +116,7 @@ static int use_flat(const flat_shape *fs, int64_t mr)
 #undef REAL_EXPONENT_BITS
 #undef FN
 #undef UKERNEL
+#undef TRANSPOSE
 #undef UKERNEL_OFF
 #undef UKERNEL_AOFF
 #undef KERNEL_MR
@@ -125,6 +127,7 @@ static int use_flat(const flat_shape *fs, int64_t mr)
 #define REAL_EXPONENT_BITS 0x7ff0000000000000u
 #define FN(name) name##_f64
 #define UKERNEL(k) ((k)->ukernel_f64)
+#define TRANSPOSE(k) ((k)->transpose_f64)
 #define UKERNEL_OFF(k) ((k)->ukernel_off_f64)
 #define UKERNEL_AOFF(k) ((k)->ukernel_aoff_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)

@@ -160,19 +160,18 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
 static void FN(pack_dy_flat)(const flat_shape *fs, const REAL *dyg, const REAL *maskg, int64_t oh0, int64_t rows,
                              int64_t wp, int nr, REAL *out)
 {
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     const int64_t cols = rows * wp, PQ = fs->p * fs->q;
-    for (int64_t k = 0; k < round_up(fs->cout, nr); ++k) {
-        REAL *dst = out + k / nr * cols * nr + k % nr;
-        if (k >= fs->cout) {
-            for (int64_t f = 0; f < cols; ++f) dst[f * nr] = 0;
-            continue;
-        }
+    for (int64_t k0 = 0; k0 < fs->cout; k0 += nr) {
+        const int64_t live = min64(nr, fs->cout - k0), offset = k0 * PQ + oh0 * fs->q;
+        REAL *panel = out + k0 / nr * cols * nr;
+        /* The block's rows are contiguous in dy; each lands in its own row of wp columns. */
+        TRANSPOSE(kern)(dyg + offset, maskg ? maskg + offset : NULL, PQ, live, rows * fs->q, fs->q, wp, panel, nr);
         for (int64_t t = 0; t < rows; ++t) {
-            const int64_t offset = k * PQ + (oh0 + t) * fs->q;
-            REAL *row = dst + t * wp * nr;
-            for (int64_t u = 0; u < fs->q; ++u)
-                row[u * nr] = maskg ? FN(relu_grad)(dyg[offset + u], maskg[offset + u]) : dyg[offset + u];
-            for (int64_t u = fs->q; u < wp; ++u) row[u * nr] = 0;
+            REAL *row = panel + t * wp * nr;
+            for (int64_t u = 0; live < nr && u < fs->q; ++u)  /* channels past cout */
+                for (int64_t i = live; i < nr; ++i) row[u * nr + i] = 0;
+            memset(row + fs->q * nr, 0, (size_t)((wp - fs->q) * nr) * sizeof(REAL));  /* the gap */
         }
     }
 }

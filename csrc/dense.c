@@ -21,6 +21,7 @@
 #define UREAL uint32_t
 #define FN(name) name##_f32
 #define UKERNEL(k) ((k)->ukernel_f32)
+#define TRANSPOSE(k) ((k)->transpose_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
 #define KERNEL_NR(k) ((k)->nr_f32)
 #include "gemm_generic.h"
@@ -29,6 +30,7 @@
 #undef UREAL
 #undef FN
 #undef UKERNEL
+#undef TRANSPOSE
 #undef KERNEL_MR
 #undef KERNEL_NR
 
@@ -36,6 +38,7 @@
 #define UREAL uint64_t
 #define FN(name) name##_f64
 #define UKERNEL(k) ((k)->ukernel_f64)
+#define TRANSPOSE(k) ((k)->transpose_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)
 #define KERNEL_NR(k) ((k)->nr_f64)
 #include "gemm_generic.h"

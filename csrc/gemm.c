@@ -1,5 +1,5 @@
-/* gemm.c: the portable (scalar) micro-kernels, run-time selection of the SIMD ones, and
- * aligned allocation. The scalar kernels are plain C that compilers auto-vectorize for the
+/* gemm.c: the portable (scalar) micro-kernels and packing transposes, and the run-time
+ * selection of the SIMD ones. The scalar kernels are plain C that compilers auto-vectorize for the
  * baseline ISA; they are also the reference the SIMD kernels are tested against. */
 #include "gemm.h"
 
@@ -48,9 +48,25 @@ DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A
 DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B, PLAIN_COL)
 DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B, PLAIN_COL)
 
+#define DEFINE_SCALAR_TRANSPOSE(NAME, REAL)                                                       \
+    static void NAME(const REAL *src, const REAL *mask, int64_t lds, int64_t rows, int64_t cols,   \
+                     int64_t run, int64_t period, REAL *dst, int64_t ldd)                          \
+    {                                                                                              \
+        for (int64_t j = 0; j < cols; ++j) {                                                       \
+            REAL *d = dst + (j / run * period + j % run) * ldd;                                    \
+            for (int64_t i = 0; i < rows; ++i) {                                                   \
+                const REAL v = src[i * lds + j];                                                   \
+                d[i] = !mask || !(mask[i * lds + j] <= 0) ? v : 0;                                 \
+            }                                                                                      \
+        }                                                                                          \
+    }
+DEFINE_SCALAR_TRANSPOSE(transpose_scalar_f32, float)
+DEFINE_SCALAR_TRANSPOSE(transpose_scalar_f64, double)
+
 const cconv_gemm_kernels cconv_gemm_scalar = {
     "scalar", SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f32, ukernel_4x8_scalar_f32_off, ukernel_4x8_scalar_f32_aoff,
     SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f64, ukernel_4x8_scalar_f64_off, ukernel_4x8_scalar_f64_aoff,
+    transpose_scalar_f32, transpose_scalar_f64,
 };
 
 static const cconv_gemm_kernels *selected = &cconv_gemm_scalar;

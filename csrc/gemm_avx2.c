@@ -1,5 +1,5 @@
-/* gemm_avx2.c: AVX2 + FMA micro-kernels (f32 6x16, f64 6x8). Compiled with -mavx2 -mfma and
- * called only after cconv_cpu_has_avx2_fma() said yes. */
+/* gemm_avx2.c: AVX2 + FMA micro-kernels (f32 6x16, f64 6x8) and packing transposes. Compiled
+ * with -mavx2 -mfma and called only after cconv_cpu_has_avx2_fma() said yes. */
 #include <immintrin.h>
 
 #include "gemm.h"
@@ -65,7 +65,12 @@
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_A_OFFSETS
 
+#define TRANSPOSE_F32 transpose_avx2_f32
+#define TRANSPOSE_F64 transpose_avx2_f64
+#include "transpose_simd.h"
+
 const cconv_gemm_kernels cconv_gemm_avx2 = {
     "avx2", 6, 16, ukernel_6x16_avx2_f32, ukernel_6x16_avx2_f32_off, ukernel_6x16_avx2_f32_aoff,
     6, 8, ukernel_6x8_avx2_f64, ukernel_6x8_avx2_f64_off, ukernel_6x8_avx2_f64_aoff,
+    transpose_avx2_f32, transpose_avx2_f64,
 };

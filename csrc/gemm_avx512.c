@@ -1,4 +1,5 @@
-/* gemm_avx512.c: AVX-512 micro-kernels (f32 8x32, f64 8x16). Compiled with -mavx512f (and
+/* gemm_avx512.c: AVX-512 micro-kernels (f32 8x32, f64 8x16) and packing transposes (the
+ * 256-bit ones of transpose_simd.h, as in gemm_avx2.c). Compiled with -mavx512f (and
  * friends) and called only after cconv_cpu_has_avx512() said yes. */
 #include <immintrin.h>
 
@@ -65,7 +66,12 @@
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_A_OFFSETS
 
+#define TRANSPOSE_F32 transpose_avx512_f32
+#define TRANSPOSE_F64 transpose_avx512_f64
+#include "transpose_simd.h"
+
 const cconv_gemm_kernels cconv_gemm_avx512 = {
     "avx512", 8, 32, ukernel_8x32_avx512_f32, ukernel_8x32_avx512_f32_off, ukernel_8x32_avx512_f32_aoff,
     8, 16, ukernel_8x16_avx512_f64, ukernel_8x16_avx512_f64_off, ukernel_8x16_avx512_f64_aoff,
+    transpose_avx512_f32, transpose_avx512_f64,
 };

@@ -1,6 +1,7 @@
 /* gemm_generic.h: type-generic packing into micro-kernel panels and the loop over C's tiles,
  * shared by conv2d.c and dense.c. Included once per element type with REAL, UREAL (the unsigned
- * integer of REAL's size), FN(name), UKERNEL(k), KERNEL_MR(k), KERNEL_NR(k) defined and index_math.h included.
+ * integer of REAL's size), FN(name), UKERNEL(k), TRANSPOSE(k), KERNEL_MR(k), KERNEL_NR(k) defined and
+ * index_math.h included.
  * Not a public header. */
 
 /* The ReLU derivative applied to a gradient: g where the ReLU's output y is > 0 (or NaN, as in
@@ -25,9 +26,17 @@ static inline REAL FN(relu_grad)(REAL g, REAL y)
 static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, int64_t cs, int64_t m,
                             int64_t k0, int64_t kc, int width, REAL *out)
 {
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     for (int64_t i0 = 0; i0 < m; i0 += width) {
         const int64_t rows = min64(width, m - i0);
         REAL *panel = out + (i0 / width) * kc * width;
+        if (cs == 1 && rs != 1) {  /* rows of M are contiguous: a transpose (the SIMD one) */
+            const int64_t offset = i0 * rs + k0;
+            TRANSPOSE(kern)(a + offset, relu_mask ? relu_mask + offset : NULL, rs, rows, kc, kc, 0, panel, width);
+            for (int64_t kk = 0; rows < width && kk < kc; ++kk)
+                for (int64_t i = rows; i < width; ++i) panel[kk * width + i] = 0;
+            continue;
+        }
         for (int64_t kk = 0; kk < kc; ++kk) {
             const int64_t offset = i0 * rs + (k0 + kk) * cs;
             const REAL *src = a + offset;
