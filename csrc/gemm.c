@@ -39,7 +39,7 @@
 #define PANEL_B(k, j) b[(k) * SCALAR_NR + (j)]
 #define OFFSET_B(k, j) b[boff[k] + col[j]]
 #define PLAIN_COL(j) (j)
-#define RUN_COL(j) ((j) / run * step + (j) % run)
+#define RUN_COL(j) (run >= SCALAR_NR ? (j) : (j) / run * step + (j) % run)
 
 DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B, PLAIN_COL)
 DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B, PLAIN_COL)

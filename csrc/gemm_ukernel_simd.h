@@ -12,19 +12,16 @@
 #define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOADU(b + boff[k] + col[j])
 #define UKERNEL_C_COL(j) col[j]
-#define UKERNEL_C_ELEM(j) ((j) / run * step + (j) % run)
 #elif defined(UKERNEL_A_OFFSETS)
 #define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
 #define UKERNEL_A_ELEM(k, i) arow[i][k]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #define UKERNEL_C_COL(j) ((j) * VLEN)
-#define UKERNEL_C_ELEM(j) (j)
 #else
 #define UKERNEL_AB_ARGS const REAL *a, const REAL *b
 #define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #define UKERNEL_C_COL(j) ((j) * VLEN)
-#define UKERNEL_C_ELEM(j) (j)
 #endif
 
 static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate)
@@ -32,7 +29,7 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     VEC acc[MR][NR / VLEN];
 #if defined(UKERNEL_B_OFFSETS)
     int64_t col[NR / VLEN];  /* where vector j of a row starts */
-    for (int j = 0; j < NR / VLEN; ++j) col[j] = j * VLEN / run * step + j * VLEN % run;
+    for (int j = 0; j < NR / VLEN; ++j) col[j] = run >= NR ? j * VLEN : j * VLEN / run * step + j * VLEN % run;
 #endif
 #if defined(UKERNEL_A_OFFSETS)
     const REAL *arow[MR];
@@ -60,14 +57,14 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR / VLEN; ++j) VSTOREU(tile + i * NR + j * VLEN, acc[i][j]);
     for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-            REAL *p = c + i * ldc + UKERNEL_C_ELEM(j);
-            *p = (accumulate ? *p : 0) + tile[i * NR + j];
-        }
+        for (int j = 0; j < NR / VLEN; ++j)  /* a vector never straddles two runs */
+            for (int l = 0; l < VLEN && j * VLEN + l < n; ++l) {
+                REAL *p = c + i * ldc + UKERNEL_C_COL(j) + l;
+                *p = (accumulate ? *p : 0) + tile[i * NR + j * VLEN + l];
+            }
 }
 
 #undef UKERNEL_AB_ARGS
 #undef UKERNEL_A_ELEM
 #undef UKERNEL_B_ROW
 #undef UKERNEL_C_COL
-#undef UKERNEL_C_ELEM
