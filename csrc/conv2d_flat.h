@@ -156,9 +156,10 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
 
 /* dy rows [oh0, oh0 + rows) of one image's group (cout x P x Q; with a relu_mask, masked) as
  * B panels of width nr in the flat numbering of the block: panel p holds dy[p*nr + j, f] at
- * [f*nr + j] for f = t*wp + ow < rows*wp, zero for ow >= Q and for channels past cout. */
+ * [f*nr + j] for f = t*wp + ow < rows*wp, zero for ow >= Q and for channels past cout. With
+ * sums, sums[k] += the sum of what is packed for channel k (the bias gradient). */
 static void FN(pack_dy_flat)(const flat_shape *fs, const REAL *dyg, const REAL *maskg, int64_t oh0, int64_t rows,
-                             int64_t wp, int nr, REAL *out)
+                             int64_t wp, int nr, REAL *out, REAL *sums)
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     const int64_t cols = rows * wp, PQ = fs->p * fs->q;
@@ -166,7 +167,8 @@ static void FN(pack_dy_flat)(const flat_shape *fs, const REAL *dyg, const REAL *
         const int64_t live = min64(nr, fs->cout - k0), offset = k0 * PQ + oh0 * fs->q;
         REAL *panel = out + k0 / nr * cols * nr;
         /* The block's rows are contiguous in dy; each lands in its own row of wp columns. */
-        TRANSPOSE(kern)(dyg + offset, maskg ? maskg + offset : NULL, PQ, live, rows * fs->q, fs->q, wp, panel, nr);
+        TRANSPOSE(kern)(dyg + offset, maskg ? maskg + offset : NULL, PQ, live, rows * fs->q, fs->q, wp, panel, nr,
+                        sums ? sums + k0 : NULL);
         for (int64_t t = 0; t < rows; ++t) {
             REAL *row = panel + t * wp * nr;
             for (int64_t u = 0; live < nr && u < fs->q; ++u)  /* channels past cout */

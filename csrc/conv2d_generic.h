@@ -92,20 +92,29 @@ static void FN(pack_im2col)(const cconv_conv2d_shape *sh, const REAL *xg, int64_
 }
 
 /* The transpose: rows [q0, q0 + nq) (output pixels, the reduction) x columns [j0, j0 + n)
- * (im2col rows) into NR-column panels, for the weight gradient. */
+ * (im2col rows) into NR-column panels, for the weight gradient. Eight im2col rows at a time are
+ * gathered contiguously (nq <= KC_MAX) and then transposed into place with the SIMD transpose. */
 static void FN(pack_im2col_t)(const cconv_conv2d_shape *sh, const REAL *xg, int64_t q0, int64_t nq,
                               int64_t j0, int64_t n, int nr, REAL *out)
 {
+    enum { ROWS = 8 };
+    REAL rows_buf[ROWS * KC_MAX];
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     for (int64_t p = 0; p < n; p += nr) {
         const int64_t cols = min64(nr, n - p);
         REAL *panel = out + (p / nr) * nq * nr;
-        for (int64_t jj = 0; jj < nr; ++jj) {
-            if (jj >= cols) {
-                for (int64_t qq = 0; qq < nq; ++qq) panel[qq * nr + jj] = 0;
-                continue;
+        for (int64_t jj = 0; jj < nr; jj += ROWS) {
+            const int64_t take = min64(ROWS, nr - jj);
+            for (int64_t i = 0; i < take; ++i) {
+                REAL *row = rows_buf + i * nq;
+                if (jj + i >= cols) {  /* past the last im2col row: zero columns of the panel */
+                    memset(row, 0, (size_t)nq * sizeof(REAL));
+                    continue;
+                }
+                const FN(im2col_row) d = FN(decode_row)(sh, j0 + p + jj + i);
+                FN(gather_row)(sh, &d, xg + d.c * sh->h * sh->w, q0, nq, row, 1);
             }
-            const FN(im2col_row) d = FN(decode_row)(sh, j0 + p + jj);
-            FN(gather_row)(sh, &d, xg + d.c * sh->h * sh->w, q0, nq, panel + jj, nr);
+            TRANSPOSE(kern)(rows_buf, NULL, nq, take, nq, nq, 0, panel + jj, nr, NULL);
         }
     }
 }
@@ -214,16 +223,20 @@ static REAL FN(sum_row)(const REAL *row, const REAL *relu_mask, int64_t len)
     return sum;
 }
 
-/* sums[i] += the sum over depth of row i < rows of panels laid out as pack_panels writes them
- * (width-row panels of `depth`): the bias gradient, taken from dy while its packed copy is hot. */
-static void FN(add_panel_row_sums)(const REAL *panels, int64_t rows, int64_t depth, int width, REAL *sums)
+/* Columns [q0, q0 + nq) of dy (rows x PQ; with a relu_mask, masked) transposed into panels of
+ * `width` rows as pack_panels lays them out (rows past `rows` zero), for the weight gradient;
+ * sums (may be NULL) gets each row's sum added: the bias gradient, while dy is in registers. */
+static void FN(pack_dy_panels)(const REAL *dy, const REAL *relu_mask, int64_t PQ, int64_t rows, int64_t q0, int64_t nq,
+                               int width, REAL *out, REAL *sums)
 {
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     for (int64_t i0 = 0; i0 < rows; i0 += width) {
-        const REAL *panel = panels + (i0 / width) * depth * width;
-        REAL lane[PANEL_WIDTH_MAX] = {0};  /* a local array, so the compiler keeps it in registers */
-        for (int64_t kk = 0; kk < depth; ++kk)
-            for (int i = 0; i < width; ++i) lane[i] += panel[kk * width + i];
-        for (int64_t i = 0; i < min64(width, rows - i0); ++i) sums[i0 + i] += lane[i];
+        const int64_t live = min64(width, rows - i0), offset = i0 * PQ + q0;
+        REAL *panel = out + (i0 / width) * nq * width;
+        TRANSPOSE(kern)(dy + offset, relu_mask ? relu_mask + offset : NULL, PQ, live, nq, nq, 0, panel, width,
+                        sums ? sums + i0 : NULL);
+        for (int64_t kk = 0; live < width && kk < nq; ++kk)
+            for (int64_t i = live; i < width; ++i) panel[kk * width + i] = 0;
     }
 }
 
@@ -390,8 +403,8 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
      * thread count, with no atomics. When few im2col rows would leave most of each NR-wide
      * tile empty (a first layer: CRS = 9, K = 32), the product is computed transposed,
      * dw^T[CRS, K_g] = im2col(x) . dy^T, into the private copies, which are then always used. */
-    /* db, when asked for, is summed from the packed copies of dy into private copies too (after
-     * dw's), and added in thread order. */
+    /* db, when asked for, is summed as dy is packed (the transposes' row sums), into private
+     * copies too (after dw's), which are added in thread order. */
     /* The stride-1 path (conv2d_flat.h) reads x in place from a slab, dw^T = slab . dy^T; its
      * dropped columns meet real pixels with a zero gradient, so it needs a finite x. */
     const flat_shape fs = forward_flat_shape(sh);
@@ -443,14 +456,12 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
             if (flat) {
                 const int64_t oh0 = qb * ph, rows = min64(ph, sh->p - oh0);
                 FN(fill_slab)(&fs, xg, NULL, oh0 - sh->pad_top, rows + halo, wp, plane, apack);
-                FN(pack_dy_flat)(&fs, dyg, maskg, oh0, rows, wp, nr, bpack);
-                if (bias_acc) FN(add_panel_row_sums)(bpack, Kg, rows * wp, nr, bias_acc + g * Kg);
+                FN(pack_dy_flat)(&fs, dyg, maskg, oh0, rows, wp, nr, bpack, bias_acc ? bias_acc + g * Kg : NULL);
                 FN(flat_grad_weight_block)(kern, CRS, Kg, rows * wp, apack, off, bpack, acc + g * Kg * CRS);
                 continue;
             }
             if (transposed) {
-                FN(pack_panels)(dyg, maskg, PQ, 1, Kg, q0, nq, nr, bpack);  /* dy^T as B panels */
-                if (bias_acc) FN(add_panel_row_sums)(bpack, Kg, nq, nr, bias_acc + g * Kg);
+                FN(pack_dy_panels)(dyg, maskg, PQ, Kg, q0, nq, nr, bpack, bias_acc ? bias_acc + g * Kg : NULL);
                 for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
                     const int64_t rows = min64(nc, CRS - i0);
                     FN(pack_im2col_t)(sh, xg, q0, nq, i0, rows, mr, apack);  /* im2col as A panels */
@@ -458,8 +469,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 }
                 continue;
             }
-            FN(pack_panels)(dyg, maskg, PQ, 1, Kg, q0, nq, mr, apack);
-            if (bias_acc) FN(add_panel_row_sums)(apack, Kg, nq, mr, bias_acc + g * Kg);
+            FN(pack_dy_panels)(dyg, maskg, PQ, Kg, q0, nq, mr, apack, bias_acc ? bias_acc + g * Kg : NULL);
             for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
                 const int64_t ncols = min64(nc, CRS - j0);
                 FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);

@@ -50,14 +50,17 @@ DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET
 
 #define DEFINE_SCALAR_TRANSPOSE(NAME, REAL)                                                       \
     static void NAME(const REAL *src, const REAL *mask, int64_t lds, int64_t rows, int64_t cols,   \
-                     int64_t run, int64_t period, REAL *dst, int64_t ldd)                          \
+                     int64_t run, int64_t period, REAL *dst, int64_t ldd, REAL *sums)              \
     {                                                                                              \
-        for (int64_t j = 0; j < cols; ++j) {                                                       \
-            REAL *d = dst + (j / run * period + j % run) * ldd;                                    \
-            for (int64_t i = 0; i < rows; ++i) {                                                   \
+        for (int64_t i = 0; i < rows; ++i) {                                                       \
+            REAL total = 0;                                                                        \
+            for (int64_t j = 0; j < cols; ++j) {                                                   \
                 const REAL v = src[i * lds + j];                                                   \
-                d[i] = !mask || !(mask[i * lds + j] <= 0) ? v : 0;                                 \
+                const REAL kept = !mask || !(mask[i * lds + j] <= 0) ? v : 0;                      \
+                dst[(j / run * period + j % run) * ldd + i] = kept;                                \
+                total += kept;                                                                     \
             }                                                                                      \
+            if (sums) sums[i] += total;                                                            \
         }                                                                                          \
     }
 DEFINE_SCALAR_TRANSPOSE(transpose_scalar_f32, float)

@@ -44,15 +44,18 @@ typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_
 /* The packing transpose: dst[col(j)*ldd + i] = src[i*lds + j] for i < rows, j < cols, where
  * destination column col(j) = (j / run) * period + j % run (run >= cols: col(j) = j). With a
  * mask laid out like src (a ReLU's output), entries whose mask is <= 0 are written as exactly 0
- * (a NaN mask passes its entry, as in torch). The weight gradients pack dy^T with it. */
+ * (a NaN mask passes its entry, as in torch). When sums is not NULL, sums[i] += the sum of the
+ * values written for row i (a bias gradient, while dy is in registers). The weight gradients
+ * pack dy^T with it. */
 typedef void (*cconv_transpose_f32)(const float *src, const float *mask, int64_t lds, int64_t rows, int64_t cols,
-                                    int64_t run, int64_t period, float *dst, int64_t ldd);
+                                    int64_t run, int64_t period, float *dst, int64_t ldd, float *sums);
 typedef void (*cconv_transpose_f64)(const double *src, const double *mask, int64_t lds, int64_t rows,
-                                    int64_t cols, int64_t run, int64_t period, double *dst, int64_t ldd);
+                                    int64_t cols, int64_t run, int64_t period, double *dst, int64_t ldd,
+                                    double *sums);
 
 typedef struct {
     const char *isa;          /* "avx512", "avx2" or "scalar" */
-    int mr_f32, nr_f32;       /* tile sides; at most 32 (conv2d.c's PANEL_WIDTH_MAX) */
+    int mr_f32, nr_f32;
     cconv_ukernel_f32 ukernel_f32;
     cconv_ukernel_off_f32 ukernel_off_f32;
     cconv_ukernel_aoff_f32 ukernel_aoff_f32;

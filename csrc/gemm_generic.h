@@ -32,7 +32,7 @@ static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, in
         REAL *panel = out + (i0 / width) * kc * width;
         if (cs == 1 && rs != 1) {  /* rows of M are contiguous: a transpose (the SIMD one) */
             const int64_t offset = i0 * rs + k0;
-            TRANSPOSE(kern)(a + offset, relu_mask ? relu_mask + offset : NULL, rs, rows, kc, kc, 0, panel, width);
+            TRANSPOSE(kern)(a + offset, relu_mask ? relu_mask + offset : NULL, rs, rows, kc, kc, 0, panel, width, NULL);
             for (int64_t kk = 0; rows < width && kk < kc; ++kk)
                 for (int64_t i = rows; i < width; ++i) panel[kk * width + i] = 0;
             continue;
