@@ -63,15 +63,20 @@ static double seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-double fma_peak_gflops(int threads)
+/* One measurement: `iterations` rounds of the FMA chains on every thread, in GFLOP/s. */
+static double fma_rate_gflops(int threads, long iterations)
 {
-    const long iterations = 10000000;
-    double best = 0;
-    for (int rep = 0; rep < 6; ++rep) {  /* the best of several: wide units warm up (clock, power gating) */
-        double flops = 0, t0 = seconds();
+    double flops = 0, t0 = seconds();
 #pragma omp parallel num_threads(threads) reduction(+ : flops)
-        flops += fma_loop(iterations);
-        double rate = flops / (seconds() - t0) * 1e-9;
+    flops += fma_loop(iterations);
+    return flops / (seconds() - t0) * 1e-9;
+}
+
+double fma_peak_gflops(int threads, int runs)
+{
+    double best = 0;
+    for (int rep = 0; rep < runs; ++rep) {  /* the best of several: wide units warm up (clock, power gating) */
+        const double rate = fma_rate_gflops(threads, 10000000);
         if (rate > best) best = rate;
     }
     return best;
