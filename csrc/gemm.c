@@ -12,55 +12,62 @@
 #define SCALAR_NR 8
 
 /* One generic body per element type and operand layout: accumulate the MR x NR tile (A element
- * (k, i) is A_ELEM(k, i), B element (k, j) is B_ELEM(k, j), which may use col[j] = C_COL(j)),
- * then store its valid part, column j at col[j]. */
-#define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ELEM, C_COL)                     \
+ * (k, i) is A_ELEM(k, i), row k of B starts at B_ROW(k)), then store its valid part. */
+#define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ROW, PROLOGUE)                   \
     static void NAME(int64_t kc, AB_ARGS(REAL), REAL *c, int64_t ldc, int64_t m, int64_t n,   \
                      int accumulate)                                                          \
     {                                                                                         \
         REAL acc[SCALAR_MR][SCALAR_NR];                                                       \
-        int64_t col[SCALAR_NR];                                                               \
+        PROLOGUE                                                                              \
         memset(acc, 0, sizeof acc);                                                           \
-        for (int j = 0; j < SCALAR_NR; ++j) col[j] = C_COL(j);                                \
-        for (int64_t k = 0; k < kc; ++k)                                                      \
+        for (int64_t k = 0; k < kc; ++k) {                                                    \
+            const REAL *bk = B_ROW(k);                                                        \
             for (int i = 0; i < SCALAR_MR; ++i)                                               \
-                for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += A_ELEM(k, i) * B_ELEM(k, j); \
-        for (int64_t i = 0; i < m; ++i)                                                       \
-            for (int64_t j = 0; j < n; ++j) {                                                 \
-                REAL *p = c + i * ldc + col[j];                                               \
-                *p = (accumulate ? *p : 0) + acc[i][j];                                       \
-            }                                                                                 \
+                for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += A_ELEM(k, i) * bk[j];        \
+        }                                                                                     \
+        for (int64_t i = 0; i < m; ++i) {                                                     \
+            REAL *ci = c + i * ldc;                                                           \
+            if (accumulate)                                                                   \
+                for (int64_t j = 0; j < n; ++j) ci[j] += acc[i][j];                           \
+            else                                                                              \
+                for (int64_t j = 0; j < n; ++j) ci[j] = acc[i][j];                            \
+        }                                                                                     \
     }
 #define PANEL_ARGS(REAL) const REAL *a, const REAL *b
 #define B_OFFSET_ARGS(REAL) const REAL *a, const REAL *b, const int64_t *boff, int64_t run, int64_t step
 #define A_OFFSET_ARGS(REAL) const REAL *a, const int64_t *aoff, const REAL *b
 #define PANEL_A(k, i) a[(k) * SCALAR_MR + (i)]
 #define OFFSET_A(k, i) a[aoff[i] + (k)]
-#define PANEL_B(k, j) b[(k) * SCALAR_NR + (j)]
-#define OFFSET_B(k, j) b[boff[k] + col[j]]
-#define PLAIN_COL(j) (j)
-#define RUN_COL(j) (run >= SCALAR_NR ? (j) : (j) / run * step + (j) % run)
+#define PANEL_B(k) (b + (k) * SCALAR_NR)
+#define OFFSET_B(k) (b + boff[k])
+#define NOTHING
+/* A scalar tile row is 8 elements, 32 or 64 bytes: no shorter run holds a whole 64-byte vector,
+ * so gemm.h's runs are never shorter than the row here, and a row is one contiguous run. */
+#define ONE_RUN (void)run; (void)step;
 
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B, PLAIN_COL)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B, PLAIN_COL)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, B_OFFSET_ARGS, PANEL_A, OFFSET_B, RUN_COL)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A, OFFSET_B, RUN_COL)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B, PLAIN_COL)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B, PLAIN_COL)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, B_OFFSET_ARGS, PANEL_A, OFFSET_B, ONE_RUN)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A, OFFSET_B, ONE_RUN)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B, NOTHING)
 
 #define DEFINE_SCALAR_TRANSPOSE(NAME, REAL)                                                       \
     static void NAME(const REAL *src, const REAL *mask, int64_t lds, int64_t rows, int64_t cols,   \
                      int64_t run, int64_t period, REAL *dst, int64_t ldd, REAL *sums)              \
     {                                                                                              \
-        for (int64_t i = 0; i < rows; ++i) {                                                       \
-            REAL total = 0;                                                                        \
-            for (int64_t j = 0; j < cols; ++j) {                                                   \
+        int64_t base = 0, within = 0; /* destination column base + within (gemm.h's runs) */       \
+        for (int64_t j = 0; j < cols; ++j) {                                                       \
+            REAL *d = dst + (base + within) * ldd;                                                 \
+            for (int64_t i = 0; i < rows; ++i) {                                                   \
                 const REAL v = src[i * lds + j];                                                   \
-                const REAL kept = !mask || !(mask[i * lds + j] <= 0) ? v : 0;                      \
-                dst[(j / run * period + j % run) * ldd + i] = kept;                                \
-                total += kept;                                                                     \
+                d[i] = !mask || !(mask[i * lds + j] <= 0) ? v : 0;                                 \
+                if (sums) sums[i] += d[i];                                                         \
             }                                                                                      \
-            if (sums) sums[i] += total;                                                            \
+            if (++within == run) {                                                                 \
+                within = 0;                                                                        \
+                base += period;                                                                    \
+            }                                                                                      \
         }                                                                                          \
     }
 DEFINE_SCALAR_TRANSPOSE(transpose_scalar_f32, float)
