@@ -70,11 +70,13 @@ static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t 
 {
     const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
     const int64_t run = period ? min64(width, nr) : nr;
+    int64_t row_start = 0, within = 0;  /* column j sits at row_start + within (no division per strip) */
     for (int64_t j = 0; j < n; j += nr) {
-        const int64_t at = j / width * period + j % width;
+        const int64_t at = row_start + within;
         for (int64_t i = 0; i < m; i += mr)
             UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + at, boff, run, period, c + i * ldc + at, ldc,
                               min64(mr, m - i), min64(nr, n - j), accumulate);
+        for (within += nr; within >= width; within -= width) row_start += period;
     }
 }
 

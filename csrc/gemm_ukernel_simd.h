@@ -56,12 +56,20 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     REAL tile[MR * NR];
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR / VLEN; ++j) VSTOREU(tile + i * NR + j * VLEN, acc[i][j]);
-    for (int64_t i = 0; i < m; ++i)
-        for (int j = 0; j < NR / VLEN; ++j)  /* a vector never straddles two runs */
-            for (int l = 0; l < VLEN && j * VLEN + l < n; ++l) {
-                REAL *p = c + i * ldc + UKERNEL_C_COL(j) + l;
-                *p = (accumulate ? *p : 0) + tile[i * NR + j * VLEN + l];
+#if defined(UKERNEL_B_OFFSETS)
+    if (run < NR) {  /* columns in runs: vector by vector (a vector never straddles two runs) */
+        for (int64_t i = 0; i < m; ++i)
+            for (int j = 0; j < NR / VLEN && j * VLEN < n; ++j) {
+                REAL *p = c + i * ldc + UKERNEL_C_COL(j);
+                const REAL *t = tile + i * NR + j * VLEN;
+                const int64_t lanes = n - j * VLEN < VLEN ? n - j * VLEN : VLEN;
+                for (int64_t l = 0; l < lanes; ++l) p[l] = (accumulate ? p[l] : 0) + t[l];
             }
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + tile[i * NR + j];
 }
 
 #undef UKERNEL_AB_ARGS
