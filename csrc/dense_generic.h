@@ -20,27 +20,45 @@ static int FN(matmul)(int64_t m, int64_t n, int64_t k, const REAL *a, const REAL
     while (ceil_div(m, mc) * ceil_div(n, nc) < 2 * want && nc > nr) nc = round_up(nc / 2, nr);
     while (ceil_div(m, mc) * ceil_div(n, nc) < 2 * want && mc > mr) mc = round_up(mc / 2, mr);
     const int64_t nb = ceil_div(n, nc), items = ceil_div(m, mc) * nb, kc_max = min64(k, KC_MAX);
-    const int64_t a_size = round_up(mc * kc_max, ALIGN_ELEMS), b_size = round_up(nc * kc_max, ALIGN_ELEMS);
+    /* One block of rows (a small batch) split into column blocks would have every item pack the
+     * same A panels again: then A is packed once, by all threads, before the items. */
+    const int shared_a = ceil_div(m, mc) == 1 && nb > 1;
+    const int64_t a_rows = round_up(m, mr), kblocks = ceil_div(k, kc_max);
+    const int64_t a_size = shared_a ? 0 : round_up(mc * kc_max, ALIGN_ELEMS), b_size = round_up(nc * kc_max, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
 
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (a_size + b_size)) * sizeof(REAL));
-    if (!work) return CCONV_ENOMEM;
+    REAL *ashared = shared_a ? (REAL *)cconv_workspace_acquire((size_t)(a_rows * k) * sizeof(REAL)) : NULL;
+    if (!work || (shared_a && !ashared)) {
+        cconv_workspace_release(work);
+        cconv_workspace_release(ashared);
+        return CCONV_ENOMEM;
+    }
 #pragma omp parallel num_threads(t)
     {
         REAL *apack = work + cconv_thread_id() * (a_size + b_size), *bpack = apack + a_size;
-        int64_t it;
+        int64_t it, kb;
+        if (shared_a) {
+#pragma omp for schedule(static)
+            for (kb = 0; kb < kblocks; ++kb)  /* depth block kb at ashared + a_rows*p0 */
+                FN(pack_panels)(a, amask, ars, acs, m, kb * kc_max, min64(kc_max, k - kb * kc_max), mr,
+                                ashared + a_rows * kb * kc_max);
+        }
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t i0 = it / nb * mc, j0 = it % nb * nc;
             const int64_t rows = min64(mc, m - i0), cols = min64(nc, n - j0);
             for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
                 const int64_t kc = min64(kc_max, k - p0);
-                FN(pack_panels)(a + i0 * ars, amask ? amask + i0 * ars : NULL, ars, acs, rows, p0, kc, mr, apack);
+                if (!shared_a)
+                    FN(pack_panels)(a + i0 * ars, amask ? amask + i0 * ars : NULL, ars, acs, rows, p0, kc, mr, apack);
                 FN(pack_panels)(b + j0 * bcs, bmask ? bmask + j0 * bcs : NULL, bcs, brs, cols, p0, kc, nr, bpack);
-                FN(gemm_packed)(kern, rows, cols, kc, apack, bpack, c + i0 * ldc + j0, ldc, p0 > 0);
+                FN(gemm_packed)(kern, rows, cols, kc, shared_a ? ashared + a_rows * p0 : apack, bpack,
+                                c + i0 * ldc + j0, ldc, p0 > 0);
             }
         }
     }
+    cconv_workspace_release(ashared);
     cconv_workspace_release(work);
     return CCONV_OK;
 }
