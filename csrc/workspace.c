@@ -15,7 +15,17 @@ static void unlock(void) { ReleaseSRWLockExclusive(&pool_lock); }
 #else
 #include <pthread.h>
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static void lock(void) { pthread_mutex_lock(&pool_lock); }
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+/* fork() takes the lock first and both processes release it after, so a child forked while
+ * another thread was inside the pool does not inherit a lock that nobody will release. */
+static void lock_for_fork(void) { pthread_mutex_lock(&pool_lock); }
+static void unlock_after_fork(void) { pthread_mutex_unlock(&pool_lock); }
+static void register_fork_handlers(void) { pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork); }
+static void lock(void)
+{
+    pthread_once(&fork_handlers_once, register_fork_handlers);
+    pthread_mutex_lock(&pool_lock);
+}
 static void unlock(void) { pthread_mutex_unlock(&pool_lock); }
 #endif
 

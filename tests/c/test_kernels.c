@@ -8,10 +8,16 @@
  * size, so AddressSanitizer and Valgrind see any out-of-bounds access, and outputs are filled
  * with NaN first, so that an output a kernel forgets to write fails. With OpenMP, the convolution
  * is also called from inside a parallel region (where OpenMP may give it fewer threads than it
- * asks for). Prints a FAIL line per failure and "N passed, N failed"; exits 1 on any failure.
+ * asks for). On POSIX systems, processes forked while another thread keeps taking workspaces and
+ * array buffers must be able to take them too (the pool's lock is held across fork()); set
+ * CCONV_SKIP_FORK_TEST=1 to skip that under tools that make fork slow (Valgrind).
+ * Prints a FAIL line per failure and "N passed, N failed"; exits 1 on any failure.
  *
  * Build: make -C tests/c run (see the Makefile), or compile it with every C file of csrc/.
  */
+#if !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L /* fork, alarm, waitpid (the fork test) */
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,9 +27,15 @@
 #include "conv2d.h"
 #include "gemm.h"
 #include "pool2d.h"
+#include "workspace.h"
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if !defined(_WIN32)
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 static int passed, failed;
@@ -438,6 +450,63 @@ static void run_pool(const PoolCase *pc, int op, int is_double, int threads)
 
 /* ------------------------------------------------------------------------------ main */
 
+#if !defined(_WIN32)
+static volatile int stop_churn;
+
+static void *churn_pool(void *unused)
+{
+    (void)unused;
+    while (!stop_churn) {
+        size_t capacity;
+        void *w = cconv_workspace_acquire(4096), *b = cconv_buffer_acquire(1 << 16, &capacity);
+        cconv_workspace_release(w);
+        cconv_buffer_release(b, capacity);
+    }
+    return NULL;
+}
+
+/* Fork up to FORKS times while a thread keeps taking and returning pooled memory; each child takes
+ * some too and exits. A child that inherited the lock mid-use would wait forever: alarm() ends
+ * it after a second, and the test stops there with a failure. */
+static void run_fork_during_pool_use(void)
+{
+    enum { FORKS = 400 };
+    const char *skip = getenv("CCONV_SKIP_FORK_TEST");
+    if (skip && *skip && strcmp(skip, "0") != 0) {
+        printf("skipping the fork test (CCONV_SKIP_FORK_TEST)\n");
+        return;
+    }
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, churn_pool, NULL) != 0) {
+        printf("FAIL fork test: could not start a thread\n");
+        failed++;
+        return;
+    }
+    int stuck = 0;
+    for (int i = 0; i < FORKS && !stuck; i++) {
+        const pid_t pid = fork();
+        if (pid == 0) {
+            alarm(1);
+            size_t capacity;
+            void *w = cconv_workspace_acquire(4096), *b = cconv_buffer_acquire(1 << 16, &capacity);
+            cconv_workspace_release(w);
+            cconv_buffer_release(b, capacity);
+            _exit(0);
+        }
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) stuck++;
+    }
+    stop_churn = 1;
+    pthread_join(thread, NULL);
+    if (stuck) {
+        printf("FAIL fork test: a forked child could not take pooled memory\n");
+        failed++;
+    } else {
+        passed++;
+    }
+}
+#endif
+
 int main(void)
 {
     static const char *ISAS[] = {"scalar", "avx2", "avx512"};
@@ -466,6 +535,9 @@ int main(void)
         for (int d = 0; d < 2; d++)
             for (int c = 0; c < n_pool; c++)
                 for (int op = MAX_POOL; op <= LP_POOL; op++) run_pool(&POOL_CASES[c], op, d, THREADS[t]);
+#if !defined(_WIN32)
+    run_fork_during_pool_use();
+#endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
