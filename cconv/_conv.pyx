@@ -248,7 +248,10 @@ def empty(shape, dtype):
     """An uninitialised C-contiguous array like np.empty(shape, dtype), 64-byte aligned, whose
     memory comes from (and returns to) the buffer cache when it is large."""
     dtype = np.dtype(dtype)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    try:
+        shape = tuple(shape)
+    except TypeError:  # one extent, as np.empty takes it
+        shape = (shape,)
     count = 1
     for extent in shape:
         count *= extent

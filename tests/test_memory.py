@@ -22,7 +22,7 @@ def address(a):
     return a.__array_interface__["data"][0]
 
 
-@pytest.mark.parametrize("shape", [BIG, SMALL, 100_000, (0,), (3, 0, 70_000)])
+@pytest.mark.parametrize("shape", [BIG, SMALL, 100_000, np.int64(100_000), (np.int32(4), 70_000), (0,), (3, 0, 70_000)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_arrays_behave_like_np_empty(shape, dtype):
     a = _conv.empty(shape, dtype)
