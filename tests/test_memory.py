@@ -122,6 +122,11 @@ def test_threads_never_share_a_buffer():
     assert errors == []
 
 
+def test_a_buffer_that_cannot_be_allocated_raises_memory_error():
+    with pytest.raises(MemoryError, match="could not allocate"):
+        _conv.empty((1 << 48,), np.float32)  # 1 PiB: inside the cache's range, beyond any machine
+
+
 def test_impossible_sizes_raise_numpy_errors():
     with pytest.raises((ValueError, MemoryError)):
         _conv.empty((1 << 40, 1 << 40), np.float32)
