@@ -134,12 +134,9 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                 const int64_t m = min64(mc, fs->cout - m0);
                 for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, CRS - k0);
-                    if (row_runs)  /* the rows' Q columns only, skipping the gaps */
-                        FN(gemm_offsets)(kern, m, rows * fs->q, fs->q, wp, kc, apack + g * a_group + a_rows * k0 + m0 * kc,
-                                         slab, off + k0, cbuf, ldc, k0 > 0);
-                    else
-                        FN(gemm_offsets)(kern, m, cols, cols, 0, kc, apack + g * a_group + a_rows * k0 + m0 * kc,
-                                         slab, off + k0, cbuf, ldc, k0 > 0);
+                    /* With row runs, only the rows' Q columns, skipping the gaps; else one plain row. */
+                    FN(gemm_offsets)(kern, m, row_runs ? rows * fs->q : cols, row_runs ? fs->q : cols, row_runs ? wp : 0,
+                                     kc, apack + g * a_group + a_rows * k0 + m0 * kc, slab, off + k0, cbuf, ldc, k0 > 0);
                 }
                 for (int64_t k = 0; k < m; ++k) {  /* drop the columns ow >= Q; bias and ReLU */
                     const int64_t ch = g * fs->cout + m0 + k;

@@ -223,23 +223,6 @@ static REAL FN(sum_row)(const REAL *row, const REAL *relu_mask, int64_t len)
     return sum;
 }
 
-/* Columns [q0, q0 + nq) of dy (rows x PQ; with a relu_mask, masked) transposed into panels of
- * `width` rows as pack_panels lays them out (rows past `rows` zero), for the weight gradient;
- * sums (may be NULL) gets each row's sum added: the bias gradient, while dy is in registers. */
-static void FN(pack_dy_panels)(const REAL *dy, const REAL *relu_mask, int64_t PQ, int64_t rows, int64_t q0, int64_t nq,
-                               int width, REAL *out, REAL *sums)
-{
-    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
-    for (int64_t i0 = 0; i0 < rows; i0 += width) {
-        const int64_t live = min64(width, rows - i0), offset = i0 * PQ + q0;
-        REAL *panel = out + (i0 / width) * nq * width;
-        TRANSPOSE(kern)(dy + offset, relu_mask ? relu_mask + offset : NULL, PQ, live, nq, nq, 0, panel, width,
-                        sums ? sums + i0 : NULL);
-        for (int64_t kk = 0; live < width && kk < nq; ++kk)
-            for (int64_t i = live; i < width; ++i) panel[kk * width + i] = 0;
-    }
-}
-
 /* db[k] = sum over images and pixels of dy[n, k, :], each k summed by one thread in a fixed order. */
 static void FN(conv2d_grad_bias)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *relu_y, REAL *db,
                                  int threads)
@@ -463,7 +446,8 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 continue;
             }
             if (transposed) {
-                FN(pack_dy_panels)(dyg, maskg, PQ, Kg, q0, nq, nr, bpack, bias_acc ? bias_acc + g * Kg : NULL);
+                FN(transpose_panels)(dyg + q0, maskg ? maskg + q0 : NULL, PQ, Kg, nq, nr, bpack,  /* dy^T as B panels */
+                                     bias_acc ? bias_acc + g * Kg : NULL);
                 for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
                     const int64_t rows = min64(nc, CRS - i0);
                     FN(pack_im2col_t)(sh, xg, q0, nq, i0, rows, mr, apack);  /* im2col as A panels */
@@ -471,7 +455,8 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 }
                 continue;
             }
-            FN(pack_dy_panels)(dyg, maskg, PQ, Kg, q0, nq, mr, apack, bias_acc ? bias_acc + g * Kg : NULL);
+            FN(transpose_panels)(dyg + q0, maskg ? maskg + q0 : NULL, PQ, Kg, nq, mr, apack,
+                                 bias_acc ? bias_acc + g * Kg : NULL);
             for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
                 const int64_t ncols = min64(nc, CRS - j0);
                 FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);

@@ -18,6 +18,24 @@ static inline REAL FN(relu_grad)(REAL g, REAL y)
     return g;
 }
 
+/* Rows [0, m) x columns [0, kc) of a row-major M (row i at a + i*lds, relu_mask likewise) into
+ * panels of `width` rows as pack_panels (below) lays them out, rows past m zero, through the
+ * kernel table's SIMD transpose. sums (may be NULL) gets each row's sum added: a bias gradient,
+ * taken while M is in registers. */
+static void FN(transpose_panels)(const REAL *a, const REAL *relu_mask, int64_t lds, int64_t m, int64_t kc,
+                                 int width, REAL *out, REAL *sums)
+{
+    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    for (int64_t i0 = 0; i0 < m; i0 += width) {
+        const int64_t rows = min64(width, m - i0), offset = i0 * lds;
+        REAL *panel = out + (i0 / width) * kc * width;
+        TRANSPOSE(kern)(a + offset, relu_mask ? relu_mask + offset : NULL, lds, rows, kc, kc, 0, panel, width,
+                        sums ? sums + i0 : NULL);
+        for (int64_t kk = 0; rows < width && kk < kc; ++kk)
+            for (int64_t i = rows; i < width; ++i) panel[kk * width + i] = 0;
+    }
+}
+
 /* Rows [0, m) x columns [k0, k0 + kc) of a strided matrix M, element (i, j) at a[i*rs + j*cs],
  * into panels of `width` rows stored k-major: out[(i / width)*kc*width + kk*width + i % width];
  * rows past m are zero. This is the A-panel layout (width = MR) and, for M = B^T, the
@@ -26,17 +44,13 @@ static inline REAL FN(relu_grad)(REAL g, REAL y)
 static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, int64_t cs, int64_t m,
                             int64_t k0, int64_t kc, int width, REAL *out)
 {
-    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
+    if (cs == 1 && rs != 1) {  /* rows of M are contiguous: a transpose (the SIMD one) */
+        FN(transpose_panels)(a + k0, relu_mask ? relu_mask + k0 : NULL, rs, m, kc, width, out, NULL);
+        return;
+    }
     for (int64_t i0 = 0; i0 < m; i0 += width) {
         const int64_t rows = min64(width, m - i0);
         REAL *panel = out + (i0 / width) * kc * width;
-        if (cs == 1 && rs != 1) {  /* rows of M are contiguous: a transpose (the SIMD one) */
-            const int64_t offset = i0 * rs + k0;
-            TRANSPOSE(kern)(a + offset, relu_mask ? relu_mask + offset : NULL, rs, rows, kc, kc, 0, panel, width, NULL);
-            for (int64_t kk = 0; rows < width && kk < kc; ++kk)
-                for (int64_t i = rows; i < width; ++i) panel[kk * width + i] = 0;
-            continue;
-        }
         for (int64_t kk = 0; kk < kc; ++kk) {
             const int64_t offset = i0 * rs + (k0 + kk) * cs;
             const REAL *src = a + offset;
