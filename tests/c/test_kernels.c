@@ -453,15 +453,19 @@ static void run_pool(const PoolCase *pc, int op, int is_double, int threads)
 #if !defined(_WIN32)
 static volatile int stop_churn;
 
+/* A workspace and an array buffer, taken and given back. */
+static void take_pooled_memory(void)
+{
+    size_t capacity;
+    void *w = cconv_workspace_acquire(4096), *b = cconv_buffer_acquire(1 << 16, &capacity);
+    cconv_workspace_release(w);
+    cconv_buffer_release(b, capacity);
+}
+
 static void *churn_pool(void *unused)
 {
     (void)unused;
-    while (!stop_churn) {
-        size_t capacity;
-        void *w = cconv_workspace_acquire(4096), *b = cconv_buffer_acquire(1 << 16, &capacity);
-        cconv_workspace_release(w);
-        cconv_buffer_release(b, capacity);
-    }
+    while (!stop_churn) take_pooled_memory();
     return NULL;
 }
 
@@ -487,10 +491,7 @@ static void run_fork_during_pool_use(void)
         const pid_t pid = fork();
         if (pid == 0) {
             alarm(1);
-            size_t capacity;
-            void *w = cconv_workspace_acquire(4096), *b = cconv_buffer_acquire(1 << 16, &capacity);
-            cconv_workspace_release(w);
-            cconv_buffer_release(b, capacity);
+            take_pooled_memory();
             _exit(0);
         }
         int status = 0;
