@@ -26,6 +26,7 @@
 #define ALIGN_ELEMS 16      /* workspace slices start on 64-byte boundaries (panels are read aligned) */
 #define FLAT_COLS 512       /* flat output columns per block of the stride-1 path */
 #define FLAT_ROWS 128       /* output channels per block of the stride-1 path */
+#define PIX_FILL 1.0       /* the share of the offset kernel's useful lanes the pixel kernel needs */
 
 /* A stride-1 convolution for conv2d_flat.h, per group: cin x (h, w) in, cout x (p, q) out. */
 typedef struct {
@@ -107,6 +108,9 @@ static int use_flat(const flat_shape *fs, int64_t mr)
 #define UKERNEL_AOFF(k) ((k)->ukernel_aoff_f32)
 #define KERNEL_MR(k) ((k)->mr_f32)
 #define KERNEL_NR(k) ((k)->nr_f32)
+#define UKERNEL_PIX(k) ((k)->ukernel_pix_f32)
+#define KERNEL_MR_PIX(k) ((k)->mr_pix_f32)
+#define KERNEL_NR_PIX(k) ((k)->nr_pix_f32)
 #include "gemm_generic.h"
 #include "conv2d_flat.h"
 #include "conv2d_generic.h"
@@ -120,6 +124,9 @@ static int use_flat(const flat_shape *fs, int64_t mr)
 #undef UKERNEL_AOFF
 #undef KERNEL_MR
 #undef KERNEL_NR
+#undef UKERNEL_PIX
+#undef KERNEL_MR_PIX
+#undef KERNEL_NR_PIX
 
 #define REAL double
 #define UREAL uint64_t
@@ -131,6 +138,9 @@ static int use_flat(const flat_shape *fs, int64_t mr)
 #define UKERNEL_AOFF(k) ((k)->ukernel_aoff_f64)
 #define KERNEL_MR(k) ((k)->mr_f64)
 #define KERNEL_NR(k) ((k)->nr_f64)
+#define UKERNEL_PIX(k) ((k)->ukernel_pix_f64)
+#define KERNEL_MR_PIX(k) ((k)->mr_pix_f64)
+#define KERNEL_NR_PIX(k) ((k)->nr_pix_f64)
 #include "gemm_generic.h"
 #include "conv2d_flat.h"
 #include "conv2d_generic.h"

@@ -80,6 +80,73 @@ static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t 
     }
 }
 
+/* The same block with the pixel micro-kernel (gemm.h): c holds the block's outputs pixel-major,
+ * filter panel p (NR_PIX filters) at c + p*ldp*NR_PIX and column j of the n at + j*NR_PIX (so
+ * rows of whole tiles are stored without their gaps); wpack holds the m filters as NR_PIX-wide
+ * panels of depth kc. Tiles of MR_PIX pixels walk the n columns as gemm_offsets walks its (rows
+ * of `width`, `period` apart; width a multiple of MR_PIX or width = n). */
+static void FN(gemm_pixels)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t width, int64_t period,
+                            int64_t kc, const REAL *wpack, const REAL *slab, const int64_t *off, REAL *c,
+                            int64_t ldp, int accumulate)
+{
+    const int mr = KERNEL_MR_PIX(kern), nr = KERNEL_NR_PIX(kern);
+    for (int64_t p0 = 0; p0 < m; p0 += nr) {
+        const REAL *panel = wpack + (p0 / nr) * kc * nr;
+        REAL *cp = c + (p0 / nr) * ldp * nr;
+        int64_t row_start = 0, within = 0;
+        for (int64_t j = 0; j < n; j += mr) {
+            const int64_t at = row_start + within;
+            UKERNEL_PIX(kern)(kc, slab + at, off, panel, cp + j * nr, nr, min64(mr, n - j), min64(nr, m - p0),
+                              accumulate);
+            for (within += mr; within >= width; within -= width) row_start += period;
+        }
+    }
+}
+
+/* dst[k*ldd + t*len + i] = c[panel(k) + t*step + i*NR_PIX + k % NR_PIX] for k < m, t < runs, i < len:
+ * gemm_pixels' block (panel(k) = (k / NR_PIX)*ldp*NR_PIX) back to channel-major rows, eight channels
+ * at a time, so that each transpose writes eight output rows front to back (all NR_PIX at once,
+ * PQ apart, would fight over the same cache sets). */
+static void FN(unpack_pixels)(const cconv_gemm_kernels *kern, const REAL *c, int64_t ldp, int64_t m, int64_t runs,
+                              int64_t len, int64_t step, REAL *dst, int64_t ldd)
+{
+    const int64_t nr = KERNEL_NR_PIX(kern);
+    for (int64_t k0 = 0; k0 < m; k0 += 8)
+        for (int64_t t = 0; t < runs; ++t)
+            TRANSPOSE(kern)(c + (k0 / nr) * ldp * nr + t * step + k0 % nr, NULL, nr, len, min64(8, m - k0), 8, 0,
+                            dst + k0 * ldd + t * len, ldd, NULL);
+}
+
+/* Whether conv_flat's tiles can cover whole output rows with the offset kernel: Q a multiple of
+ * NR, or a divisor of it in whole 64-byte vectors (gemm.h's runs). */
+static int FN(offset_row_runs)(const flat_shape *fs, int64_t nr)
+{
+    const int64_t vec = 64 / (int64_t)sizeof(REAL);
+    return fs->q % nr == 0 || (nr % fs->q == 0 && fs->q % vec == 0);
+}
+
+/* Whether conv_flat runs fs with the pixel micro-kernel rather than the offset one: the table
+ * has one, and the share of its tiles' lanes that compute kept outputs is at least PIX_FILL
+ * of the offset kernel's share (the pixel kernel runs closer to the FMA peak: about 97% of it
+ * in its loop against 85-90%). Its tiles cover whole rows when Q is a multiple of MR_PIX (14,
+ * 28, 56: no lane wasted), else they run along the slab's rows and compute their gaps. */
+static int FN(use_pixel_kernel)(const cconv_gemm_kernels *kern, const flat_shape *fs)
+{
+    const int64_t mr_pix = KERNEL_MR_PIX(kern), nr_pix = KERNEL_NR_PIX(kern);
+    if (!UKERNEL_PIX(kern)) return 0;
+    const double gap_fill = (double)fs->q / (double)flat_row_period(fs);
+    const double pix = tile_fill(fs->cout, nr_pix) * (fs->q % mr_pix == 0 ? 1.0 : gap_fill);
+    const double offset = tile_fill(fs->cout, KERNEL_MR(kern)) *
+                          (FN(offset_row_runs)(fs, KERNEL_NR(kern)) ? 1.0 : gap_fill);
+    return pix >= PIX_FILL * offset;
+}
+
+/* The panel width conv_flat wants its filters packed in (pack_weights' mr). */
+static int FN(flat_panel_width)(const cconv_gemm_kernels *kern, const flat_shape *fs)
+{
+    return FN(use_pixel_kernel)(kern, fs) ? KERNEL_NR_PIX(kern) : KERNEL_MR(kern);
+}
+
 /* y[n, g*cout + k] = act(bias[g*cout + k] + sum over (c, r, s) of A_g[k, (c*R + r)*S + s] times
  * x[n, g*cin + c] at tap (r, s)), stride 1. apack holds group g's A (cout x cin*R*S) at
  * apack + g*a_group, in MR-row panels whose depth blocks of kc_max start at a_rows*k0 (as the
@@ -89,23 +156,27 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                          int64_t a_group, int64_t kc_max, const REAL *bias, int relu, REAL *y, int threads)
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
-    const int64_t mr = KERNEL_MR(kern), nr = KERNEL_NR(kern), G = fs->groups;
+    const int pix = FN(use_pixel_kernel)(kern, fs);
+    const int64_t nr = KERNEL_NR(kern), G = fs->groups;
+    const int64_t mr_pix = KERNEL_MR_PIX(kern), nr_pix = KERNEL_NR_PIX(kern);
     const int64_t RS = fs->r * fs->s, CRS = fs->cin * RS, HW = fs->h * fs->w, PQ = fs->p * fs->q;
     const int64_t wp = flat_row_period(fs), halo = (fs->r - 1) * fs->dil_h;
-    const int64_t a_rows = round_up(fs->cout, mr);
+    const int64_t width = FN(flat_panel_width)(kern, fs), a_rows = round_up(fs->cout, width);
     if (fs->n == 0 || fs->cout == 0 || PQ == 0) return CCONV_OK;
     const int want = cconv_threads_for(threads, 2.0 * fs->n * G * fs->cout * CRS * PQ, GRAIN_FLOPS);
     int64_t ph, nblk;
     flat_blocks(fs, wp, want, &ph, &nblk);
     const int64_t items = fs->n * G * nblk, plane = (ph + halo) * wp;
-    const int64_t slab_size = round_up(fs->cin * plane + wp + nr + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
-    const int64_t mc = min64(fs->cout, max64(1, FLAT_ROWS / mr) * mr);
-    const int64_t ldc = round_up(ph * wp, ALIGN_ELEMS), cbuf_size = round_up(mc * ldc, ALIGN_ELEMS);
+    const int64_t slab_size = round_up(fs->cin * plane + wp + max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
+    const int64_t mc = min64(fs->cout, max64(1, FLAT_ROWS / width) * width);
+    /* cbuf: mc rows of ldc flat columns (offset kernel), or round_up(mc, NR_PIX) filters of ldc
+     * flat columns pixel-major (pixel kernel; its tiles may run MR_PIX - 1 columns past the block) */
+    const int64_t ldc = round_up(ph * wp + (pix ? mr_pix : 0), ALIGN_ELEMS);
+    const int64_t cbuf_size = round_up(round_up(mc, width) * ldc, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
-    /* When Q is a multiple of NR, or a divisor of it in whole 64-byte vectors, tiles can cover
-     * whole rows and skip the dropped columns (a 16- or 32-pixel-wide image computes no waste). */
-    const int64_t vec = 64 / (int64_t)sizeof(REAL);
-    const int row_runs = fs->q % nr == 0 || (nr % fs->q == 0 && fs->q % vec == 0);
+    /* Tiles cover whole rows, skipping the dropped columns, when Q suits the kernel's tile (gemm.h's
+     * runs for the offset kernel, rows of whole tiles for the pixel kernel); else one plain row. */
+    const int row_runs = pix ? fs->q % mr_pix == 0 : FN(offset_row_runs)(fs, nr);
 
     int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)CRS * sizeof(int64_t));
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (slab_size + cbuf_size)) * sizeof(REAL));
@@ -132,18 +203,27 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                           plane, slab);
             for (int64_t m0 = 0; m0 < fs->cout; m0 += mc) {  /* blocks of mc output channels */
                 const int64_t m = min64(mc, fs->cout - m0);
+                const int64_t n_cols = row_runs ? rows * fs->q : cols, run = row_runs ? fs->q : cols;
                 for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, CRS - k0);
-                    /* With row runs, only the rows' Q columns, skipping the gaps; else one plain row. */
-                    FN(gemm_offsets)(kern, m, row_runs ? rows * fs->q : cols, row_runs ? fs->q : cols, row_runs ? wp : 0,
-                                     kc, apack + g * a_group + a_rows * k0 + m0 * kc, slab, off + k0, cbuf, ldc, k0 > 0);
+                    const REAL *a = apack + g * a_group + a_rows * k0 + m0 * kc;
+                    if (pix)
+                        FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0);
+                    else
+                        FN(gemm_offsets)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0);
                 }
+                REAL *dst = y + (n * G * fs->cout + g * fs->cout + m0) * PQ + oh0 * fs->q;
+                if (pix)  /* transpose the kept columns into place, then bias and ReLU there */
+                    FN(unpack_pixels)(kern, cbuf, ldc, m, row_runs ? 1 : rows, row_runs ? rows * fs->q : fs->q,
+                                      wp * nr_pix, dst, PQ);
                 for (int64_t k = 0; k < m; ++k) {  /* drop the columns ow >= Q; bias and ReLU */
-                    const int64_t ch = g * fs->cout + m0 + k;
-                    const REAL b = bias ? bias[ch] : 0;
-                    REAL *dst = y + (n * G * fs->cout + ch) * PQ + oh0 * fs->q;
+                    const REAL b = bias ? bias[g * fs->cout + m0 + k] : 0;
+                    if (pix) {
+                        if (bias || relu) FN(add_bias_act)(dst + k * PQ, dst + k * PQ, rows * fs->q, b, relu);
+                        continue;
+                    }
                     for (int64_t row = 0; row < rows; ++row)
-                        FN(add_bias_act)(dst + row * fs->q, cbuf + k * ldc + row * wp, fs->q, b, relu);
+                        FN(add_bias_act)(dst + k * PQ + row * fs->q, cbuf + k * ldc + row * wp, fs->q, b, relu);
                 }
             }
         }

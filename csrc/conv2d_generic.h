@@ -157,11 +157,12 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
     }
     const int64_t kc_max = balanced_block(CRS, KC_MAX), nc = min64(round_up(PQ, nr), round_up(NC_MAX, nr));
     const int64_t nqb = ceil_div(PQ, nc), items = sh->n * G * nqb;
-    const int64_t a_rows = round_up(Kg, mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
-    const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS);
-    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
     const flat_shape fs = forward_flat_shape(sh);
     const int flat = sh->stride_h == 1 && sh->stride_w == 1 && use_flat(&fs, mr);
+    const int width = flat ? FN(flat_panel_width)(kern, &fs) : mr;  /* of the packed weights' panels */
+    const int64_t a_rows = round_up(Kg, width), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
+    const int64_t b_size = round_up(kc_max * nc, ALIGN_ELEMS);
+    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
 
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
     REAL *bpacks = flat ? NULL : (REAL *)cconv_workspace_acquire((size_t)(t * b_size) * sizeof(REAL));
@@ -171,7 +172,7 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
         return CCONV_ENOMEM;
     }
     /* The weights of group g, depth block starting at k0, live at apack + g*a_group + a_rows*k0. */
-    FN(pack_weights)(w, G, Kg, CRS, kc_max, mr, a_group, apack);
+    FN(pack_weights)(w, G, Kg, CRS, kc_max, width, a_group, apack);
     if (flat) {
         const int status = FN(conv_flat)(&fs, x, NULL, apack, a_group, kc_max, bias, relu, y, threads);
         cconv_workspace_release(apack);
@@ -263,13 +264,14 @@ static int FN(conv2d_grad_input_flat)(const cconv_conv2d_shape *sh, const REAL *
 {
     const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
     const int64_t mr = KERNEL_MR(kern), G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, RS = sh->r * sh->s;
-    const int64_t depth = Kg * RS, kc_max = balanced_block(depth, KC_MAX), a_rows = round_up(Cg, mr);
-    const int64_t a_group = round_up(a_rows * depth, ALIGN_ELEMS);
     const flat_shape fs = {sh->n, G, Kg, sh->p, sh->q, Cg, sh->h, sh->w, sh->r, sh->s, sh->dil_h, sh->dil_w,
                            sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left};
     /* The padding of dy meets every filter tap here, where the packed path skips it: 0 times a
      * non-finite weight would put NaN where torch (and the packed path) has a number. */
     if (!use_flat(&fs, mr) || !FN(all_finite)(w, sh->k * Cg * RS)) return FLAT_NOT_APPLICABLE;
+    const int width = FN(flat_panel_width)(kern, &fs);
+    const int64_t depth = Kg * RS, kc_max = balanced_block(depth, KC_MAX), a_rows = round_up(Cg, width);
+    const int64_t a_group = round_up(a_rows * depth, ALIGN_ELEMS);
     REAL *wt = (REAL *)cconv_workspace_acquire((size_t)(G * Cg * depth) * sizeof(REAL));
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
     int status = CCONV_ENOMEM;
@@ -280,7 +282,7 @@ static int FN(conv2d_grad_input_flat)(const cconv_conv2d_shape *sh, const REAL *
                 for (int64_t k = 0; k < Kg; ++k)
                     for (int64_t rs = 0; rs < RS; ++rs)
                         wt[((g * Cg + c) * Kg + k) * RS + rs] = w[((g * Kg + k) * Cg + c) * RS + RS - 1 - rs];
-        FN(pack_weights)(wt, G, Cg, depth, kc_max, (int)mr, a_group, apack);
+        FN(pack_weights)(wt, G, Cg, depth, kc_max, width, a_group, apack);
         status = FN(conv_flat)(&fs, dy, relu_y, apack, a_group, kc_max, NULL, 0, dx, threads);
     }
     cconv_workspace_release(wt);

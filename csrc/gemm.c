@@ -77,6 +77,7 @@ const cconv_gemm_kernels cconv_gemm_scalar = {
     "scalar", SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f32, ukernel_4x8_scalar_f32_off, ukernel_4x8_scalar_f32_aoff,
     SCALAR_MR, SCALAR_NR, ukernel_4x8_scalar_f64, ukernel_4x8_scalar_f64_off, ukernel_4x8_scalar_f64_aoff,
     transpose_scalar_f32, transpose_scalar_f64,
+    0, 0, NULL, 0, 0, NULL,
 };
 
 static const cconv_gemm_kernels *selected = &cconv_gemm_scalar;

@@ -41,6 +41,16 @@ typedef void (*cconv_ukernel_aoff_f32)(int64_t kc, const float *a, const int64_t
 typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_t *aoff, const double *b,
                                        double *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
 
+/* And with A's columns read in place: A[i][k] = a[aoff[k] + i] (all MR_PIX rows readable, also for
+ * m < MR_PIX), B from a panel of NR_PIX columns. The stride-1 convolution runs it with A = pixels
+ * of its slab (tap k of output pixel i at slab + off[k] + i) and B = the filters, so a tile is
+ * MR_PIX pixels x NR_PIX filters: pixels broadcast from any row geometry (14-pixel rows waste no
+ * lane) and the filters loaded aligned. Only tables with wide registers have one (else NULL). */
+typedef void (*cconv_ukernel_pix_f32)(int64_t kc, const float *a, const int64_t *aoff, const float *b, float *c,
+                                      int64_t ldc, int64_t m, int64_t n, int accumulate);
+typedef void (*cconv_ukernel_pix_f64)(int64_t kc, const double *a, const int64_t *aoff, const double *b,
+                                      double *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+
 /* The packing transpose: dst[col(j)*ldd + i] = src[i*lds + j] for i < rows, j < cols, where
  * destination column col(j) = (j / run) * period + j % run (run >= cols: col(j) = j). With a
  * mask laid out like src (a ReLU's output), entries whose mask is <= 0 are written as exactly 0
@@ -65,6 +75,10 @@ typedef struct {
     cconv_ukernel_aoff_f64 ukernel_aoff_f64;
     cconv_transpose_f32 transpose_f32;
     cconv_transpose_f64 transpose_f64;
+    int mr_pix_f32, nr_pix_f32;  /* 0, 0 and NULL where there is no pixel kernel */
+    cconv_ukernel_pix_f32 ukernel_pix_f32;
+    int mr_pix_f64, nr_pix_f64;
+    cconv_ukernel_pix_f64 ukernel_pix_f64;
 } cconv_gemm_kernels;
 
 /* The portable micro-kernels (always built; the reference for the SIMD ones). */

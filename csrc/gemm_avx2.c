@@ -73,4 +73,5 @@ const cconv_gemm_kernels cconv_gemm_avx2 = {
     "avx2", 6, 16, ukernel_6x16_avx2_f32, ukernel_6x16_avx2_f32_off, ukernel_6x16_avx2_f32_aoff,
     6, 8, ukernel_6x8_avx2_f64, ukernel_6x8_avx2_f64_off, ukernel_6x8_avx2_f64_aoff,
     transpose_avx2_f32, transpose_avx2_f64,
+    0, 0, NULL, 0, 0, NULL,
 };

@@ -1,6 +1,6 @@
-/* gemm_avx512.c: AVX-512 micro-kernels (f32 8x32, f64 8x16) and packing transposes (the
- * 256-bit ones of transpose_simd.h, as in gemm_avx2.c). Compiled with -mavx512f (and
- * friends) and called only after cconv_cpu_has_avx512() said yes. */
+/* gemm_avx512.c: AVX-512 micro-kernels (f32 8x32, f64 8x16; the pixel kernels f32 14x32 and
+ * f64 14x16) and packing transposes (the 256-bit ones of transpose_simd.h, as in gemm_avx2.c).
+ * Compiled with -mavx512f (and friends) and called only after cconv_cpu_has_avx512() said yes. */
 #include <immintrin.h>
 
 #include "gemm.h"
@@ -30,6 +30,15 @@
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_A_OFFSETS
 #undef UKERNEL_NAME
+#undef MR
+#define MR 14  /* 14 x 2 accumulators, 2 filter vectors and a broadcast pixel: 31 of 32 registers */
+#define UKERNEL_NAME ukernel_14x32_avx512_f32_pix
+#define UKERNEL_A_COLUMNS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_A_COLUMNS
+#undef UKERNEL_NAME
+#undef MR
+#define MR 8
 #undef REAL
 #undef VEC
 #undef VLEN
@@ -65,6 +74,13 @@
 #define UKERNEL_A_OFFSETS
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_A_OFFSETS
+#undef UKERNEL_NAME
+#undef MR
+#define MR 14
+#define UKERNEL_NAME ukernel_14x16_avx512_f64_pix
+#define UKERNEL_A_COLUMNS
+#include "gemm_ukernel_simd.h"
+#undef UKERNEL_A_COLUMNS
 
 #define TRANSPOSE_F32 transpose_avx512_f32
 #define TRANSPOSE_F64 transpose_avx512_f64
@@ -74,4 +90,5 @@ const cconv_gemm_kernels cconv_gemm_avx512 = {
     "avx512", 8, 32, ukernel_8x32_avx512_f32, ukernel_8x32_avx512_f32_off, ukernel_8x32_avx512_f32_aoff,
     8, 16, ukernel_8x16_avx512_f64, ukernel_8x16_avx512_f64_off, ukernel_8x16_avx512_f64_aoff,
     transpose_avx512_f32, transpose_avx512_f64,
+    14, 32, ukernel_14x32_avx512_f32_pix, 14, 16, ukernel_14x16_avx512_f64_pix,
 };

@@ -3,7 +3,8 @@
  *   UKERNEL_NAME, REAL, VEC, VLEN (lanes), MR, NR (a multiple of VLEN),
  *   VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VBCAST(x), VFMA(a, b, acc), VADD(a, b),
  * and, for the offset-table kernels (gemm.h), UKERNEL_B_OFFSETS (B row k at b + boff[k],
- * unaligned, in runs) or UKERNEL_A_OFFSETS (A row i at a + aoff[i], element k at + k).
+ * unaligned, in runs), UKERNEL_A_OFFSETS (A row i at a + aoff[i], element k at + k) or
+ * UKERNEL_A_COLUMNS (A column k at a + aoff[k], element i at + i: the pixel kernel).
  * The MR x NR/VLEN accumulators live in registers (the loops have constant bounds and are
  * fully unrolled); full tiles are stored straight into C, edge tiles through a small buffer. */
 
@@ -15,6 +16,11 @@
 #elif defined(UKERNEL_A_OFFSETS)
 #define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
 #define UKERNEL_A_ELEM(k, i) arow[i][k]
+#define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
+#define UKERNEL_C_COL(j) ((j) * VLEN)
+#elif defined(UKERNEL_A_COLUMNS)
+#define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
+#define UKERNEL_A_ELEM(k, i) a[aoff[k] + (i)]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #define UKERNEL_C_COL(j) ((j) * VLEN)
 #else

@@ -5,8 +5,8 @@ share their padding gap; rows of output are cut into blocks, and the gradient of
 the same code with flipped filters. Each case here is built to reach one corner of that: many
 row blocks in one image (and the rounding of blocks to threads at batch 1), asymmetric and
 dilated padding, padding wider than the filter (a row period set by Q, and the gradient of the
-input cropping, which falls back to packing), groups, tiles that span whole rows, and the fused
-ReLU's masked gradient; and
+input cropping, which falls back to packing), groups, tiles that span whole rows, the pixel
+micro-kernel's tilings, and the fused ReLU's masked gradient; and
 the two packed weight gradients (dw and dw^T), which also sum the bias gradient.
 Every case is checked against the NumPy reference for the output and all three gradients, on
 every SIMD path this CPU runs and with 1 and 2 threads; and the non-finite guards (a non-finite
@@ -33,6 +33,14 @@ CASES = {  # name: (x shape, weight shape, conv2d keyword arguments)
     "rows_of_16": ((2, 5, 9, 16), (32, 5, 3, 3), dict(padding=1)),
     "rows_of_8": ((3, 4, 7, 8), (16, 4, 3, 3), dict(padding=1)),
     "rows_of_32_valid": ((2, 6, 12, 34), (24, 6, 3, 3), dict()),
+    # The pixel micro-kernel (AVX-512: 14 pixels x 32 filters, broadcasting pixels): rows of
+    # whole tiles (Q a multiple of 14), tiles running over the gaps (Q = 10, with groups), a
+    # partial last panel of filters (60 = 32 + 28), and depth blocks that accumulate (C*R*S > 384);
+    # dx runs it too where C/groups fills its panels:
+    "pixel_rows_of_14": ((2, 32, 9, 14), (32, 32, 3, 3), dict(padding=1)),
+    "pixel_deep_rows_of_28": ((1, 60, 6, 28), (60, 60, 3, 3), dict(padding=1)),
+    "pixel_gaps_grouped": ((2, 64, 8, 10), (64, 32, 3, 3), dict(padding=1, groups=2)),
+    "pixel_rows_under_8": ((3, 40, 5, 5), (64, 40, 3, 3), dict(padding=1)),  # narrower than a transpose
     # The packed paths, whose weight gradient also sums the bias gradient from its packed dy:
     "packed_transposed": ((5, 1, 20, 21), (32, 1, 3, 3), dict(stride=2, padding=1)),  # dw^T (CRS = 9)
     "packed_pointwise": ((3, 24, 7, 9), (40, 24, 1, 1), dict()),  # dw directly
@@ -65,8 +73,8 @@ def test_matches_reference(name, dtype, isa, threads):
 
 
 @pytest.mark.parametrize("isa", SIMD_PATHS)
-@pytest.mark.parametrize("name", ["row_blocks_batch1", "many_images", "grouped", "rows_of_16", "packed_transposed",
-                                  "packed_pointwise"])
+@pytest.mark.parametrize("name", ["row_blocks_batch1", "many_images", "grouped", "rows_of_16", "pixel_rows_of_14",
+                                  "pixel_gaps_grouped", "packed_transposed", "packed_pointwise"])
 def test_fused_relu_masks_the_gradient(name, isa):
     x, weight, bias, kwargs = arrays(name, np.float64)
     with running(2, isa):

@@ -137,9 +137,10 @@ COMMON = dict(dtype=st.sampled_from(DTYPES), kind=st.sampled_from(["normal", "in
 
 # Size classes: most cases are small; the others cross the C kernels' blockings (reductions
 # 256 deep over C*R*S, K or output pixels; 384-column blocks; 1024-row grad-input blocks; the
-# max-pool backward's 64-output chunks). Hypothesis favours small integers, so the large
-# classes draw from ranges that start past the blocking sizes.
-SIZES = st.sampled_from(["small", "small", "small", "many-channels", "many-filters", "large-image"])
+# max-pool backward's 64-output chunks), and "panels" fills the pixel micro-kernel's panels of
+# 32 filters with enough channels for the stride-1 path. Hypothesis favours small integers, so
+# the large classes draw from ranges that start past the blocking sizes.
+SIZES = st.sampled_from(["small", "small", "small", "many-channels", "many-filters", "panels", "large-image"])
 
 
 @st.composite
@@ -147,7 +148,9 @@ def conv_cases(draw):
     """(x shape, weight shape, kwargs) of one conv2d call whose kernel fits the padded input."""
     size = draw(SIZES)
     kind = "one" if size.startswith("many") else draw(st.sampled_from(["one", "grouped", "depthwise"]))
-    if kind == "one":
+    if size == "panels":
+        groups, c_per_group, k_per_group = draw(st.integers(1, 2)), draw(st.integers(8, 40)), draw(st.integers(26, 70))
+    elif kind == "one":
         groups = 1
         c_per_group = draw(st.integers(257, 300) if size == "many-channels" else st.integers(1, 4))
         k_per_group = draw(st.integers(257, 300) if size == "many-filters" else st.integers(1, 6))
