@@ -60,10 +60,10 @@ static void FN(fill_slab)(const flat_shape *fs, const REAL *xg, const REAL *mask
 }
 
 /* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B, A from packed panels of depth
- * kc, row k of B at b + boff[k]. The n columns lie in rows of `width` columns, `period` apart
- * (column j at j / width * period + j % width, in B's rows and in C's), where width is a
- * multiple of NR or a divisor of it that holds whole 64-byte vectors (gemm.h's runs); width = n
- * is one plain row. */
+ * kc, row k of B at b + boff[k]. B's n columns lie in rows of `width` columns, `period` apart
+ * (column j at j / width * period + j % width), where width is a multiple of NR or a divisor of
+ * it that holds whole 64-byte vectors (gemm.h's runs); width = n is one plain row. C's are
+ * contiguous. */
 static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t width, int64_t period,
                              int64_t kc, const REAL *apack, const REAL *b, const int64_t *boff, REAL *c,
                              int64_t ldc, int accumulate)
@@ -74,7 +74,7 @@ static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t 
     for (int64_t j = 0; j < n; j += nr) {
         const int64_t at = row_start + within;
         for (int64_t i = 0; i < m; i += mr)
-            UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + at, boff, run, period, c + i * ldc + at, ldc,
+            UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + at, boff, run, period, c + i * ldc + j, ldc,
                               min64(mr, m - i), min64(nr, n - j), accumulate);
         for (within += nr; within >= width; within -= width) row_start += period;
     }
@@ -204,21 +204,25 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
             for (int64_t m0 = 0; m0 < fs->cout; m0 += mc) {  /* blocks of mc output channels */
                 const int64_t m = min64(mc, fs->cout - m0);
                 const int64_t n_cols = row_runs ? rows * fs->q : cols, run = row_runs ? fs->q : cols;
+                REAL *dst = y + (n * G * fs->cout + g * fs->cout + m0) * PQ + oh0 * fs->q;
+                /* Row runs of the offset kernel write straight into y (the stores spread over the
+                 * work instead of one burst of cache misses at the end); the rest goes through cbuf. */
+                const int in_place = row_runs && !pix;
                 for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, CRS - k0);
                     const REAL *a = apack + g * a_group + a_rows * k0 + m0 * kc;
                     if (pix)
                         FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0);
                     else
-                        FN(gemm_offsets)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0);
+                        FN(gemm_offsets)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0,
+                                         in_place ? dst : cbuf, in_place ? PQ : ldc, k0 > 0);
                 }
-                REAL *dst = y + (n * G * fs->cout + g * fs->cout + m0) * PQ + oh0 * fs->q;
-                if (pix)  /* transpose the kept columns into place, then bias and ReLU there */
+                if (pix)  /* transpose the kept columns into place */
                     FN(unpack_pixels)(kern, cbuf, ldc, m, row_runs ? 1 : rows, row_runs ? rows * fs->q : fs->q,
                                       wp * nr_pix, dst, PQ);
-                for (int64_t k = 0; k < m; ++k) {  /* drop the columns ow >= Q; bias and ReLU */
+                for (int64_t k = 0; k < m; ++k) {  /* bias and ReLU; from cbuf, drop the columns ow >= Q */
                     const REAL b = bias ? bias[g * fs->cout + m0 + k] : 0;
-                    if (pix) {
+                    if (pix || in_place) {
                         if (bias || relu) FN(add_bias_act)(dst + k * PQ, dst + k * PQ, rows * fs->q, b, relu);
                         continue;
                     }

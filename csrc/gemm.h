@@ -22,11 +22,12 @@ typedef void (*cconv_ukernel_f64)(int64_t kc, const double *a, const double *b, 
 
 /* The same product with B read in place instead of from a panel: row k of B is NR elements at
  * b + boff[k] (any alignment; all NR must be readable, also for n < NR), in runs of `run`:
- * column j at b + boff[k] + (j / run) * step + j % run, and column j of C at that offset from
- * c + i*ldc too. run is NR or more (one contiguous row), or a divisor of NR holding whole
- * 64-byte vectors, so that no SIMD vector straddles two runs. The convolution's stride-1 path
- * points these rows into a zero-padded copy of the input, so it packs nothing; runs let one tile
- * cover several image rows without their padding gaps. */
+ * column j at b + boff[k] + (j / run) * step + j % run, while C's column j stays at c + i*ldc + j
+ * (C holds the runs side by side). run is NR or more (one contiguous row), or a divisor of NR
+ * holding whole 64-byte vectors, so that no SIMD vector straddles two runs. The convolution's
+ * stride-1 path points these rows into a zero-padded copy of the input, so it packs nothing;
+ * runs let one tile cover several image rows without their padding gaps, and write them
+ * straight into the output, whose rows have no gaps. */
 typedef void (*cconv_ukernel_off_f32)(int64_t kc, const float *a, const float *b, const int64_t *boff,
                                       int64_t run, int64_t step, float *c, int64_t ldc, int64_t m, int64_t n,
                                       int accumulate);

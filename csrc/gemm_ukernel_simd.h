@@ -12,7 +12,7 @@
 #define UKERNEL_AB_ARGS const REAL *a, const REAL *b, const int64_t *boff, int64_t run, int64_t step
 #define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOADU(b + boff[k] + col[j])
-#define UKERNEL_C_COL(j) col[j]
+#define UKERNEL_C_COL(j) ((j) * VLEN)
 #elif defined(UKERNEL_A_OFFSETS)
 #define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
 #define UKERNEL_A_ELEM(k, i) arow[i][k]
@@ -62,18 +62,6 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     REAL tile[MR * NR];
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR / VLEN; ++j) VSTOREU(tile + i * NR + j * VLEN, acc[i][j]);
-#if defined(UKERNEL_B_OFFSETS)
-    if (run < NR) {  /* columns in runs: vector by vector (a vector never straddles two runs) */
-        for (int64_t i = 0; i < m; ++i)
-            for (int j = 0; j < NR / VLEN && j * VLEN < n; ++j) {
-                REAL *p = c + i * ldc + UKERNEL_C_COL(j);
-                const REAL *t = tile + i * NR + j * VLEN;
-                const int64_t lanes = n - j * VLEN < VLEN ? n - j * VLEN : VLEN;
-                for (int64_t l = 0; l < lanes; ++l) p[l] = (accumulate ? p[l] : 0) + t[l];
-            }
-        return;
-    }
-#endif
     for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + tile[i * NR + j];
 }
