@@ -13,6 +13,7 @@ def config():
     from cconv._threads import get_num_threads
 
     isa, mr, nr = _conv.simd_path()
+    pixels = _conv.simd_pixel_tile()
     omp = _conv.openmp_version()
     return {
         "cconv": __version__,
@@ -22,7 +23,8 @@ def config():
         "openmp": f"yes (_OPENMP {omp})" if omp else "no (serial build)",
         "threads": get_num_threads(),
         "simd_built": ",".join(_conv.simd_paths_built()),
-        "simd_selected": f"{isa} (f32 micro-tile {mr}x{nr})",
+        "simd_selected": f"{isa} (f32 micro-tile {mr}x{nr}"
+                         + (f", pixel tile {pixels[0]}x{pixels[1]})" if pixels else ")"),
     }
 
 

@@ -38,7 +38,7 @@ cdef extern from "dense.h":
 cdef extern from "gemm.h":
     ctypedef struct cconv_gemm_kernels:
         const char *isa
-        int mr_f32, nr_f32, mr_f64, nr_f64
+        int mr_f32, nr_f32, mr_f64, nr_f64, mr_pix_f32, nr_pix_f32
     void cconv_gemm_kernels_select()
     const cconv_gemm_kernels *cconv_gemm_kernels_get()
     int cconv_gemm_kernels_force(const char *isa)
@@ -199,6 +199,12 @@ def simd_path():
     """(name, mr_f32, nr_f32) of the GEMM micro-kernels in use."""
     cdef const cconv_gemm_kernels *k = cconv_gemm_kernels_get()
     return k.isa.decode(), k.mr_f32, k.nr_f32
+
+
+def simd_pixel_tile():
+    """(pixels, filters) of the f32 pixel micro-kernel in use (gemm.h), or None without one."""
+    cdef const cconv_gemm_kernels *k = cconv_gemm_kernels_get()
+    return (k.mr_pix_f32, k.nr_pix_f32) if k.mr_pix_f32 else None
 
 
 def force_simd_path(str isa):

@@ -103,7 +103,7 @@ def pool_table(torch, repeats):
         "lp2": (lambda: F.lp_pool2d(x, 2, 2), lambda g: F.lp_pool2d_backward(g, x, 2, 2)),
     }
     print(f"\npooling 2x2/2 on (64, 64, 32, 32) float32, median of {repeats} (ms); ratio = torch / cconv")
-    print(f"{'op':<5} {'cconv fwd':>9} {'bwd':>8} {'torch fwd':>9} {'bwd':>8} {'fwd x':>6} {'bwd x':>6}")
+    print(f"{'op':<5} {'cconv fwd':>9} {'bwd':>8} {'torch fwd':>9} {'bwd':>8} {'fwd x':>6} {'bwd x':>6} {'f+b x':>6}")
     for name, (forward, backward) in ops.items():
         g = forward()
         fns = [forward, lambda: backward(g)]
@@ -123,7 +123,8 @@ def pool_table(torch, repeats):
         line = f"{name:<5} {fwd * 1e3:>9.3f} {bwd * 1e3:>8.3f}"
         if torch is not None:
             tfwd, tbwd = times[2:]
-            line += f" {tfwd * 1e3:>9.3f} {tbwd * 1e3:>8.3f} {tfwd / fwd:>6.2f} {tbwd / bwd:>6.2f}"
+            line += (f" {tfwd * 1e3:>9.3f} {tbwd * 1e3:>8.3f} {tfwd / fwd:>6.2f} {tbwd / bwd:>6.2f}"
+                     f" {(tfwd + tbwd) / (fwd + bwd):>6.2f}")
         print(line, flush=True)
 
 
