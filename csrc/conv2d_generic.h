@@ -466,14 +466,24 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
             }
         }
         if (partial) {  /* the implicit barrier above makes every private copy complete */
+            REAL *first = work + a_size + b_size;  /* thread 0's copy; a transposed sum lands there */
             int64_t i;
 #pragma omp for schedule(static)
             for (i = 0; i < dw_size; ++i) {
-                /* dw index i = (g*Kg + k)*CRS + crs; a transposed copy holds it at (g*CRS + crs)*Kg + k */
-                const int64_t src = transposed ? (i / (Kg * CRS) * CRS + i % CRS) * Kg + (i / CRS) % Kg : i;
-                REAL sum = 0;
-                for (int p = 0; p < t; ++p) sum += work[p * stride + a_size + b_size + src];
-                dw[i] = sum;
+                REAL sum = first[i];
+                for (int p = 1; p < t; ++p) sum += work[p * stride + a_size + b_size + i];
+                if (transposed) first[i] = sum;
+                else dw[i] = sum;
+            }
+            if (transposed) {  /* dw[g, k, crs] = the sum at [g, crs, k], in blocks of 64 crs */
+                const int64_t blocks = ceil_div(CRS, 64);
+                int64_t b;
+#pragma omp for schedule(static)
+                for (b = 0; b < G * blocks; ++b) {
+                    const int64_t g = b / blocks, c0 = b % blocks * 64;
+                    TRANSPOSE(kern)(first + (g * CRS + c0) * Kg, NULL, Kg, min64(64, CRS - c0), Kg, Kg, 0,
+                                    dw + g * Kg * CRS + c0, CRS, NULL);
+                }
             }
         }
         if (db_partial) {
