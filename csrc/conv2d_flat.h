@@ -59,14 +59,14 @@ static void FN(fill_slab)(const flat_shape *fs, const REAL *xg, const REAL *mask
     }
 }
 
-/* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B, A from packed panels of depth
- * kc, row k of B at b + boff[k]. B's n columns lie in rows of `width` columns, `period` apart
+/* c (m x n, leading dimension ldc) = act(base + A . B) (gemm_packed's), A from packed panels of
+ * depth kc, row k of B at b + boff[k]. B's n columns lie in rows of `width` columns, `period` apart
  * (column j at j / width * period + j % width), where width is a multiple of NR or a divisor of
  * it that holds whole 64-byte vectors (gemm.h's runs); width = n is one plain row. C's are
  * contiguous. */
 static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t width, int64_t period,
                              int64_t kc, const REAL *apack, const REAL *b, const int64_t *boff, REAL *c,
-                             int64_t ldc, int accumulate)
+                             int64_t ldc, int accumulate, const REAL *bias, int relu)
 {
     const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
     const int64_t run = period ? min64(width, nr) : nr;
@@ -75,7 +75,7 @@ static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t 
         const int64_t at = row_start + within;
         for (int64_t i = 0; i < m; i += mr)
             UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + at, boff, run, period, c + i * ldc + j, ldc,
-                              min64(mr, m - i), min64(nr, n - j), accumulate);
+                              min64(mr, m - i), min64(nr, n - j), accumulate, bias ? bias + i : NULL, relu);
         for (within += nr; within >= width; within -= width) row_start += period;
     }
 }
@@ -97,7 +97,7 @@ static void FN(gemm_pixels)(const cconv_gemm_kernels *kern, int64_t m, int64_t n
         for (int64_t j = 0; j < n; j += mr) {
             const int64_t at = row_start + within;
             UKERNEL_PIX(kern)(kc, slab + at, off, panel, cp + j * nr, nr, min64(mr, n - j), min64(nr, m - p0),
-                              accumulate);
+                              accumulate, NULL, 0);
             for (within += mr; within >= width; within -= width) row_start += period;
         }
     }
@@ -205,8 +205,9 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                 const int64_t m = min64(mc, fs->cout - m0);
                 const int64_t n_cols = row_runs ? rows * fs->q : cols, run = row_runs ? fs->q : cols;
                 REAL *dst = y + (n * G * fs->cout + g * fs->cout + m0) * PQ + oh0 * fs->q;
-                /* Row runs of the offset kernel write straight into y (the stores spread over the
-                 * work instead of one burst of cache misses at the end); the rest goes through cbuf. */
+                /* Row runs of the offset kernel write straight into y, bias and ReLU with the stores
+                 * (which spread over the work instead of one burst of cache misses at the end); the
+                 * rest goes through cbuf. */
                 const int in_place = row_runs && !pix;
                 for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, CRS - k0);
@@ -215,14 +216,16 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                         FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0);
                     else
                         FN(gemm_offsets)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0,
-                                         in_place ? dst : cbuf, in_place ? PQ : ldc, k0 > 0);
+                                         in_place ? dst : cbuf, in_place ? PQ : ldc, k0 > 0,
+                                         in_place && k0 == 0 && bias ? bias + g * fs->cout + m0 : NULL,
+                                         in_place && relu && k0 + kc == CRS);
                 }
                 if (pix)  /* transpose the kept columns into place */
                     FN(unpack_pixels)(kern, cbuf, ldc, m, row_runs ? 1 : rows, row_runs ? rows * fs->q : fs->q,
                                       wp * nr_pix, dst, PQ);
-                for (int64_t k = 0; k < m; ++k) {  /* bias and ReLU; from cbuf, drop the columns ow >= Q */
+                for (int64_t k = 0; !in_place && k < m; ++k) {  /* bias and ReLU; from cbuf, drop columns ow >= Q */
                     const REAL b = bias ? bias[g * fs->cout + m0 + k] : 0;
-                    if (pix || in_place) {
+                    if (pix) {
                         if (bias || relu) FN(add_bias_act)(dst + k * PQ, dst + k * PQ, rows * fs->q, b, relu);
                         continue;
                     }
@@ -274,6 +277,6 @@ static void FN(flat_grad_weight_block)(const cconv_gemm_kernels *kern, int64_t c
         for (int64_t p0 = 0; p0 < cout; p0 += nr)
             for (int64_t i0 = 0; i0 < crs_count; i0 += mr)
                 UKERNEL_AOFF(kern)(kc, slab + f0, off + i0, dy_panels + p0 * cols + f0 * nr, acc + i0 * cout + p0, cout,
-                                   min64(mr, crs_count - i0), min64(nr, cout - p0), 1);
+                                   min64(mr, crs_count - i0), min64(nr, cout - p0), 1, NULL, 0);
     }
 }

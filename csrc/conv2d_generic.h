@@ -192,11 +192,9 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
             for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
                 const int64_t kc = min64(kc_max, CRS - k0);
                 FN(pack_im2col)(sh, xg, k0, kc, q0, nq, nr, bpack);
-                FN(gemm_packed)(kern, Kg, nq, kc, apack + g * a_group + a_rows * k0, bpack, yblock, PQ, k0 > 0);
+                FN(gemm_packed)(kern, Kg, nq, kc, apack + g * a_group + a_rows * k0, bpack, yblock, PQ, k0 > 0,
+                                k0 == 0 && bias ? bias + g * Kg : NULL, relu && k0 + kc == CRS);  /* the epilogue */
             }
-            if (bias || relu)  /* the epilogue, while the block is in cache */
-                for (int64_t k = 0; k < Kg; ++k)
-                    FN(add_bias_act)(yblock + k * PQ, yblock + k * PQ, nq, bias ? bias[g * Kg + k] : 0, relu);
         }
     }
     cconv_workspace_release(apack);
@@ -358,7 +356,7 @@ static int FN(conv2d_grad_input)(const cconv_conv2d_shape *sh, const REAL *dy, c
                 for (int64_t k0 = 0; k0 < Kg; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, Kg - k0);
                     FN(pack_panels)(dyg + q0, maskg ? maskg + q0 : NULL, 1, PQ, nq, k0, kc, nr, bpack);
-                    FN(gemm_packed)(kern, rows, nq, kc, ablock + a_rows * k0, bpack, dst, ld, k0 > 0);
+                    FN(gemm_packed)(kern, rows, nq, kc, ablock + a_rows * k0, bpack, dst, ld, k0 > 0, NULL, 0);
                 }
                 if (!identity) FN(col2im_add)(sh, dcol, nc, c0 * RS, rows, q0, nq, dxg);
             }
@@ -453,7 +451,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
                     const int64_t rows = min64(nc, CRS - i0);
                     FN(pack_im2col_t)(sh, xg, q0, nq, i0, rows, mr, apack);  /* im2col as A panels */
-                    FN(gemm_packed)(kern, rows, Kg, nq, apack, bpack, acc + g * Kg * CRS + i0 * Kg, Kg, 1);
+                    FN(gemm_packed)(kern, rows, Kg, nq, apack, bpack, acc + g * Kg * CRS + i0 * Kg, Kg, 1, NULL, 0);
                 }
                 continue;
             }
@@ -462,7 +460,7 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
             for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
                 const int64_t ncols = min64(nc, CRS - j0);
                 FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);
-                FN(gemm_packed)(kern, Kg, ncols, nq, apack, bpack, acc + g * Kg * CRS + j0, CRS, 1);
+                FN(gemm_packed)(kern, Kg, ncols, nq, apack, bpack, acc + g * Kg * CRS + j0, CRS, 1, NULL, 0);
             }
         }
         if (partial) {  /* the implicit barrier above makes every private copy complete */

@@ -54,7 +54,7 @@ static int FN(matmul)(int64_t m, int64_t n, int64_t k, const REAL *a, const REAL
                     FN(pack_panels)(a + i0 * ars, amask ? amask + i0 * ars : NULL, ars, acs, rows, p0, kc, mr, apack);
                 FN(pack_panels)(b + j0 * bcs, bmask ? bmask + j0 * bcs : NULL, bcs, brs, cols, p0, kc, nr, bpack);
                 FN(gemm_packed)(kern, rows, cols, kc, shared_a ? ashared + a_rows * p0 : apack, bpack,
-                                c + i0 * ldc + j0, ldc, p0 > 0);
+                                c + i0 * ldc + j0, ldc, p0 > 0, NULL, 0);
             }
         }
     }

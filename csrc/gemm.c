@@ -15,7 +15,7 @@
  * (k, i) is A_ELEM(k, i), row k of B starts at B_ROW(k)), then store its valid part. */
 #define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ROW, PROLOGUE)                   \
     static void NAME(int64_t kc, AB_ARGS(REAL), REAL *c, int64_t ldc, int64_t m, int64_t n,   \
-                     int accumulate)                                                          \
+                     int accumulate, const REAL *bias, int relu)                              \
     {                                                                                         \
         REAL acc[SCALAR_MR][SCALAR_NR];                                                       \
         PROLOGUE                                                                              \
@@ -27,10 +27,10 @@
         }                                                                                     \
         for (int64_t i = 0; i < m; ++i) {                                                     \
             REAL *ci = c + i * ldc;                                                           \
-            if (accumulate)                                                                   \
-                for (int64_t j = 0; j < n; ++j) ci[j] += acc[i][j];                           \
-            else                                                                              \
-                for (int64_t j = 0; j < n; ++j) ci[j] = acc[i][j];                            \
+            for (int64_t j = 0; j < n; ++j) {                                                 \
+                const REAL v = accumulate ? ci[j] + acc[i][j] : bias ? bias[i] + acc[i][j] : acc[i][j]; \
+                ci[j] = relu && v < 0 ? 0 : v;                                                \
+            }                                                                                 \
         }                                                                                     \
     }
 #define PANEL_ARGS(REAL) const REAL *a, const REAL *b

@@ -13,12 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* c[i*ldc + j] (i < m <= MR, j < n <= NR) = (accumulate ? c : 0) + sum_k a[k*MR+i] * b[k*NR+j].
- * a and b are 64-byte aligned panels; full tiles (m == MR, n == NR) are the fast case. */
+/* c[i*ldc + j] (i < m <= MR, j < n <= NR) = act(base + sum_k a[k*MR+i] * b[k*NR+j]), where base is
+ * c itself with accumulate, else bias[i] (bias not NULL) or 0, and act is max(., 0) with relu
+ * (keeping NaN) or nothing: a convolution's bias and ReLU ride on its first and last depth
+ * blocks' stores. a and b are 64-byte aligned panels; full tiles (m == MR, n == NR) are the fast
+ * case. Every micro-kernel below ends with the same (c, ldc, m, n, accumulate, bias, relu). */
 typedef void (*cconv_ukernel_f32)(int64_t kc, const float *a, const float *b, float *c,
-                                  int64_t ldc, int64_t m, int64_t n, int accumulate);
+                                  int64_t ldc, int64_t m, int64_t n, int accumulate, const float *bias, int relu);
 typedef void (*cconv_ukernel_f64)(int64_t kc, const double *a, const double *b, double *c,
-                                  int64_t ldc, int64_t m, int64_t n, int accumulate);
+                                  int64_t ldc, int64_t m, int64_t n, int accumulate, const double *bias, int relu);
 
 /* The same product with B read in place instead of from a panel: row k of B is NR elements at
  * b + boff[k] (any alignment; all NR must be readable, also for n < NR), in runs of `run`:
@@ -30,17 +33,19 @@ typedef void (*cconv_ukernel_f64)(int64_t kc, const double *a, const double *b, 
  * straight into the output, whose rows have no gaps. */
 typedef void (*cconv_ukernel_off_f32)(int64_t kc, const float *a, const float *b, const int64_t *boff,
                                       int64_t run, int64_t step, float *c, int64_t ldc, int64_t m, int64_t n,
-                                      int accumulate);
+                                      int accumulate, const float *bias, int relu);
 typedef void (*cconv_ukernel_off_f64)(int64_t kc, const double *a, const double *b, const int64_t *boff,
                                       int64_t run, int64_t step, double *c, int64_t ldc, int64_t m, int64_t n,
-                                      int accumulate);
+                                      int accumulate, const double *bias, int relu);
 
 /* And with A read in place: row i of A (i < MR; all MR must be readable, also for m < MR) is the
  * kc consecutive elements at a + aoff[i]. The stride-1 weight gradient reads the slab this way. */
 typedef void (*cconv_ukernel_aoff_f32)(int64_t kc, const float *a, const int64_t *aoff, const float *b,
-                                       float *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+                                       float *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
+                                       const float *bias, int relu);
 typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_t *aoff, const double *b,
-                                       double *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+                                       double *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
+                                       const double *bias, int relu);
 
 /* And with A's columns read in place: A[i][k] = a[aoff[k] + i] (all MR_PIX rows readable, also for
  * m < MR_PIX), B from a panel of NR_PIX columns. The stride-1 convolution runs it with A = pixels
@@ -48,9 +53,10 @@ typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_
  * MR_PIX pixels x NR_PIX filters: pixels broadcast from any row geometry (14-pixel rows waste no
  * lane) and the filters loaded aligned. Only tables with wide registers have one (else NULL). */
 typedef void (*cconv_ukernel_pix_f32)(int64_t kc, const float *a, const int64_t *aoff, const float *b, float *c,
-                                      int64_t ldc, int64_t m, int64_t n, int accumulate);
+                                      int64_t ldc, int64_t m, int64_t n, int accumulate, const float *bias, int relu);
 typedef void (*cconv_ukernel_pix_f64)(int64_t kc, const double *a, const int64_t *aoff, const double *b,
-                                      double *c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+                                      double *c, int64_t ldc, int64_t m, int64_t n, int accumulate, const double *bias,
+                                      int relu);
 
 /* The packing transpose: dst[col(j)*ldd + i] = src[i*lds + j] for i < rows, j < cols, where
  * destination column col(j) = (j / run) * period + j % run (run >= cols: col(j) = j). With a

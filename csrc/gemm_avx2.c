@@ -17,6 +17,7 @@
 #define VBCAST(x) _mm256_set1_ps(x)
 #define VFMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
 #define VADD(a, b) _mm256_add_ps(a, b)
+#define VMAX(a, b) _mm256_max_ps(a, b)
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_NAME
 #define UKERNEL_NAME ukernel_6x16_avx2_f32_off
@@ -40,6 +41,7 @@
 #undef VBCAST
 #undef VFMA
 #undef VADD
+#undef VMAX
 
 #define UKERNEL_NAME ukernel_6x8_avx2_f64
 #define REAL double
@@ -53,6 +55,7 @@
 #define VBCAST(x) _mm256_set1_pd(x)
 #define VFMA(a, b, acc) _mm256_fmadd_pd(a, b, acc)
 #define VADD(a, b) _mm256_add_pd(a, b)
+#define VMAX(a, b) _mm256_max_pd(a, b)
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_NAME
 #define UKERNEL_NAME ukernel_6x8_avx2_f64_off

@@ -18,6 +18,7 @@
 #define VBCAST(x) _mm512_set1_ps(x)
 #define VFMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
 #define VADD(a, b) _mm512_add_ps(a, b)
+#define VMAX(a, b) _mm512_max_ps(a, b)
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_NAME
 #define UKERNEL_NAME ukernel_8x32_avx512_f32_off
@@ -50,6 +51,7 @@
 #undef VBCAST
 #undef VFMA
 #undef VADD
+#undef VMAX
 
 #define UKERNEL_NAME ukernel_8x16_avx512_f64
 #define REAL double
@@ -63,6 +65,7 @@
 #define VBCAST(x) _mm512_set1_pd(x)
 #define VFMA(a, b, acc) _mm512_fmadd_pd(a, b, acc)
 #define VADD(a, b) _mm512_add_pd(a, b)
+#define VMAX(a, b) _mm512_max_pd(a, b)
 #include "gemm_ukernel_simd.h"
 #undef UKERNEL_NAME
 #define UKERNEL_NAME ukernel_8x16_avx512_f64_off

@@ -65,13 +65,15 @@ static void FN(pack_panels)(const REAL *a, const REAL *relu_mask, int64_t rs, in
     }
 }
 
-/* c (m x n, leading dimension ldc) = (accumulate ? c : 0) + A . B from packed panels of depth kc. */
+/* c (m x n, leading dimension ldc) = act(base + A . B) from packed panels of depth kc: base and
+ * act as the micro-kernels' (gemm.h), bias (may be NULL) holding one value per row of c. */
 static void FN(gemm_packed)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t kc,
-                            const REAL *apack, const REAL *bpack, REAL *c, int64_t ldc, int accumulate)
+                            const REAL *apack, const REAL *bpack, REAL *c, int64_t ldc, int accumulate,
+                            const REAL *bias, int relu)
 {
     const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
     for (int64_t j = 0; j < n; j += nr)
         for (int64_t i = 0; i < m; i += mr)
             UKERNEL(kern)(kc, apack + (i / mr) * kc * mr, bpack + (j / nr) * kc * nr, c + i * ldc + j,
-                          ldc, min64(mr, m - i), min64(nr, n - j), accumulate);
+                          ldc, min64(mr, m - i), min64(nr, n - j), accumulate, bias ? bias + i : NULL, relu);
 }

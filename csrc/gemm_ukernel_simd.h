@@ -2,6 +2,7 @@
  * out by gemm_avx2.c and gemm_avx512.c once per element type and B layout. The includer defines:
  *   UKERNEL_NAME, REAL, VEC, VLEN (lanes), MR, NR (a multiple of VLEN),
  *   VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VBCAST(x), VFMA(a, b, acc), VADD(a, b),
+ *   VMAX(a, b) (b where either is NaN, as maxps),
  * and, for the offset-table kernels (gemm.h), UKERNEL_B_OFFSETS (B row k at b + boff[k],
  * unaligned, in runs), UKERNEL_A_OFFSETS (A row i at a + aoff[i], element k at + k) or
  * UKERNEL_A_COLUMNS (A column k at a + aoff[k], element i at + i: the pixel kernel).
@@ -30,7 +31,8 @@
 #define UKERNEL_C_COL(j) ((j) * VLEN)
 #endif
 
-static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate)
+static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
+                         const REAL *bias, int relu)
 {
     VEC acc[MR][NR / VLEN];
 #if defined(UKERNEL_B_OFFSETS)
@@ -55,7 +57,10 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
         for (int i = 0; i < MR; ++i)
             for (int j = 0; j < NR / VLEN; ++j) {
                 REAL *p = c + i * ldc + UKERNEL_C_COL(j);
-                VSTOREU(p, accumulate ? VADD(VLOADU(p), acc[i][j]) : acc[i][j]);
+                VEC v = acc[i][j];
+                if (accumulate) v = VADD(VLOADU(p), v);
+                else if (bias) v = VADD(VBCAST(bias[i]), v);
+                VSTOREU(p, relu ? VMAX(VZERO(), v) : v);  /* a NaN v stays NaN */
             }
         return;
     }
@@ -63,7 +68,11 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR / VLEN; ++j) VSTOREU(tile + i * NR + j * VLEN, acc[i][j]);
     for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + tile[i * NR + j];
+        for (int64_t j = 0; j < n; ++j) {
+            const REAL t = tile[i * NR + j];
+            const REAL v = accumulate ? c[i * ldc + j] + t : bias ? bias[i] + t : t;
+            c[i * ldc + j] = relu && v < 0 ? 0 : v;
+        }
 }
 
 #undef UKERNEL_AB_ARGS

@@ -88,6 +88,21 @@ def test_fused_relu_masks_the_gradient(name, isa):
         ref.assert_close(got, want, np.float64, what)
 
 
+@pytest.mark.parametrize("isa", SIMD_PATHS)
+@pytest.mark.parametrize("name", ["many_images", "rows_of_16", "pixel_rows_of_14", "packed_transposed",
+                                  "packed_pointwise"])
+def test_fused_relu_keeps_nan(name, isa):
+    """The ReLU rides on the micro-kernels' stores (max against zero): a NaN stays NaN there."""
+    x, weight, bias, kwargs = arrays(name, np.float32)
+    x[0, 0, x.shape[2] // 2, x.shape[3] // 2] = np.nan
+    with running(2, isa):
+        y = F.conv2d(x, weight, bias, activation="relu", **kwargs)
+    want = np.maximum(ref.conv2d(x, weight, bias, **kwargs), 0)
+    assert np.isnan(want).any()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    ref.assert_close(np.nan_to_num(y), np.nan_to_num(want), np.float32, "y")
+
+
 @pytest.mark.parametrize("poisoned", ["x", "weight"])
 def test_non_finite_values_stay_where_torch_puts_them(poisoned):
     """The slab's dropped columns and padding meet every weight and real pixels with a zero
