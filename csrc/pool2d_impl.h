@@ -453,6 +453,41 @@ static void FN(lp_input_grad)(T *POOL_RESTRICT dx, const T *POOL_RESTRICT x, int
         for (i = 0; i < n; i++) dx[i] *= p * FN(pow_scalar)(x[i], e);
 }
 
+/* p = 2 on 2x2 stride-2 windows that tile the plane: the passes below fused into one, with
+ * their roundings (powers, the average's order of additions, then the root; the gradient's
+ * chain likewise), so that no scratch rows are written and read back. */
+static int FN(lp2_tiles)(const cconv_pool2d_shape *s, double norm_type)
+{
+    return norm_type == 2.0 && s->kh == 2 && s->kw == 2 && s->stride_h == 2 && s->stride_w == 2 &&
+           s->h == 2 * s->p && s->w == 2 * s->q;
+}
+
+static void FN(lp2_2x2)(T *POOL_RESTRICT y, const T *POOL_RESTRICT r0, const T *POOL_RESTRICT r1, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const T a = r0[2 * i], b = r0[2 * i + 1], c = r1[2 * i], d = r1[2 * i + 1];
+        const T avg = (((((T)0 + a * a) + b * b) + c * c) + d * d) / (T)4;
+        y[i] = SQRT(avg * (T)4);
+    }
+}
+
+static void FN(lp2_backward_2x2)(T *POOL_RESTRICT d0, T *POOL_RESTRICT d1, const T *POOL_RESTRICT r0,
+                                 const T *POOL_RESTRICT r1, const T *POOL_RESTRICT dy, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const T a = r0[2 * i], b = r0[2 * i + 1], c = r1[2 * i], d = r1[2 * i + 1];
+        const T avg = (((((T)0 + a * a) + b * b) + c * c) + d * d) / (T)4;
+        const T grad = dy[i] * ((T)0.5 * ((T)1 / SQRT(avg * (T)4))) * (T)4;
+        const T g = ((avg != 0 || grad == 0) ? grad : (T)0) / (T)4;   /* lp_output_grad's mask */
+        d0[2 * i] = g * ((T)2 * a);
+        d0[2 * i + 1] = g * ((T)2 * b);
+        d1[2 * i] = g * ((T)2 * c);
+        d1[2 * i + 1] = g * ((T)2 * d);
+    }
+}
+
 /* y rows [oh0, oh1) = lp_pool2d(x). Returns CCONV_ENOMEM when the scratch rows for x**p could
  * not be allocated. */
 static int FN(lp_forward_rows)(const cconv_pool2d_shape *s, const T *x, T *y, int64_t oh0,
@@ -464,6 +499,11 @@ static int FN(lp_forward_rows)(const cconv_pool2d_shape *s, const T *x, T *y, in
     const cconv_pool2d_shape band = band_shape(s, oh0, oh1, rows);
     const T *xb = x + first_row * s->w;
     T *powered = NULL;
+    if (FN(lp2_tiles)(s, norm_type)) {
+        int64_t oh;
+        for (oh = oh0; oh < oh1; oh++) FN(lp2_2x2)(y + oh * s->q, x + 2 * oh * s->w, x + (2 * oh + 1) * s->w, s->q);
+        return CCONV_OK;
+    }
     if (p != (T)1) {   /* x**1 is x */
         powered = (T *)malloc((size_t)(rows * s->w) * sizeof(T));
         if (!powered) return CCONV_ENOMEM;
@@ -488,6 +528,14 @@ static int FN(lp_backward_rows)(const cconv_pool2d_shape *s, const T *dy, const 
     cconv_pool2d_shape band;
     const T *xb, *dyb = dy + oh0 * s->q;
     T *dxb, *scratch, *g_avg, *powered;
+    if (FN(lp2_tiles)(s, norm_type)) {
+        int64_t oh;
+        for (oh = oh0; oh < oh1; oh++) {
+            const int64_t top = 2 * oh * s->w, bottom = top + s->w;
+            FN(lp2_backward_2x2)(dx + top, dx + bottom, x + top, x + bottom, dy + oh * s->q, s->q);
+        }
+        return CCONV_OK;
+    }
     band_input_rows(s, oh0, oh1, &first_row, &end_row);
     band = band_shape(s, oh0, oh1, end_row - first_row);
     xb = x + first_row * s->w;

@@ -198,6 +198,7 @@ GRADCHECK_CASES = [
     pytest.param("avg", PoolCase(1, 2, 6, 7, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
                  id="avg-k3s2p1-ceil-nopadcount"),
     pytest.param("lp", PoolCase(2, 2, 5, 6, 2), id="lp2-k2"),
+    pytest.param("lp", PoolCase(2, 3, 6, 8, 2), id="lp2-k2-tiling"),  # the fused 2x2 kernels
     pytest.param("lp", PoolCase(1, 2, 7, 6, 3, stride=2, ceil_mode=True), id="lp2-k3s2-ceil"),
     pytest.param("lp", PoolCase(1, 2, 6, 7, (2, 3), stride=1, norm_type=3), id="lp3-overlap"),
     pytest.param("lp", PoolCase(1, 2, 6, 5, 2, stride=(1, 2), ceil_mode=True, norm_type=1.5), id="lp1.5-ceil"),
