@@ -102,22 +102,26 @@ enum { POOL_MAX_FORWARD, POOL_AVG_FORWARD, POOL_LP_FORWARD, POOL_MAX_BACKWARD, P
 
 /* float kernels */
 #define T float
+#define UT uint32_t  /* an unsigned integer of T's size */
 #define FN(name) name##_f32
 #define POW powf
 #define SQRT sqrtf
 #include "pool2d_impl.h"
 #undef T
+#undef UT
 #undef FN
 #undef POW
 #undef SQRT
 
 /* double kernels */
 #define T double
+#define UT uint64_t
 #define FN(name) name##_f64
 #define POW pow
 #define SQRT sqrt
 #include "pool2d_impl.h"
 #undef T
+#undef UT
 #undef FN
 #undef POW
 #undef SQRT

@@ -472,6 +472,17 @@ static void FN(lp2_2x2)(T *POOL_RESTRICT y, const T *POOL_RESTRICT r0, const T *
     }
 }
 
+/* v where keep is 1, else +0, by a bit mask: a select GCC vectorizes even where computing v may
+ * raise a floating-point exception (as a branch it would not, under -ftrapping-math). */
+static inline T FN(keep_if)(T v, int keep)
+{
+    UT bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= (UT)0 - (UT)keep;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
 static void FN(lp2_backward_2x2)(T *POOL_RESTRICT d0, T *POOL_RESTRICT d1, const T *POOL_RESTRICT r0,
                                  const T *POOL_RESTRICT r1, const T *POOL_RESTRICT dy, int64_t n)
 {
@@ -480,7 +491,8 @@ static void FN(lp2_backward_2x2)(T *POOL_RESTRICT d0, T *POOL_RESTRICT d1, const
         const T a = r0[2 * i], b = r0[2 * i + 1], c = r1[2 * i], d = r1[2 * i + 1];
         const T avg = (((((T)0 + a * a) + b * b) + c * c) + d * d) / (T)4;
         const T grad = dy[i] * ((T)0.5 * ((T)1 / SQRT(avg * (T)4))) * (T)4;
-        const T g = ((avg != 0 || grad == 0) ? grad : (T)0) / (T)4;   /* lp_output_grad's mask */
+        /* lp_output_grad's mask; with avg == 0, grad is dy times an infinity, never 0 */
+        const T g = FN(keep_if)(grad, avg != 0) / (T)4;
         d0[2 * i] = g * ((T)2 * a);
         d0[2 * i + 1] = g * ((T)2 * b);
         d1[2 * i] = g * ((T)2 * c);
