@@ -83,11 +83,12 @@ static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t 
 /* The same block with the pixel micro-kernel (gemm.h): c holds the block's outputs pixel-major,
  * filter panel p (NR_PIX filters) at c + p*ldp*NR_PIX and column j of the n at + j*NR_PIX (so
  * rows of whole tiles are stored without their gaps); wpack holds the m filters as NR_PIX-wide
- * panels of depth kc. Tiles of MR_PIX pixels walk the n columns as gemm_offsets walks its (rows
- * of `width`, `period` apart; width a multiple of MR_PIX or width = n). */
+ * panels of depth kc; bias (may be NULL) holds one value per filter, and c gets act(base + the
+ * product) as in gemm_offsets. Tiles of MR_PIX pixels walk the n columns as gemm_offsets walks
+ * its (rows of `width`, `period` apart; width a multiple of MR_PIX or width = n). */
 static void FN(gemm_pixels)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t width, int64_t period,
                             int64_t kc, const REAL *wpack, const REAL *slab, const int64_t *off, REAL *c,
-                            int64_t ldp, int accumulate)
+                            int64_t ldp, int accumulate, const REAL *bias, int relu)
 {
     const int mr = KERNEL_MR_PIX(kern), nr = KERNEL_NR_PIX(kern);
     for (int64_t p0 = 0; p0 < m; p0 += nr) {
@@ -97,7 +98,7 @@ static void FN(gemm_pixels)(const cconv_gemm_kernels *kern, int64_t m, int64_t n
         for (int64_t j = 0; j < n; j += mr) {
             const int64_t at = row_start + within;
             UKERNEL_PIX(kern)(kc, slab + at, off, panel, cp + j * nr, nr, min64(mr, n - j), min64(nr, m - p0),
-                              accumulate, NULL, 0);
+                              accumulate, bias ? bias + p0 : NULL, relu);
             for (within += mr; within >= width; within -= width) row_start += period;
         }
     }
@@ -207,13 +208,15 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                 REAL *dst = y + (n * G * fs->cout + g * fs->cout + m0) * PQ + oh0 * fs->q;
                 /* Row runs of the offset kernel write straight into y, bias and ReLU with the stores
                  * (which spread over the work instead of one burst of cache misses at the end); the
-                 * rest goes through cbuf. */
+                 * pixel kernel's tiles (bias and ReLU with theirs) and the offset kernel's gapped
+                 * rows go through cbuf. */
                 const int in_place = row_runs && !pix;
                 for (int64_t k0 = 0; k0 < CRS; k0 += kc_max) {
                     const int64_t kc = min64(kc_max, CRS - k0);
                     const REAL *a = apack + g * a_group + a_rows * k0 + m0 * kc;
                     if (pix)
-                        FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0);
+                        FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0,
+                                        k0 == 0 && bias ? bias + g * fs->cout + m0 : NULL, relu && k0 + kc == CRS);
                     else
                         FN(gemm_offsets)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0,
                                          in_place ? dst : cbuf, in_place ? PQ : ldc, k0 > 0,
@@ -223,12 +226,8 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                 if (pix)  /* transpose the kept columns into place */
                     FN(unpack_pixels)(kern, cbuf, ldc, m, row_runs ? 1 : rows, row_runs ? rows * fs->q : fs->q,
                                       wp * nr_pix, dst, PQ);
-                for (int64_t k = 0; !in_place && k < m; ++k) {  /* bias and ReLU; from cbuf, drop columns ow >= Q */
+                for (int64_t k = 0; !in_place && !pix && k < m; ++k) {  /* bias, ReLU; drop columns ow >= Q */
                     const REAL b = bias ? bias[g * fs->cout + m0 + k] : 0;
-                    if (pix) {
-                        if (bias || relu) FN(add_bias_act)(dst + k * PQ, dst + k * PQ, rows * fs->q, b, relu);
-                        continue;
-                    }
                     for (int64_t row = 0; row < rows; ++row)
                         FN(add_bias_act)(dst + k * PQ + row * fs->q, cbuf + k * ldc + row * wp, fs->q, b, relu);
                 }

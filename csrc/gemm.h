@@ -51,7 +51,8 @@ typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_
  * m < MR_PIX), B from a panel of NR_PIX columns. The stride-1 convolution runs it with A = pixels
  * of its slab (tap k of output pixel i at slab + off[k] + i) and B = the filters, so a tile is
  * MR_PIX pixels x NR_PIX filters: pixels broadcast from any row geometry (14-pixel rows waste no
- * lane) and the filters loaded aligned. Only tables with wide registers have one (else NULL). */
+ * lane) and the filters loaded aligned; its bias is per column (filter): bias[j]. Only tables
+ * with wide registers have one (else NULL). */
 typedef void (*cconv_ukernel_pix_f32)(int64_t kc, const float *a, const int64_t *aoff, const float *b, float *c,
                                       int64_t ldc, int64_t m, int64_t n, int accumulate, const float *bias, int relu);
 typedef void (*cconv_ukernel_pix_f64)(int64_t kc, const double *a, const int64_t *aoff, const double *b,

@@ -14,21 +14,29 @@
 #define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOADU(b + boff[k] + col[j])
 #define UKERNEL_C_COL(j) ((j) * VLEN)
+#define UKERNEL_BIAS(i, j) VBCAST(bias[i])
+#define UKERNEL_BIAS_ELEM(i, j) bias[i]
 #elif defined(UKERNEL_A_OFFSETS)
 #define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
 #define UKERNEL_A_ELEM(k, i) arow[i][k]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #define UKERNEL_C_COL(j) ((j) * VLEN)
-#elif defined(UKERNEL_A_COLUMNS)
+#define UKERNEL_BIAS(i, j) VBCAST(bias[i])
+#define UKERNEL_BIAS_ELEM(i, j) bias[i]
+#elif defined(UKERNEL_A_COLUMNS)  /* rows are pixels, columns filters: the bias is per column */
 #define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
 #define UKERNEL_A_ELEM(k, i) a[aoff[k] + (i)]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #define UKERNEL_C_COL(j) ((j) * VLEN)
+#define UKERNEL_BIAS(i, j) VLOADU(bias + (j) * VLEN)
+#define UKERNEL_BIAS_ELEM(i, j) bias[j]
 #else
 #define UKERNEL_AB_ARGS const REAL *a, const REAL *b
 #define UKERNEL_A_ELEM(k, i) a[(k) * MR + (i)]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #define UKERNEL_C_COL(j) ((j) * VLEN)
+#define UKERNEL_BIAS(i, j) VBCAST(bias[i])
+#define UKERNEL_BIAS_ELEM(i, j) bias[i]
 #endif
 
 static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
@@ -59,7 +67,7 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
                 REAL *p = c + i * ldc + UKERNEL_C_COL(j);
                 VEC v = acc[i][j];
                 if (accumulate) v = VADD(VLOADU(p), v);
-                else if (bias) v = VADD(VBCAST(bias[i]), v);
+                else if (bias) v = VADD(UKERNEL_BIAS(i, j), v);
                 VSTOREU(p, relu ? VMAX(VZERO(), v) : v);  /* a NaN v stays NaN */
             }
         return;
@@ -70,7 +78,7 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
     for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) {
             const REAL t = tile[i * NR + j];
-            const REAL v = accumulate ? c[i * ldc + j] + t : bias ? bias[i] + t : t;
+            const REAL v = accumulate ? c[i * ldc + j] + t : bias ? UKERNEL_BIAS_ELEM(i, j) + t : t;
             c[i * ldc + j] = relu && v < 0 ? 0 : v;
         }
 }
@@ -79,3 +87,5 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
 #undef UKERNEL_A_ELEM
 #undef UKERNEL_B_ROW
 #undef UKERNEL_C_COL
+#undef UKERNEL_BIAS
+#undef UKERNEL_BIAS_ELEM
