@@ -26,7 +26,6 @@
 #define ALIGN_ELEMS 16      /* workspace slices start on 64-byte boundaries (panels are read aligned) */
 #define FLAT_COLS 512       /* flat output columns per block of the stride-1 path */
 #define FLAT_ROWS 128       /* output channels per block of the stride-1 path */
-#define PIX_FILL 1.0       /* the share of the offset kernel's useful lanes the pixel kernel needs */
 
 /* A stride-1 convolution for conv2d_flat.h, per group: cin x (h, w) in, cout x (p, q) out. */
 typedef struct {

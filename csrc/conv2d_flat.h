@@ -5,13 +5,16 @@
  * ow + s*dil_w - pad_left). Copy a block of input rows into a per-thread slab, row t at
  * slab[t*wp + pad_left ...] with wp = W + gap, and zeros in the gap between rows: the gap after a
  * row is the right padding of that row and the left padding of the next, so gap =
- * max(pad_left, pad_right) suffices (wp is at least Q, for padding wider than the filter). Number the block's outputs f = t*wp + ow: then tap (c, r, s)
- * of output f is slab[f + off[c, r, s]], with off = c*plane + r*dil_h*wp + s*dil_w. Row (c, r, s)
- * of the im2col matrix is the slab shifted by a constant, so the micro-kernels read B in place
- * through an offset table (gemm.h) and nothing is packed per pixel. The columns ow >= Q of that
- * numbering are computed and dropped (one of every Q + 1 for a 'same' 3x3 convolution).
- * The gradient of the input is the same computation on dy with the filters transposed and
- * flipped, so it runs here too.
+ * max(pad_left, pad_right) suffices (wp is at least Q, for padding wider than the filter).
+ * Number the block's outputs f = t*wp + ow: then tap (c, r, s) of output f is
+ * slab[f + off[c, r, s]], with off = c*plane + r*dil_h*wp + s*dil_w. Row (c, r, s) of the
+ * im2col matrix is the slab shifted by a constant, so the micro-kernels read it in place through
+ * an offset table (gemm.h) and nothing is packed per pixel: the offset kernel as B (filters x
+ * pixels tiles), the pixel kernel as A (pixels x filters). Where tiles can follow the image rows
+ * (gemm.h's runs, or rows of whole pixel tiles) they skip the columns ow >= Q; elsewhere those
+ * are computed and dropped (one of every Q + 1 for a 'same' 3x3 convolution). The gradient of
+ * the input is the same computation on dy with the filters transposed and flipped, so it runs
+ * here too; the weight gradient reads the slab row by row (flat_grad_weight_block).
  */
 
 /* dst[j] = src[j] + b for j < len, then max(., 0) with relu (keeping NaN); dst may be src. */
@@ -127,9 +130,9 @@ static int FN(offset_row_runs)(const flat_shape *fs, int64_t nr)
 }
 
 /* Whether conv_flat runs fs with the pixel micro-kernel rather than the offset one: the table
- * has one, and the share of its tiles' lanes that compute kept outputs is at least PIX_FILL
- * of the offset kernel's share (the pixel kernel runs closer to the FMA peak: about 97% of it
- * in its loop against 85-90%). Its tiles cover whole rows when Q is a multiple of MR_PIX (14,
+ * has one, and the share of its tiles' lanes that compute kept outputs is at least the offset
+ * kernel's (on a tie the pixel kernel wins: it runs at about 94% of the FMA peak in its loop,
+ * the offset kernel at 85-90%). Its tiles cover whole rows when Q is a multiple of MR_PIX (14,
  * 28, 56: no lane wasted), else they run along the slab's rows and compute their gaps. */
 static int FN(use_pixel_kernel)(const cconv_gemm_kernels *kern, const flat_shape *fs)
 {
@@ -139,7 +142,7 @@ static int FN(use_pixel_kernel)(const cconv_gemm_kernels *kern, const flat_shape
     const double pix = tile_fill(fs->cout, nr_pix) * (fs->q % mr_pix == 0 ? 1.0 : gap_fill);
     const double offset = tile_fill(fs->cout, KERNEL_MR(kern)) *
                           (FN(offset_row_runs)(fs, KERNEL_NR(kern)) ? 1.0 : gap_fill);
-    return pix >= PIX_FILL * offset;
+    return pix >= offset;
 }
 
 /* The panel width conv_flat wants its filters packed in (pack_weights' mr). */
@@ -150,8 +153,8 @@ static int FN(flat_panel_width)(const cconv_gemm_kernels *kern, const flat_shape
 
 /* y[n, g*cout + k] = act(bias[g*cout + k] + sum over (c, r, s) of A_g[k, (c*R + r)*S + s] times
  * x[n, g*cin + c] at tap (r, s)), stride 1. apack holds group g's A (cout x cin*R*S) at
- * apack + g*a_group, in MR-row panels whose depth blocks of kc_max start at a_rows*k0 (as the
- * forward packs its weights). mask (laid out like x, may be NULL) zeroes x where mask <= 0.
+ * apack + g*a_group, in panels of flat_panel_width rows whose depth blocks of kc_max start at
+ * a_rows*k0 (pack_weights). mask (laid out like x, may be NULL) zeroes x where mask <= 0.
  * bias may be NULL; relu applies max(., 0) (keeping NaN). */
 static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, const REAL *apack,
                          int64_t a_group, int64_t kc_max, const REAL *bias, int relu, REAL *y, int threads)
@@ -239,43 +242,22 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
     return CCONV_OK;
 }
 
-/* dy rows [oh0, oh0 + rows) of one image's group (cout x P x Q; with a relu_mask, masked) as
- * B panels of width nr in the flat numbering of the block: panel p holds dy[p*nr + j, f] at
- * [f*nr + j] for f = t*wp + ow < rows*wp, zero for ow >= Q and for channels past cout. With
- * sums, sums[k] += the sum of what is packed for channel k (the bias gradient). */
-static void FN(pack_dy_flat)(const flat_shape *fs, const REAL *dyg, const REAL *maskg, int64_t oh0, int64_t rows,
-                             int64_t wp, int nr, REAL *out, REAL *sums)
-{
-    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
-    const int64_t cols = rows * wp, PQ = fs->p * fs->q;
-    for (int64_t k0 = 0; k0 < fs->cout; k0 += nr) {
-        const int64_t live = min64(nr, fs->cout - k0), offset = k0 * PQ + oh0 * fs->q;
-        REAL *panel = out + k0 / nr * cols * nr;
-        /* The block's rows are contiguous in dy; each lands in its own row of wp columns. */
-        TRANSPOSE(kern)(dyg + offset, maskg ? maskg + offset : NULL, PQ, live, rows * fs->q, fs->q, wp, panel, nr,
-                        sums ? sums + k0 : NULL);
-        for (int64_t t = 0; t < rows; ++t) {
-            REAL *row = panel + t * wp * nr;
-            for (int64_t u = 0; live < nr && u < fs->q; ++u)  /* channels past cout */
-                for (int64_t i = live; i < nr; ++i) row[u * nr + i] = 0;
-            memset(row + fs->q * nr, 0, (size_t)((wp - fs->q) * nr) * sizeof(REAL));  /* the gap */
-        }
-    }
-}
-
-/* acc[crs*cout + k] += sum over the block's flat outputs f < cols of slab[off[crs] + f] * dy[k, f]
- * (dy as pack_dy_flat's panels): one image block's share of dw^T, with A read in place from the
- * slab (gemm.h's A-offset micro-kernels). off holds CRS offsets and MR zeros after them. */
+/* acc[crs*cout + k] += sum over the block's outputs j < rows*q (rows of q, wp apart in the slab)
+ * of slab[off[crs] + (j / q)*wp + j % q] * dy[k, j]: one image block's share of dw^T, with A read
+ * in place from the slab in runs of one image row (gemm.h's A-offset micro-kernels) and dy as
+ * transpose_panels' NR-wide panels of its compact rows. off holds CRS offsets and MR zeros. */
 static void FN(flat_grad_weight_block)(const cconv_gemm_kernels *kern, int64_t crs_count, int64_t cout,
-                                       int64_t cols, const REAL *slab, const int64_t *off, const REAL *dy_panels,
-                                       REAL *acc)
+                                       int64_t rows, int64_t q, int64_t wp, const REAL *slab, const int64_t *off,
+                                       const REAL *dy_panels, REAL *acc)
 {
-    const int64_t mr = KERNEL_MR(kern), nr = KERNEL_NR(kern), kc_max = balanced_block(cols, KC_MAX);
+    const int64_t mr = KERNEL_MR(kern), nr = KERNEL_NR(kern), cols = rows * q;
+    const int64_t kc_max = balanced_block(rows, max64(1, KC_MAX / q)) * q;  /* whole rows per depth block */
     for (int64_t f0 = 0; f0 < cols; f0 += kc_max) {
         const int64_t kc = min64(kc_max, cols - f0);
         for (int64_t p0 = 0; p0 < cout; p0 += nr)
             for (int64_t i0 = 0; i0 < crs_count; i0 += mr)
-                UKERNEL_AOFF(kern)(kc, slab + f0, off + i0, dy_panels + p0 * cols + f0 * nr, acc + i0 * cout + p0, cout,
-                                   min64(mr, crs_count - i0), min64(nr, cout - p0), 1, NULL, 0);
+                UKERNEL_AOFF(kern)(kc, slab + f0 / q * wp, off + i0, q, wp, dy_panels + p0 * cols + f0 * nr,
+                                   acc + i0 * cout + p0, cout, min64(mr, crs_count - i0), min64(nr, cout - p0), 1,
+                                   NULL, 0);
     }
 }

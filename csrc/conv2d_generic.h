@@ -388,13 +388,13 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
      * dw^T[CRS, K_g] = im2col(x) . dy^T, into the private copies, which are then always used. */
     /* db, when asked for, is summed as dy is packed (the transposes' row sums), into private
      * copies too (after dw's), which are added in thread order. */
-    /* The stride-1 path (conv2d_flat.h) reads x in place from a slab, dw^T = slab . dy^T; its
-     * dropped columns meet real pixels with a zero gradient, so it needs a finite x. It wins
+    /* The stride-1 path (conv2d_flat.h) reads x in place from a slab, dw^T = slab . dy^T, one
+     * image row at a time (so it multiplies exactly the products the packed path does). It wins
      * while the filters fill at least half of an NR-wide tile (LeNet's 16 do: 1.7x faster than
      * packing im2col^T, whose cost each packed value repays over only K multiply-adds). */
     const flat_shape fs = forward_flat_shape(sh);
     const int flat = sh->stride_h == 1 && sh->stride_w == 1 && flat_row_period(&fs) > 0 && sh->r * sh->s > 1 &&
-                     tile_fill(Kg, nr) >= 0.5 && FN(all_finite)(x, sh->n * sh->c * HW);
+                     tile_fill(Kg, nr) >= 0.5;
     const int transposed = flat || tile_fill(CRS, mr) * tile_fill(Kg, nr) > 1.25 * tile_fill(Kg, mr) * tile_fill(CRS, nr);
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS);
     const int64_t wp = flat ? flat_row_period(&fs) : 0, halo = (sh->r - 1) * sh->dil_h;
@@ -441,8 +441,10 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
             if (flat) {
                 const int64_t oh0 = qb * ph, rows = min64(ph, sh->p - oh0);
                 FN(fill_slab)(&fs, xg, NULL, oh0 - sh->pad_top, rows + halo, wp, plane, apack);
-                FN(pack_dy_flat)(&fs, dyg, maskg, oh0, rows, wp, nr, bpack, bias_acc ? bias_acc + g * Kg : NULL);
-                FN(flat_grad_weight_block)(kern, CRS, Kg, rows * wp, apack, off, bpack, acc + g * Kg * CRS);
+                const int64_t at = oh0 * sh->q;  /* the block's rows of dy, compact, as panels */
+                FN(transpose_panels)(dyg + at, maskg ? maskg + at : NULL, PQ, Kg, rows * sh->q, nr, bpack,
+                                     bias_acc ? bias_acc + g * Kg : NULL);
+                FN(flat_grad_weight_block)(kern, CRS, Kg, rows, sh->q, wp, apack, off, bpack, acc + g * Kg * CRS);
                 continue;
             }
             if (transposed) {

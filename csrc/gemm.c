@@ -13,7 +13,7 @@
 
 /* One generic body per element type and operand layout: accumulate the MR x NR tile (A element
  * (k, i) is A_ELEM(k, i), row k of B starts at B_ROW(k)), then store its valid part. */
-#define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ROW, PROLOGUE)                   \
+#define DEFINE_SCALAR_UKERNEL(NAME, REAL, AB_ARGS, A_ELEM, B_ROW, PROLOGUE, NEXT_K)           \
     static void NAME(int64_t kc, AB_ARGS(REAL), REAL *c, int64_t ldc, int64_t m, int64_t n,   \
                      int accumulate, const REAL *bias, int relu)                              \
     {                                                                                         \
@@ -24,6 +24,7 @@
             const REAL *bk = B_ROW(k);                                                        \
             for (int i = 0; i < SCALAR_MR; ++i)                                               \
                 for (int j = 0; j < SCALAR_NR; ++j) acc[i][j] += A_ELEM(k, i) * bk[j];        \
+            NEXT_K                                                                            \
         }                                                                                     \
         for (int64_t i = 0; i < m; ++i) {                                                     \
             REAL *ci = c + i * ldc;                                                           \
@@ -35,7 +36,7 @@
     }
 #define PANEL_ARGS(REAL) const REAL *a, const REAL *b
 #define B_OFFSET_ARGS(REAL) const REAL *a, const REAL *b, const int64_t *boff, int64_t run, int64_t step
-#define A_OFFSET_ARGS(REAL) const REAL *a, const int64_t *aoff, const REAL *b
+#define A_OFFSET_ARGS(REAL) const REAL *a, const int64_t *aoff, int64_t run, int64_t step, const REAL *b
 #define PANEL_A(k, i) a[(k) * SCALAR_MR + (i)]
 #define OFFSET_A(k, i) a[aoff[i] + (k)]
 #define PANEL_B(k) (b + (k) * SCALAR_NR)
@@ -44,13 +45,20 @@
 /* A scalar tile row is 8 elements, 32 or 64 bytes: no shorter run holds a whole 64-byte vector,
  * so gemm.h's runs are never shorter than the row here, and a row is one contiguous run. */
 #define ONE_RUN (void)run; (void)step;
+/* A's rows in runs (gemm.h): at the end of each run, move A to the next one (k counts within the run). */
+#define A_RUNS int64_t within = 0;
+#define NEXT_A_RUN                  \
+    if (++within == run) {          \
+        within = 0;                 \
+        a += step - run;            \
+    }
 
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B, NOTHING)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B, NOTHING)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, B_OFFSET_ARGS, PANEL_A, OFFSET_B, ONE_RUN)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A, OFFSET_B, ONE_RUN)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B, NOTHING)
-DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32, float, PANEL_ARGS, PANEL_A, PANEL_B, NOTHING, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64, double, PANEL_ARGS, PANEL_A, PANEL_B, NOTHING, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_off, float, B_OFFSET_ARGS, PANEL_A, OFFSET_B, ONE_RUN, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_off, double, B_OFFSET_ARGS, PANEL_A, OFFSET_B, ONE_RUN, NOTHING)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f32_aoff, float, A_OFFSET_ARGS, OFFSET_A, PANEL_B, A_RUNS, NEXT_A_RUN)
+DEFINE_SCALAR_UKERNEL(ukernel_4x8_scalar_f64_aoff, double, A_OFFSET_ARGS, OFFSET_A, PANEL_B, A_RUNS, NEXT_A_RUN)
 
 #define DEFINE_SCALAR_TRANSPOSE(NAME, REAL)                                                       \
     static void NAME(const REAL *src, const REAL *mask, int64_t lds, int64_t rows, int64_t cols,   \

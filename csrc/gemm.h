@@ -38,14 +38,16 @@ typedef void (*cconv_ukernel_off_f64)(int64_t kc, const double *a, const double 
                                       int64_t run, int64_t step, double *c, int64_t ldc, int64_t m, int64_t n,
                                       int accumulate, const double *bias, int relu);
 
-/* And with A read in place: row i of A (i < MR; all MR must be readable, also for m < MR) is the
- * kc consecutive elements at a + aoff[i]. The stride-1 weight gradient reads the slab this way. */
-typedef void (*cconv_ukernel_aoff_f32)(int64_t kc, const float *a, const int64_t *aoff, const float *b,
-                                       float *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
+/* And with A read in place: row i of A (i < MR; all MR must be readable, also for m < MR) is kc
+ * elements at a + aoff[i], in runs of `run` that start `step` apart: element k at
+ * a + aoff[i] + (k / run) * step + k % run (run >= kc: one contiguous run). The stride-1 weight
+ * gradient reads the slab this way, one run per image row, skipping the padding gaps. */
+typedef void (*cconv_ukernel_aoff_f32)(int64_t kc, const float *a, const int64_t *aoff, int64_t run, int64_t step,
+                                       const float *b, float *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
                                        const float *bias, int relu);
-typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_t *aoff, const double *b,
-                                       double *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
-                                       const double *bias, int relu);
+typedef void (*cconv_ukernel_aoff_f64)(int64_t kc, const double *a, const int64_t *aoff, int64_t run,
+                                       int64_t step, const double *b, double *c, int64_t ldc, int64_t m, int64_t n,
+                                       int accumulate, const double *bias, int relu);
 
 /* And with A's columns read in place: A[i][k] = a[aoff[k] + i] (all MR_PIX rows readable, also for
  * m < MR_PIX), B from a panel of NR_PIX columns. The stride-1 convolution runs it with A = pixels

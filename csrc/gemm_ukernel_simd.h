@@ -4,7 +4,7 @@
  *   VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VBCAST(x), VFMA(a, b, acc), VADD(a, b),
  *   VMAX(a, b) (b where either is NaN, as maxps),
  * and, for the offset-table kernels (gemm.h), UKERNEL_B_OFFSETS (B row k at b + boff[k],
- * unaligned, in runs), UKERNEL_A_OFFSETS (A row i at a + aoff[i], element k at + k) or
+ * unaligned, in runs), UKERNEL_A_OFFSETS (A row i at a + aoff[i], in runs) or
  * UKERNEL_A_COLUMNS (A column k at a + aoff[k], element i at + i: the pixel kernel).
  * The MR x NR/VLEN accumulators live in registers (the loops have constant bounds and are
  * fully unrolled); full tiles are stored straight into C, edge tiles through a small buffer. */
@@ -17,7 +17,7 @@
 #define UKERNEL_BIAS(i, j) VBCAST(bias[i])
 #define UKERNEL_BIAS_ELEM(i, j) bias[i]
 #elif defined(UKERNEL_A_OFFSETS)
-#define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, const REAL *b
+#define UKERNEL_AB_ARGS const REAL *a, const int64_t *aoff, int64_t run, int64_t step, const REAL *b
 #define UKERNEL_A_ELEM(k, i) arow[i][k]
 #define UKERNEL_B_ROW(k, j) VLOAD(b + (k) * NR + (j) * VLEN)
 #define UKERNEL_C_COL(j) ((j) * VLEN)
@@ -53,13 +53,25 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
 #endif
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR / VLEN; ++j) acc[i][j] = VZERO();
-    for (int64_t k = 0; k < kc; ++k) {
-        VEC bk[NR / VLEN];
-        for (int j = 0; j < NR / VLEN; ++j) bk[j] = UKERNEL_B_ROW(k, j);
-        for (int i = 0; i < MR; ++i) {
-            const VEC ai = VBCAST(UKERNEL_A_ELEM(k, i));
-            for (int j = 0; j < NR / VLEN; ++j) acc[i][j] = VFMA(ai, bk[j], acc[i][j]);
+#if defined(UKERNEL_A_OFFSETS)
+    const int64_t a_run = run, skip = step - run;  /* from the end of one run of A's row to the next */
+#else
+    const int64_t a_run = kc, skip = 0;
+#endif
+    for (int64_t k = 0; k < kc;) {
+        for (const int64_t end = k + a_run < kc ? k + a_run : kc; k < end; ++k) {
+            VEC bk[NR / VLEN];
+            for (int j = 0; j < NR / VLEN; ++j) bk[j] = UKERNEL_B_ROW(k, j);
+            for (int i = 0; i < MR; ++i) {
+                const VEC ai = VBCAST(UKERNEL_A_ELEM(k, i));
+                for (int j = 0; j < NR / VLEN; ++j) acc[i][j] = VFMA(ai, bk[j], acc[i][j]);
+            }
         }
+#if defined(UKERNEL_A_OFFSETS)
+        for (int i = 0; i < MR; ++i) arow[i] += skip;
+#else
+        (void)skip;
+#endif
     }
     if (m == MR && n == NR) {
         for (int i = 0; i < MR; ++i)

@@ -9,8 +9,9 @@ input cropping, which falls back to packing), groups, tiles that span whole rows
 micro-kernel's tilings, and the fused ReLU's masked gradient; and
 the two packed weight gradients (dw and dw^T), which also sum the bias gradient.
 Every case is checked against the NumPy reference for the output and all three gradients, on
-every SIMD path this CPU runs and with 1 and 2 threads; and the non-finite guards (a non-finite
-weight or input makes the backward take the packed path) against torch where it is installed.
+every SIMD path this CPU runs and with 1 and 2 threads; and non-finite values against torch where
+it is installed (a non-finite weight sends the gradient of the input to the packed path; the
+weight gradient multiplies only real products, so an infinite input stays on the slab).
 """
 import numpy as np
 import pytest
