@@ -171,7 +171,8 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
     int64_t ph, nblk;
     flat_blocks(fs, wp, want, &ph, &nblk);
     const int64_t items = fs->n * G * nblk, plane = (ph + halo) * wp;
-    const int64_t slab_size = round_up(fs->cin * plane + wp + max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
+    const int64_t slab_size =
+        round_up(fs->cin * plane + wp + max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
     const int64_t mc = min64(fs->cout, max64(1, FLAT_ROWS / width) * width);
     /* cbuf: mc rows of ldc flat columns (offset kernel), or round_up(mc, NR_PIX) filters of ldc
      * flat columns pixel-major (pixel kernel; its tiles may run MR_PIX - 1 columns past the block) */
@@ -218,8 +219,9 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                     const int64_t kc = min64(kc_max, CRS - k0);
                     const REAL *a = apack + g * a_group + a_rows * k0 + m0 * kc;
                     if (pix)
-                        FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc, k0 > 0,
-                                        k0 == 0 && bias ? bias + g * fs->cout + m0 : NULL, relu && k0 + kc == CRS);
+                        FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc,
+                                        k0 > 0, k0 == 0 && bias ? bias + g * fs->cout + m0 : NULL,
+                                        relu && k0 + kc == CRS);
                     else
                         FN(gemm_offsets)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0,
                                          in_place ? dst : cbuf, in_place ? PQ : ldc, k0 > 0,
