@@ -66,12 +66,15 @@ static flat_shape forward_flat_shape(const cconv_conv2d_shape *sh)
 }
 
 /* Output rows per block (*ph) and blocks per image (*nblk) of the stride-1 path: about FLAT_COLS
- * flat columns per block, and enough blocks to share out evenly among `want` threads when there
- * are few images. */
+ * flat columns per block, then more (smaller) blocks only while the items would not share out
+ * evenly among `want` threads: the busiest thread more than 1/8 over the mean (a batch of one
+ * image on 2 threads). Every block copies R - 1 rows of halo, so blocks stay as large as that
+ * allows: 64 images on 16 threads keep whole images. */
 static void flat_blocks(const flat_shape *fs, int64_t wp, int want, int64_t *ph, int64_t *nblk)
 {
+    const int64_t images = fs->n * fs->groups;
     int64_t blocks = ceil_div(fs->p, clamp64(FLAT_COLS / wp, 1, fs->p));
-    if (fs->n * fs->groups * blocks < 8 * want) blocks = min64(fs->p, round_up(blocks, want));
+    while (blocks < fs->p && 8 * ceil_div(images * blocks, want) * want > 9 * images * blocks) ++blocks;
     *ph = ceil_div(fs->p, blocks);
     *nblk = ceil_div(fs->p, *ph);
 }

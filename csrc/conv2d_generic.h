@@ -419,16 +419,18 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
         return CCONV_ENOMEM;
     }
     if (flat) flat_offsets(&fs, wp, plane, mr, off);
-    /* Zero every private copy here, not in the parallel region: OpenMP may run fewer than t
-     * threads (a serial build, a nested region, OMP_THREAD_LIMIT), and all t are summed. */
-    for (int p = 0; (partial || db_partial) && p < t; ++p)
-        memset(work + p * stride + a_size + b_size, 0, (size_t)(partial + db_partial) * sizeof(REAL));
-
 #pragma omp parallel num_threads(t)
     {
         REAL *apack = work + cconv_thread_id() * stride, *bpack = apack + a_size;
         REAL *acc = partial ? bpack + b_size : dw, *bias_acc = db ? bpack + b_size + partial : NULL;
         int64_t it;
+        int p;
+        /* Zero all t private copies, shared out (OpenMP may run fewer than t threads: a serial
+         * build, a nested region, OMP_THREAD_LIMIT; all t are summed). Serially, 16 threads' copies
+         * of a large layer's dw took longer than their gradient. */
+#pragma omp for schedule(static)
+        for (p = 0; p < ((partial || db_partial) ? t : 0); ++p)
+            memset(work + p * stride + a_size + b_size, 0, (size_t)(partial + db_partial) * sizeof(REAL));
         /* The slab: what a block does not write must still be finite (it meets zeros). */
         if (flat) memset(apack, 0, (size_t)a_size * sizeof(REAL));
 #pragma omp for schedule(static)
