@@ -436,22 +436,22 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G);
-            const int64_t q0 = qb * kq, nq = min64(kq, PQ - q0);
+            const int64_t oh0 = qb * ph, block_rows = flat ? min64(ph, sh->p - oh0) : 0;  /* a stride-1 block */
+            const int64_t q0 = flat ? oh0 * sh->q : qb * kq, nq = flat ? block_rows * sh->q : min64(kq, PQ - q0);
             const int64_t dy_offset = (n * sh->k + g * Kg) * PQ;
             const REAL *xg = x + (n * sh->c + g * Cg) * HW, *dyg = dy + dy_offset;
             const REAL *maskg = relu_y ? relu_y + dy_offset : NULL;
+            /* dy^T of the item's pixels [q0, q0 + nq): B panels for the transposed products, else
+             * A panels; the bias gradient is summed on the way. */
+            FN(transpose_panels)(dyg + q0, maskg ? maskg + q0 : NULL, PQ, Kg, nq, transposed ? nr : mr,
+                                 transposed ? bpack : apack, bias_acc ? bias_acc + g * Kg : NULL);
             if (flat) {
-                const int64_t oh0 = qb * ph, rows = min64(ph, sh->p - oh0);
-                FN(fill_slab)(&fs, xg, NULL, oh0 - sh->pad_top, rows + halo, wp, plane, apack);
-                const int64_t at = oh0 * sh->q;  /* the block's rows of dy, compact, as panels */
-                FN(transpose_panels)(dyg + at, maskg ? maskg + at : NULL, PQ, Kg, rows * sh->q, nr, bpack,
-                                     bias_acc ? bias_acc + g * Kg : NULL);
-                FN(flat_grad_weight_block)(kern, CRS, Kg, rows, sh->q, wp, apack, off, bpack, acc + g * Kg * CRS);
+                FN(fill_slab)(&fs, xg, NULL, oh0 - sh->pad_top, block_rows + halo, wp, plane, apack);
+                FN(flat_grad_weight_block)(kern, CRS, Kg, block_rows, sh->q, wp, apack, off, bpack,
+                                           acc + g * Kg * CRS);
                 continue;
             }
             if (transposed) {
-                FN(transpose_panels)(dyg + q0, maskg ? maskg + q0 : NULL, PQ, Kg, nq, nr, bpack,  /* dy^T as B panels */
-                                     bias_acc ? bias_acc + g * Kg : NULL);
                 for (int64_t i0 = 0; i0 < CRS; i0 += nc) {
                     const int64_t rows = min64(nc, CRS - i0);
                     FN(pack_im2col_t)(sh, xg, q0, nq, i0, rows, mr, apack);  /* im2col as A panels */
@@ -459,8 +459,6 @@ static int FN(conv2d_grad_weight)(const cconv_conv2d_shape *sh, const REAL *dy, 
                 }
                 continue;
             }
-            FN(transpose_panels)(dyg + q0, maskg ? maskg + q0 : NULL, PQ, Kg, nq, mr, apack,
-                                 bias_acc ? bias_acc + g * Kg : NULL);
             for (int64_t j0 = 0; j0 < CRS; j0 += nc) {
                 const int64_t ncols = min64(nc, CRS - j0);
                 FN(pack_im2col_t)(sh, xg, q0, nq, j0, ncols, nr, bpack);

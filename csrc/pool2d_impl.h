@@ -505,17 +505,17 @@ static void FN(lp2_backward_2x2)(T *POOL_RESTRICT d0, T *POOL_RESTRICT d1, const
 static int FN(lp_forward_rows)(const cconv_pool2d_shape *s, const T *x, T *y, int64_t oh0,
                                int64_t oh1, double norm_type)
 {
+    if (FN(lp2_tiles)(s, norm_type)) {
+        int64_t oh;
+        for (oh = oh0; oh < oh1; oh++) FN(lp2_2x2)(y + oh * s->q, x + 2 * oh * s->w, x + (2 * oh + 1) * s->w, s->q);
+        return CCONV_OK;
+    }
     const T p = (T)norm_type;
     const int64_t first_row = oh0 * s->stride_h;
     const int64_t rows = min_i64(s->h, (oh1 - 1) * s->stride_h + s->kh) - first_row;
     const cconv_pool2d_shape band = band_shape(s, oh0, oh1, rows);
     const T *xb = x + first_row * s->w;
     T *powered = NULL;
-    if (FN(lp2_tiles)(s, norm_type)) {
-        int64_t oh;
-        for (oh = oh0; oh < oh1; oh++) FN(lp2_2x2)(y + oh * s->q, x + 2 * oh * s->w, x + (2 * oh + 1) * s->w, s->q);
-        return CCONV_OK;
-    }
     if (p != (T)1) {   /* x**1 is x */
         powered = (T *)malloc((size_t)(rows * s->w) * sizeof(T));
         if (!powered) return CCONV_ENOMEM;
