@@ -3,13 +3,14 @@
  *   make -C benchmarks && ./benchmarks/bench_conv --threads 2 --iterations 15
  *   ./benchmarks/bench_conv --batch 32 --channels 256 --size 14 --filters 256 --kernel 3 --pad 1
  *
- * With no shape given it runs the standard table (the shapes of issue 4). For each shape it
+ * With no shape given it runs the standard table (the layer shapes of `python -m cconv.bench conv`). For each shape it
  * prints the median time of forward, backward-data and backward-weight, their GFLOP/s
  * (counting only real, non-padding multiply-adds) and the percentage of this machine's FMA
  * peak with the same thread count. The peak is measured again right after each pass (the best
  * of three runs of FMA chains, as the header's), so that a slow spell of a shared machine,
  * which lasts seconds, lowers both sides of the ratio rather than the kernels' side alone.
- * CCONV_ISA picks the kernels. */
+ * CCONV_ISA picks the kernels; --algorithm NAME (gemm, implicit_gemm, pointwise; default auto)
+ * forces one for every pass, and shapes it cannot run print "n/a". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include <time.h>
 
 #include "conv2d.h"
-#include "gemm.h"
+#include "gemm_config.h"
 #include "parallel.h"
 
 double fma_peak_gflops(int threads, int runs);  /* fma_peak.c: the best of `runs` runs */
@@ -78,23 +79,24 @@ static const char *pass_names[N_PASSES] = {"fwd", "bwd_data", "bwd_weight"};
 
 /* The median seconds of `iterations` calls of one pass (after two warm-up calls). */
 static double time_pass(int pass, const cconv_conv2d_shape *sh, const float *x, const float *w,
-                        float *y, float *dx, float *dw, int threads, int iterations)
+                        float *y, float *dx, float *dw, const cconv_conv2d_options *options, int iterations)
 {
     double times[101];
     if (iterations > 101) iterations = 101;
     for (int i = -2; i < iterations; ++i) {
         double t0 = now_seconds();
-        if (pass == FORWARD) cconv_conv2d_forward_f32(sh, x, w, NULL, y, CCONV_ACTIVATION_NONE, threads);
-        else if (pass == BACKWARD_DATA) cconv_conv2d_backward_f32(sh, y, NULL, x, w, dx, NULL, NULL, CCONV_ACTIVATION_NONE, threads);
-        else cconv_conv2d_backward_f32(sh, y, NULL, x, w, NULL, dw, NULL, CCONV_ACTIVATION_NONE, threads);
+        if (pass == FORWARD) cconv_conv2d_forward_f32(sh, x, w, NULL, y, options);
+        else if (pass == BACKWARD_DATA) cconv_conv2d_backward_f32(sh, y, NULL, x, w, dx, NULL, NULL, options);
+        else cconv_conv2d_backward_f32(sh, y, NULL, x, w, NULL, dw, NULL, options);
         if (i >= 0) times[i] = now_seconds() - t0;
     }
     qsort(times, (size_t)iterations, sizeof(double), compare_doubles);
     return times[iterations / 2];
 }
 
-static void run_shape(const bench_shape *b, int threads, int iterations)
+static void run_shape(const bench_shape *b, int threads, int iterations, cconv_conv2d_algorithm algorithm)
 {
+    const cconv_conv2d_options options = {CCONV_ACTIVATION_NONE, threads, {algorithm, algorithm, algorithm}};
     cconv_conv2d_shape sh = {b->n, b->c, b->h, b->w, b->k, b->r, b->s, 1, b->stride, b->stride, 1, 1,
                              b->pad, b->pad, 0, 0};
     sh.p = (b->h + 2 * b->pad - b->r) / b->stride + 1;
@@ -105,7 +107,11 @@ static void run_shape(const bench_shape *b, int threads, int iterations)
     const double gflop = 2.0 * real_macs(&sh) * 1e-9;
     printf("%-11s", b->name);
     for (int pass = 0; pass < N_PASSES; ++pass) {
-        const double t = time_pass(pass, &sh, x, w, y, dx, dw, threads, iterations);
+        if (cconv_conv2d_unsupported(&sh, (cconv_conv2d_pass)pass, algorithm)) {
+            printf("  %-32s", "n/a");
+            continue;
+        }
+        const double t = time_pass(pass, &sh, x, w, y, dx, dw, &options, iterations);
         const double peak = fma_peak_gflops(threads, 3);  /* now, beside this pass */
         printf("  %8.3f ms %6.1f GF/s %3.0f%%", t * 1e3, gflop / t, 100.0 * gflop / t / peak);
     }
@@ -120,14 +126,30 @@ static int int_arg(int argc, char **argv, const char *name, int fallback)
     return fallback;
 }
 
+/* The algorithm --algorithm names (default auto); exits on an unknown name. */
+static cconv_conv2d_algorithm algorithm_arg(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (strcmp(argv[i], "--algorithm")) continue;
+        for (int a = 0; cconv_conv2d_algorithm_name((cconv_conv2d_algorithm)a); ++a)
+            if (!strcmp(argv[i + 1], cconv_conv2d_algorithm_name((cconv_conv2d_algorithm)a)))
+                return (cconv_conv2d_algorithm)a;
+        fprintf(stderr, "unknown --algorithm %s\n", argv[i + 1]);
+        exit(2);
+    }
+    return CCONV_CONV2D_AUTO;
+}
+
 int main(int argc, char **argv)
 {
-    cconv_gemm_kernels_select();
+    cconv_gemm_configs_select();
+    const cconv_conv2d_algorithm algorithm = algorithm_arg(argc, argv);
     const int threads = int_arg(argc, argv, "--threads", cconv_max_threads());
     const int iterations = int_arg(argc, argv, "--iterations", 11);
     const double peak = fma_peak_gflops(threads, 6);
-    printf("cconv bench_conv: float32, %d thread(s), kernels %s, OpenMP %d, measured FMA peak %.1f GFLOP/s\n",
-           threads, cconv_gemm_kernels_get()->isa, cconv_openmp_version(), peak);
+    printf("cconv bench_conv: float32, %d thread(s), kernels %s, algorithm %s, OpenMP %d, measured FMA peak "
+           "%.1f GFLOP/s\n", threads, cconv_gemm_configs_current()->isa, cconv_conv2d_algorithm_name(algorithm),
+           cconv_openmp_version(), peak);
     printf("%-11s", "shape");
     for (int pass = 0; pass < N_PASSES; ++pass) printf("  %-32s", pass_names[pass]);
     printf("\n");
@@ -137,10 +159,10 @@ int main(int argc, char **argv)
                          int_arg(argc, argv, "--filters", 1), int_arg(argc, argv, "--kernel", 3),
                          int_arg(argc, argv, "--kernel", 3), int_arg(argc, argv, "--stride", 1),
                          int_arg(argc, argv, "--pad", 0)};
-        run_shape(&b, threads, iterations);
+        run_shape(&b, threads, iterations, algorithm);
         return 0;
     }
     for (size_t i = 0; i < sizeof standard_shapes / sizeof standard_shapes[0]; ++i)
-        run_shape(&standard_shapes[i], threads, iterations);
+        run_shape(&standard_shapes[i], threads, iterations, algorithm);
     return 0;
 }

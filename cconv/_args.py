@@ -12,6 +12,16 @@ FLOAT_TYPES = (np.float32, np.float64)
 MAX_DIM = 2**31 - 1  # any single size beyond this is certainly a mistake
 
 
+ACTIVATIONS = (None, "relu")  # the activations the kernels fuse into their output
+
+
+def check_activation(activation):
+    """`activation` if the kernels can fuse it (None or 'relu'), else ValueError."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None or 'relu' (fused into the convolution), got {activation!r}")
+    return activation
+
+
 def as_float_array(x, name, ndim=None):
     """`x` as a native-byte-order, C-contiguous float32/float64 ndarray (copied only if needed)."""
     if x is None:

@@ -8,7 +8,8 @@ from cconv import _conv
 
 
 def config():
-    """A dict describing the build: version, OpenMP, SIMD paths built and chosen, threads."""
+    """A dict describing the build: version, OpenMP, SIMD paths built and chosen, threads, and the
+    convolution algorithms built (conv2d's `algorithm=`)."""
     from cconv import __version__
     from cconv._threads import get_num_threads
 
@@ -25,6 +26,7 @@ def config():
         "simd_built": ",".join(_conv.simd_paths_built()),
         "simd_selected": f"{isa} (f32 micro-tile {mr}x{nr}"
                          + (f", pixel tile {pixels[0]}x{pixels[1]})" if pixels else ")"),
+        "conv_algorithms": ",".join(_conv.ALGORITHMS),
     }
 
 

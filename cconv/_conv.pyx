@@ -1,69 +1,77 @@
 # cython: language_level=3
 """Thin wrappers over the kernels built on the packed GEMM (csrc/conv2d.c, csrc/dense.c, and the
-micro-kernel dispatch of csrc/gemm.c): take C-contiguous buffers and validated sizes, release the
-GIL, run the kernel. Argument checking lives in cconv/functional/."""
-from cpython.buffer cimport PyBUF_FORMAT
+micro-kernel configs of csrc/gemm_config.c): take C-contiguous buffers and validated sizes,
+release the GIL, run the kernel. Argument checking lives in cconv/functional/; the C API is
+declared in _csrc.pxd."""
 from cython cimport floating
 from libc.stdint cimport int64_t
 
+from cconv._csrc cimport *
+
 import numpy as np
 
+cconv_gemm_configs_select()
 
-cdef extern from "conv2d.h":
-    ctypedef struct cconv_conv2d_shape:
-        int64_t n, c, h, w, k, r, s, groups, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, p, q
-    int cconv_conv2d_forward_f32(const cconv_conv2d_shape *shape, const float *x, const float *w,
-                                 const float *bias, float *y, int activation, int threads) nogil
-    int cconv_conv2d_forward_f64(const cconv_conv2d_shape *shape, const double *x, const double *w,
-                                 const double *bias, double *y, int activation, int threads) nogil
-    int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *y,
-                                  const float *x, const float *w, float *dx, float *dw, float *db,
-                                  int activation, int threads) nogil
-    int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *y,
-                                  const double *x, const double *w, double *dx, double *dw, double *db,
-                                  int activation, int threads) nogil
-
-cdef extern from "dense.h":
-    int cconv_dense_forward_f32(int64_t n, int64_t i, int64_t o, const float *x, const float *w,
-                                const float *bias, float *y, int activation, int threads) nogil
-    int cconv_dense_forward_f64(int64_t n, int64_t i, int64_t o, const double *x, const double *w,
-                                const double *bias, double *y, int activation, int threads) nogil
-    int cconv_dense_backward_f32(int64_t n, int64_t i, int64_t o, const float *dy, const float *y,
-                                 const float *x, const float *w, float *dx, float *dw, float *db,
-                                 int activation, int threads) nogil
-    int cconv_dense_backward_f64(int64_t n, int64_t i, int64_t o, const double *dy, const double *y,
-                                 const double *x, const double *w, double *dx, double *dw, double *db,
-                                 int activation, int threads) nogil
-
-cdef extern from "gemm.h":
-    ctypedef struct cconv_gemm_kernels:
-        const char *isa
-        int mr_f32, nr_f32, mr_f64, nr_f64, mr_pix_f32, nr_pix_f32
-    void cconv_gemm_kernels_select()
-    const cconv_gemm_kernels *cconv_gemm_kernels_get()
-    int cconv_gemm_kernels_force(const char *isa)
-    const char *cconv_gemm_isas_built()
-
-cdef extern from "workspace.h":
-    void *cconv_buffer_acquire(size_t nbytes, size_t *capacity) nogil
-    void cconv_buffer_release(void *p, size_t capacity) nogil
-    size_t cconv_buffer_cached() nogil
-    size_t cconv_workspace_trim() nogil
-    size_t cconv_workspace_held() nogil
-
-cdef extern from "parallel.h":
-    int cconv_max_threads()
-    int cconv_num_procs()
-    int cconv_openmp_version()
-
-cconv_gemm_kernels_select()
+PASSES = ("forward", "grad_input", "grad_weight")
 
 
-cdef cconv_conv2d_shape make_shape(tuple dims):
-    cdef cconv_conv2d_shape sh
-    (sh.n, sh.c, sh.h, sh.w, sh.k, sh.r, sh.s, sh.groups, sh.stride_h, sh.stride_w,
-     sh.dil_h, sh.dil_w, sh.pad_top, sh.pad_left, sh.p, sh.q) = dims
-    return sh
+def _algorithm_names():
+    names, i = [], 1  # 0 is "auto"
+    while i < CCONV_CONV2D_ALGORITHM_COUNT:
+        names.append(cconv_conv2d_algorithm_name(<cconv_conv2d_algorithm>i).decode())
+        i += 1
+    return tuple(names)
+
+
+ALGORITHMS = _algorithm_names()  # the convolution algorithms built, in the order of conv2d.h
+
+
+cdef cconv_conv2d_algorithm algorithm_id(str name) except *:
+    if name == "auto":
+        return CCONV_CONV2D_AUTO
+    cdef int i = ALGORITHMS.index(name) + 1
+    return <cconv_conv2d_algorithm>i
+
+
+cdef cconv_conv2d_pass pass_id(str name) except *:
+    cdef int i = PASSES.index(name)
+    return <cconv_conv2d_pass>i
+
+
+cdef class ConvGeometry:
+    """One convolution's sizes (csrc/conv2d.h's cconv_conv2d_shape), built from validated ints."""
+    cdef cconv_conv2d_shape shape
+
+    def __init__(self, *, int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t r, int64_t s,
+                 int64_t groups, stride, dilation, int64_t pad_top, int64_t pad_left, int64_t p, int64_t q):
+        self.shape.n, self.shape.c, self.shape.h, self.shape.w = n, c, h, w
+        self.shape.k, self.shape.r, self.shape.s, self.shape.groups = k, r, s, groups
+        self.shape.stride_h, self.shape.stride_w = stride
+        self.shape.dil_h, self.shape.dil_w = dilation
+        self.shape.pad_top, self.shape.pad_left = pad_top, pad_left
+        self.shape.p, self.shape.q = p, q
+
+    def unsupported(self, str pass_name, str algorithm):
+        """None when `algorithm` can run pass `pass_name` of this geometry, else why not."""
+        cdef const char *why = cconv_conv2d_unsupported(&self.shape, pass_id(pass_name),
+                                                        algorithm_id(algorithm))
+        return None if why == NULL else why.decode()
+
+    def auto(self, str pass_name, dtype):
+        """The algorithm 'auto' runs for pass `pass_name` with this dtype on the micro-kernels in use."""
+        cdef cconv_conv2d_algorithm a = cconv_conv2d_auto(&self.shape, pass_id(pass_name),
+                                                          np.dtype(dtype).itemsize)
+        return cconv_conv2d_algorithm_name(a).decode()
+
+
+cdef cconv_conv2d_options conv_options(bint relu, algorithms, int threads) except *:
+    """Options for conv2d.h; `algorithms` maps pass names to algorithm names (missing: auto)."""
+    cdef cconv_conv2d_options options
+    options.activation = CCONV_ACTIVATION_RELU if relu else CCONV_ACTIVATION_NONE
+    options.threads = threads
+    for i, name in enumerate(PASSES):
+        options.algorithm[i] = algorithm_id(algorithms.get(name, "auto"))
+    return options
 
 
 cdef inline floating *data_or_null(floating[::1] a):
@@ -76,11 +84,10 @@ cdef inline const floating *cdata_or_null(const floating[::1] a):
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
-def conv2d_forward(tuple dims, const floating[::1] x not None, const floating[::1] w not None, bias,
-                   floating[::1] y not None, bint relu, int threads):
-    """y = conv(x, w) + bias (then ReLU if relu) on flattened C-ordered buffers; dims as in
-    cconv_conv2d_shape."""
-    cdef cconv_conv2d_shape sh = make_shape(dims)
+def conv2d_forward(ConvGeometry geometry not None, const floating[::1] x not None, const floating[::1] w not None,
+                   bias, floating[::1] y not None, bint relu, dict algorithms, int threads):
+    """y = conv(x, w) + bias (then ReLU if relu) on flattened C-ordered buffers."""
+    cdef cconv_conv2d_options options = conv_options(relu, algorithms, threads)
     cdef const floating[::1] b = bias
     cdef const floating *bp = cdata_or_null(b)
     cdef const floating *xp = cdata_or_null(x)
@@ -89,22 +96,20 @@ def conv2d_forward(tuple dims, const floating[::1] x not None, const floating[::
     cdef int status
     with nogil:
         if floating is float:
-            status = cconv_conv2d_forward_f32(&sh, xp, wp, bp, yp, relu, threads)
+            status = cconv_conv2d_forward_f32(&geometry.shape, xp, wp, bp, yp, &options)
         else:
-            status = cconv_conv2d_forward_f64(&sh, xp, wp, bp, yp, relu, threads)
-    if status != 0:
-        raise MemoryError("cconv.conv2d: could not allocate the convolution workspace")
+            status = cconv_conv2d_forward_f64(&geometry.shape, xp, wp, bp, yp, &options)
+    check_status(status, "conv2d")
 
 
-def conv2d_backward(tuple dims, const floating[::1] dy not None, relu_y, const floating[::1] x not None,
-                    const floating[::1] w not None,
-                    floating[::1] dx, floating[::1] dw, floating[::1] db, int threads):
+def conv2d_backward(ConvGeometry geometry not None, const floating[::1] dy not None, relu_y,
+                    const floating[::1] x not None, const floating[::1] w not None,
+                    floating[::1] dx, floating[::1] dw, floating[::1] db, dict algorithms, int threads):
     """Gradients of conv2d_forward into dx, dw, db (each may be None to skip it). relu_y: None,
     or the output of a forward pass with relu=True, whose derivative then masks dy."""
-    cdef cconv_conv2d_shape sh = make_shape(dims)
+    cdef cconv_conv2d_options options = conv_options(relu_y is not None, algorithms, threads)
     cdef const floating[::1] ry = relu_y
     cdef const floating *ryp = cdata_or_null(ry)
-    cdef int activation = 1 if relu_y is not None else 0
     if ry is not None and ry.shape[0] != dy.shape[0]:
         raise ValueError("relu_y must have as many elements as dy")
     cdef const floating *dyp = cdata_or_null(dy)
@@ -116,11 +121,10 @@ def conv2d_backward(tuple dims, const floating[::1] dy not None, relu_y, const f
     cdef int status
     with nogil:
         if floating is float:
-            status = cconv_conv2d_backward_f32(&sh, dyp, ryp, xp, wp, dxp, dwp, dbp, activation, threads)
+            status = cconv_conv2d_backward_f32(&geometry.shape, dyp, ryp, xp, wp, dxp, dwp, dbp, &options)
         else:
-            status = cconv_conv2d_backward_f64(&sh, dyp, ryp, xp, wp, dxp, dwp, dbp, activation, threads)
-    if status != 0:
-        raise MemoryError("cconv.conv2d_backward: could not allocate the convolution workspace")
+            status = cconv_conv2d_backward_f64(&geometry.shape, dyp, ryp, xp, wp, dxp, dwp, dbp, &options)
+    check_status(status, "conv2d_backward")
 
 
 def dense_forward(int64_t n, int64_t features_in, int64_t features_out, const floating[::1] x not None,
@@ -135,14 +139,14 @@ def dense_forward(int64_t n, int64_t features_in, int64_t features_out, const fl
     cdef const floating *xp = cdata_or_null(x)
     cdef const floating *wp = cdata_or_null(w)
     cdef floating *yp = data_or_null(y)
+    cdef int activation = CCONV_ACTIVATION_RELU if relu else CCONV_ACTIVATION_NONE
     cdef int status
     with nogil:
         if floating is float:
-            status = cconv_dense_forward_f32(n, features_in, features_out, xp, wp, bp, yp, relu, threads)
+            status = cconv_dense_forward_f32(n, features_in, features_out, xp, wp, bp, yp, activation, threads)
         else:
-            status = cconv_dense_forward_f64(n, features_in, features_out, xp, wp, bp, yp, relu, threads)
-    if status != 0:
-        raise MemoryError("cconv.dense: could not allocate the matrix-multiply workspace")
+            status = cconv_dense_forward_f64(n, features_in, features_out, xp, wp, bp, yp, activation, threads)
+    check_status(status, "dense")
 
 
 def dense_backward(int64_t n, int64_t features_in, int64_t features_out, const floating[::1] dy not None,
@@ -159,7 +163,7 @@ def dense_backward(int64_t n, int64_t features_in, int64_t features_out, const f
     if ry is not None and ry.shape[0] != dy.shape[0]:
         raise ValueError("relu_y must have as many elements as dy")
     cdef const floating *ryp = cdata_or_null(ry)
-    cdef int activation = 1 if relu_y is not None else 0
+    cdef int activation = CCONV_ACTIVATION_RELU if relu_y is not None else CCONV_ACTIVATION_NONE
     cdef const floating *dyp = cdata_or_null(dy)
     cdef const floating *xp = cdata_or_null(x)
     cdef const floating *wp = cdata_or_null(w)
@@ -174,8 +178,7 @@ def dense_backward(int64_t n, int64_t features_in, int64_t features_out, const f
         else:
             status = cconv_dense_backward_f64(n, features_in, features_out, dyp, ryp, xp, wp, dxp, dwp, dbp,
                                               activation, threads)
-    if status != 0:
-        raise MemoryError("cconv.dense_backward: could not allocate the matrix-multiply workspace")
+    check_status(status, "dense_backward")
 
 
 def openmp_version():
@@ -192,29 +195,44 @@ def openmp_num_procs():
 
 
 def simd_paths_built():
-    return cconv_gemm_isas_built().decode().split(",")
+    """Names of the micro-kernel configs compiled in, narrowest first."""
+    names, i = [], 0
+    while cconv_gemm_configs_built(i) != NULL:
+        names.append(cconv_gemm_configs_built(i).isa.decode())
+        i += 1
+    return names
 
 
 def simd_path():
     """(name, mr_f32, nr_f32) of the GEMM micro-kernels in use."""
-    cdef const cconv_gemm_kernels *k = cconv_gemm_kernels_get()
-    return k.isa.decode(), k.mr_f32, k.nr_f32
+    cdef const cconv_gemm_configs *c = cconv_gemm_configs_current()
+    return c.isa.decode(), c.f32.tiles.mr, c.f32.tiles.nr
 
 
 def simd_pixel_tile():
-    """(pixels, filters) of the f32 pixel micro-kernel in use (gemm.h), or None without one."""
-    cdef const cconv_gemm_kernels *k = cconv_gemm_kernels_get()
-    return (k.mr_pix_f32, k.nr_pix_f32) if k.mr_pix_f32 else None
+    """(pixels, filters) of the f32 pixel micro-kernel in use, or None without one."""
+    cdef const cconv_gemm_configs *c = cconv_gemm_configs_current()
+    return (c.f32.tiles.pix_mr, c.f32.tiles.pix_nr) if c.f32.tiles.pix_mr else None
 
 
 def force_simd_path(str isa):
-    """Use the named micro-kernels ('scalar', 'avx2', 'avx512') from now on (testing aid)."""
-    if cconv_gemm_kernels_force(isa.encode()) != 0:
+    """Use the named micro-kernels ('scalar', 'avx2', 'avx512') from now on (testing aid). Calls
+    already running keep the kernels they started with."""
+    if cconv_gemm_configs_force(isa.encode()) != 0:
         raise ValueError(f"SIMD path {isa!r} is not built or not supported by this CPU; "
                          f"built: {simd_paths_built()}")
 
 
 # ------------------------------------------------------------------------------ array memory
+from cpython.buffer cimport PyBUF_FORMAT
+
+cdef extern from "workspace.h":
+    void *cconv_buffer_acquire(size_t nbytes, size_t *capacity) nogil
+    void cconv_buffer_release(void *p, size_t capacity) nogil
+    size_t cconv_buffer_cached() nogil
+    size_t cconv_workspace_trim() nogil
+    size_t cconv_workspace_held() nogil
+
 
 CACHED_MIN_BYTES = 64 * 1024  # smaller arrays come from np.empty (malloc's own bins)
 CACHED_MAX_BYTES = 1 << 60

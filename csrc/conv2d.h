@@ -3,9 +3,12 @@
  * x (N, C, H, W) * w (K, C/groups, R, S) -> y (N, K, P, Q), with
  *   P = (H + pad_top + pad_bottom - dil_h*(R-1) - 1) / stride_h + 1   (Q likewise).
  * Callers compute P and Q (and so the bottom/right padding); the kernels only need the
- * top/left padding. All arrays are dense and C-ordered. Functions return CCONV_OK, or
- * CCONV_ENOMEM when a workspace could not be allocated (outputs are then unspecified).
- * `threads` is the OpenMP thread count to use (clamped to what the work is worth).
+ * top/left padding. All arrays are dense and C-ordered. Functions return CCONV_OK,
+ * CCONV_ENOMEM when a workspace could not be allocated (outputs are then unspecified), or
+ * CCONV_EINVAL when a forced algorithm cannot run the geometry (nothing is written).
+ *
+ * Each pass (forward, gradient of the input, gradient of the weights) runs one of several
+ * algorithms; CCONV_CONV2D_AUTO picks one per pass from the shape and the micro-kernels in use.
  */
 #ifndef CCONV_CONV2D_H
 #define CCONV_CONV2D_H
@@ -24,20 +27,51 @@ typedef struct {
     int64_t p, q;                /* output height, width */
 } cconv_conv2d_shape;
 
-/* y = activation(conv(x, w) + bias); bias may be NULL. */
+typedef enum {
+    CCONV_CONV2D_AUTO = 0,
+    CCONV_CONV2D_GEMM,           /* im2col packed into micro-kernel panels: any geometry */
+    CCONV_CONV2D_IMPLICIT_GEMM,  /* stride 1: the micro-kernels read a zero-padded copy of the
+                                    input in place through an offset table, nothing packed */
+    CCONV_CONV2D_POINTWISE,      /* 1x1, stride 1, no padding: im2col is the input itself */
+    CCONV_CONV2D_ALGORITHM_COUNT
+} cconv_conv2d_algorithm;
+
+typedef enum {
+    CCONV_CONV2D_FORWARD = 0,
+    CCONV_CONV2D_GRAD_INPUT,
+    CCONV_CONV2D_GRAD_WEIGHT,
+    CCONV_CONV2D_PASS_COUNT
+} cconv_conv2d_pass;
+
+typedef struct {
+    int activation;              /* CCONV_ACTIVATION_NONE or _RELU (status.h) */
+    int threads;                 /* OpenMP threads to use (clamped to what the work is worth) */
+    cconv_conv2d_algorithm algorithm[CCONV_CONV2D_PASS_COUNT];  /* per pass; AUTO: chosen per shape */
+} cconv_conv2d_options;
+
+/* "gemm", "implicit_gemm", "pointwise" ("auto" for CCONV_CONV2D_AUTO); NULL past the last. */
+const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm);
+/* NULL when `algorithm` can run `pass` of this geometry, else a sentence saying why not. */
+const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *shape, cconv_conv2d_pass pass,
+                                     cconv_conv2d_algorithm algorithm);
+/* The algorithm CCONV_CONV2D_AUTO runs for `pass` with elements of elem_size bytes (4 or 8) on
+ * the micro-kernels in use now. */
+cconv_conv2d_algorithm cconv_conv2d_auto(const cconv_conv2d_shape *shape, cconv_conv2d_pass pass, int elem_size);
+
+/* y = activation(conv(x, w) + bias); bias may be NULL. Runs options->algorithm[CCONV_CONV2D_FORWARD]. */
 int cconv_conv2d_forward_f32(const cconv_conv2d_shape *shape, const float *x, const float *w,
-                             const float *bias, float *y, int activation, int threads);
+                             const float *bias, float *y, const cconv_conv2d_options *options);
 int cconv_conv2d_forward_f64(const cconv_conv2d_shape *shape, const double *x, const double *w,
-                             const double *bias, double *y, int activation, int threads);
+                             const double *bias, double *y, const cconv_conv2d_options *options);
 
 /* Gradients of the forward pass for grad_y = dL/dy. y (the forward's output) is read only with
- * CCONV_ACTIVATION_RELU, whose derivative masks grad_y where y <= 0 (a NaN y passes it). Any of dx, dw, db may be
- * NULL to skip it; each one given is overwritten (not accumulated into). */
+ * CCONV_ACTIVATION_RELU, whose derivative masks grad_y where y <= 0 (a NaN y passes it). Any of
+ * dx, dw, db may be NULL to skip it; each one given is overwritten (not accumulated into). */
 int cconv_conv2d_backward_f32(const cconv_conv2d_shape *shape, const float *dy, const float *y,
                               const float *x, const float *w, float *dx, float *dw, float *db,
-                              int activation, int threads);
+                              const cconv_conv2d_options *options);
 int cconv_conv2d_backward_f64(const cconv_conv2d_shape *shape, const double *dy, const double *y,
                               const double *x, const double *w, double *dx, double *dw, double *db,
-                              int activation, int threads);
+                              const cconv_conv2d_options *options);
 
 #endif

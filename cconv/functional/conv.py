@@ -5,49 +5,90 @@ The arguments are checked and normalised here; the C kernels (csrc/conv2d.c) do 
 import numpy as np
 
 from cconv import _conv
-from cconv._args import (as_float_array, as_int, check_grad_out, check_same_dtype, conv_out_size,
-                         conv_padding, pair)
+from cconv._args import (as_float_array, as_int, check_activation, check_grad_out, check_same_dtype,
+                         conv_out_size, conv_padding, pair)
 from cconv._threads import get_num_threads
 
 
 def _prepare(x, weight, stride, padding, dilation, groups):
-    """Validate the arguments shared by forward and backward; return (x, weight, dims, out_shape)."""
+    """Validate the arguments shared by forward and backward; return (x, weight, geometry, out_shape)."""
     x = as_float_array(x, "x", ndim=4)
     weight = as_float_array(weight, "weight", ndim=4)
     check_same_dtype(x, "x", weight=weight)
-    n, c, h, w = x.shape
-    k, c_per_group, r, s = weight.shape
+    geometry, out_shape = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    return x, weight, geometry, out_shape
+
+
+def _geometry(x_shape, w_shape, stride, padding, dilation, groups):
+    """The kernels' geometry and the output shape of a convolution of these shapes."""
+    n, c, h, w = x_shape
+    k, c_per_group, r, s = w_shape
     groups = as_int(groups, "groups", 1)
     if c == 0:
-        raise ValueError(f"x has no channels (shape {x.shape}); a convolution needs C >= 1")
+        raise ValueError(f"x has no channels (shape {tuple(x_shape)}); a convolution needs C >= 1")
     if c % groups:
         raise ValueError(f"groups={groups} must divide the input channels C={c}")
     if k % groups:
         raise ValueError(f"groups={groups} must divide the number of filters K={k} (weight.shape[0])")
     if c_per_group != c // groups:
         raise ValueError(f"channel mismatch: x has C={c} channels, so weight.shape[1] must be "
-                         f"C/groups={c // groups}, got weight of shape {weight.shape}")
+                         f"C/groups={c // groups}, got weight of shape {tuple(w_shape)}")
     if r == 0 or s == 0:
-        raise ValueError(f"kernel size must be at least 1x1, got weight of shape {weight.shape}")
+        raise ValueError(f"kernel size must be at least 1x1, got weight of shape {tuple(w_shape)}")
     stride = pair(stride, "stride")
     dilation = pair(dilation, "dilation")
     (top, bottom), (left, right) = conv_padding(padding, (h, w), (r, s), stride, dilation)
     p = conv_out_size(h, r, stride[0], dilation[0], top, bottom, "height")
     q = conv_out_size(w, s, stride[1], dilation[1], left, right, "width")
-    dims = (n, c, h, w, k, r, s, groups, stride[0], stride[1], dilation[0], dilation[1], top, left, p, q)
-    return x, weight, dims, (n, k, p, q)
+    geometry = _conv.ConvGeometry(n=n, c=c, h=h, w=w, k=k, r=r, s=s, groups=groups, stride=stride,
+                                  dilation=dilation, pad_top=top, pad_left=left, p=p, q=q)
+    return geometry, (n, k, p, q)
 
 
-ACTIVATIONS = (None, "relu")  # fused into the kernels
+ALGORITHMS = _conv.ALGORITHMS  # the convolution algorithms built, besides 'auto'
+PASSES = ("forward", "grad_input", "grad_weight")
 
 
-def _check_activation(activation):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be None or 'relu' (fused into the convolution), got {activation!r}")
-    return activation
+def _algorithms(algorithm, geometry, passes):
+    """`algorithm` (a name, or a dict of names by pass) as {pass: name} for `passes`, each name
+    known and able to run its pass of this geometry."""
+    if isinstance(algorithm, dict):
+        unknown = set(algorithm) - set(passes)
+        if unknown:
+            raise ValueError(f"algorithm keys must be among {passes}, got {sorted(unknown)}")
+        chosen = {p: algorithm.get(p, "auto") for p in passes}
+    else:
+        chosen = {p: algorithm for p in passes}
+    for pass_name, name in chosen.items():
+        if not isinstance(name, str) or (name != "auto" and name not in ALGORITHMS):
+            raise ValueError(f"unknown convolution algorithm {name!r}; expected 'auto' or one of {list(ALGORITHMS)}")
+        why = geometry.unsupported(pass_name, name)
+        if why is not None:
+            raise ValueError(f"algorithm {name!r} cannot run the {pass_name.replace('_', ' ')} pass of this "
+                             f"convolution: {why}")
+    return chosen
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
+def conv_algorithms(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, dtype=np.float32):
+    """The algorithms that can run each pass of a convolution of these shapes and arguments (those of
+    conv2d), and the one 'auto' picks for `dtype` on this CPU.
+
+    Returns:
+        {pass: {"applicable": [names], "auto": name}} for the passes 'forward', 'grad_input' and
+        'grad_weight'.
+    """
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    for name, shape in (("x_shape", x_shape), ("w_shape", w_shape)):
+        if len(shape) != 4:
+            raise ValueError(f"{name} must have 4 entries, got {shape}")
+    x_shape = tuple(as_int(v, "x_shape", 0) for v in x_shape)
+    w_shape = tuple(as_int(v, "w_shape", 0) for v in w_shape)
+    geometry, _ = _geometry(x_shape, w_shape, stride, padding, dilation, groups)
+    return {p: {"applicable": [a for a in ALGORITHMS if geometry.unsupported(p, a) is None],
+                "auto": geometry.auto(p, dtype)} for p in PASSES}
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None, algorithm="auto"):
     """2-D convolution (cross-correlation, like torch.nn.functional.conv2d).
 
     Arguments:
@@ -60,25 +101,30 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
         dilation: int or (dh, dw), >= 1.
         groups:   divides C and K; groups = C is a depthwise convolution.
         activation: None, or 'relu' to return max(y, 0) computed as the output is written.
+        algorithm: 'auto' (chosen per shape), or one of ALGORITHMS that can run this geometry:
+                  'gemm' (im2col packed into GEMM panels; any geometry), 'implicit_gemm' (stride 1:
+                  the input read in place from a zero-padded copy), 'pointwise' (1x1, stride 1, no
+                  padding). conv_algorithms() lists those that apply to a shape.
     Returns:
         y: (N, K, P, Q) with P = floor((H + top + bottom - dh*(R-1) - 1) / sh) + 1, Q likewise.
     """
-    _check_activation(activation)
-    x, weight, dims, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
+    check_activation(activation)
+    x, weight, geometry, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
+    algorithms = _algorithms(algorithm, geometry, ("forward",))
     if bias is not None:
         bias = as_float_array(bias, "bias", ndim=1)
         check_same_dtype(x, "x", bias=bias)
         if bias.shape[0] != weight.shape[0]:
             raise ValueError(f"bias must have K={weight.shape[0]} entries (one per filter), got {bias.shape[0]}")
     y = _conv.empty(out_shape, dtype=x.dtype)
-    _conv.conv2d_forward(dims, x.reshape(-1), weight.reshape(-1),
+    _conv.conv2d_forward(geometry, x.reshape(-1), weight.reshape(-1),
                          None if bias is None else bias.reshape(-1), y.reshape(-1), activation == "relu",
-                         get_num_threads())
+                         algorithms, get_num_threads())
     return y
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, compute_grad_x=True,
-                    activation=None, output=None):
+                    activation=None, output=None, algorithm="auto"):
     """Gradients of conv2d with respect to x, weight and bias.
 
     Arguments are those of conv2d, plus
@@ -86,12 +132,15 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         compute_grad_x: False skips grad_x (returned as None), e.g. for a network's first layer;
         activation, output: with activation='relu', grad_out is the gradient of the activated
                         output y = conv2d(..., activation='relu'), which must be passed as `output`;
-                        it is masked where y <= 0 as it is read.
+                        it is masked where y <= 0 as it is read;
+        algorithm:      as conv2d's, for both gradients, or a dict {'grad_input': name,
+                        'grad_weight': name} (a pass left out is 'auto').
     Returns:
         (grad_x (N, C, H, W), grad_weight (K, C / groups, R, S), grad_bias (K,)), in x's dtype.
     """
-    _check_activation(activation)
-    x, weight, dims, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
+    check_activation(activation)
+    x, weight, geometry, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
+    algorithms = _algorithms(algorithm, geometry, ("grad_input", "grad_weight"))
     grad_out = check_grad_out(grad_out, out_shape, x.dtype)
     relu_y = None
     if activation == "relu":
@@ -101,7 +150,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     grad_x = _conv.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
     grad_weight = _conv.empty(weight.shape, dtype=x.dtype)
     grad_bias = _conv.empty(weight.shape[0], dtype=x.dtype)
-    _conv.conv2d_backward(dims, grad_out.reshape(-1), relu_y, x.reshape(-1), weight.reshape(-1),
+    _conv.conv2d_backward(geometry, grad_out.reshape(-1), relu_y, x.reshape(-1), weight.reshape(-1),
                           None if grad_x is None else grad_x.reshape(-1), grad_weight.reshape(-1), grad_bias.reshape(-1),
-                          get_num_threads())
+                          algorithms, get_num_threads())
     return grad_x, grad_weight, grad_bias

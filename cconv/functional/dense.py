@@ -7,9 +7,8 @@ The weight has Keras's (in_features, out_features) layout: y = x @ weight + bias
 import numpy as np
 
 from cconv import _conv
-from cconv._args import as_float_array, check_same_dtype
+from cconv._args import as_float_array, check_activation, check_same_dtype
 from cconv._threads import get_num_threads
-from cconv.functional.conv import _check_activation
 
 
 def _prepare(x, weight):
@@ -41,7 +40,7 @@ def dense(x, weight, bias=None, activation=None):
     Returns:
         y: (N, out_features).
     """
-    _check_activation(activation)
+    check_activation(activation)
     x, weight = _prepare(x, weight)
     if bias is not None:
         bias = as_float_array(bias, "bias", ndim=1)
@@ -65,7 +64,7 @@ def dense_backward(grad_out, x, weight, compute_grad_x=True, activation=None, ou
     Returns:
         (grad_x (N, in_features), grad_weight (in_features, out_features), grad_bias (out_features,)).
     """
-    _check_activation(activation)
+    check_activation(activation)
     x, weight = _prepare(x, weight)
     n, (features_in, features_out) = x.shape[0], weight.shape
     grad_out = _check_2d(grad_out, (n, features_out), x.dtype, "grad_out")

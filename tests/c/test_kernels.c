@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "conv2d.h"
-#include "gemm.h"
+#include "gemm_config.h"
 #include "pool2d.h"
 #include "workspace.h"
 
@@ -221,14 +221,17 @@ static void naive_conv(const cconv_conv2d_shape *sh, const double *x, const doub
         }
 }
 
-static void run_conv(const ConvCase *cc, int is_double, int threads, const char *isa)
+static void run_conv_algorithm(const ConvCase *cc, int is_double, int threads, const char *isa,
+                               cconv_conv2d_algorithm algorithm)
 {
     const cconv_conv2d_shape sh = conv_shape(cc);
     const int64_t nx = sh.n * sh.c * sh.h * sh.w, nw = sh.k * (sh.groups ? sh.c / sh.groups : 0) * sh.r * sh.s;
     const int64_t ny = sh.n * sh.k * sh.p * sh.q;
     const int activation = cc->relu ? CCONV_ACTIVATION_RELU : CCONV_ACTIVATION_NONE;
-    char config[160];
-    snprintf(config, sizeof config, "conv %s threads=%d isa=%s", cc->name, threads, isa);
+    const cconv_conv2d_options options = {activation, threads, {algorithm, algorithm, algorithm}};
+    char config[200];
+    snprintf(config, sizeof config, "conv %s threads=%d isa=%s algorithm=%s", cc->name, threads, isa,
+             cconv_conv2d_algorithm_name(algorithm));
 
     double *x = random_array(nx, 0), *w = random_array(nw, 0), *bias = random_array(sh.k, 0);
     double *dy = random_array(ny, 0), *y = alloc_d(ny), *dx = alloc_d(nx), *dw = alloc_d(nw), *db = alloc_d(sh.k);
@@ -240,21 +243,21 @@ static void run_conv(const ConvCase *cc, int is_double, int threads, const char 
     int status;
     if (is_double)
         status = cconv_conv2d_forward_f64(&sh, (double *)bx.data, (double *)bw.data, cc->bias ? (double *)bb.data : NULL,
-                                          (double *)by.data, activation, threads);
+                                          (double *)by.data, &options);
     else
         status = cconv_conv2d_forward_f32(&sh, (float *)bx.data, (float *)bw.data, cc->bias ? (float *)bb.data : NULL,
-                                          (float *)by.data, activation, threads);
+                                          (float *)by.data, &options);
     expect_ok(config, status);
     check("y", config, &by, y, ny);
     /* the backward masks with the kernel's own y, as cconv.functional passes it */
     if (is_double)
         status = cconv_conv2d_backward_f64(&sh, (double *)bdy.data, (double *)by.data, (double *)bx.data,
                                            (double *)bw.data, (double *)bdx.data, (double *)bdw.data,
-                                           (double *)bdb.data, activation, threads);
+                                           (double *)bdb.data, &options);
     else
         status = cconv_conv2d_backward_f32(&sh, (float *)bdy.data, (float *)by.data, (float *)bx.data,
                                            (float *)bw.data, (float *)bdx.data, (float *)bdw.data,
-                                           (float *)bdb.data, activation, threads);
+                                           (float *)bdb.data, &options);
     expect_ok(config, status);
     check("dx", config, &bdx, dx, nx);
     check("dw", config, &bdw, dw, nw);
@@ -263,6 +266,19 @@ static void run_conv(const ConvCase *cc, int is_double, int threads, const char 
     free(x); free(w); free(bias); free(dy); free(y); free(dx); free(dw); free(db);
     free(bx.data); free(bw.data); free(bb.data); free(by.data); free(bdy.data);
     free(bdx.data); free(bdw.data); free(bdb.data);
+}
+
+/* One case with every algorithm that can run all three passes of its geometry, forced by name,
+ * and with CCONV_CONV2D_AUTO. */
+static void run_conv(const ConvCase *cc, int is_double, int threads, const char *isa)
+{
+    const cconv_conv2d_shape sh = conv_shape(cc);
+    for (int a = CCONV_CONV2D_AUTO; a < CCONV_CONV2D_ALGORITHM_COUNT; a++) {
+        int runs = 1;
+        for (int p = 0; p < CCONV_CONV2D_PASS_COUNT; p++)
+            if (cconv_conv2d_unsupported(&sh, (cconv_conv2d_pass)p, (cconv_conv2d_algorithm)a)) runs = 0;
+        if (runs) run_conv_algorithm(cc, is_double, threads, isa, (cconv_conv2d_algorithm)a);
+    }
 }
 
 /* The weight gradient computed by threads of an enclosing parallel region, each asking for 3
@@ -291,8 +307,8 @@ static void run_conv_nested(void)
 #pragma omp parallel num_threads(2)
         {
             const int id = omp_get_thread_num();
-            status[id] = cconv_conv2d_backward_f64(&sh, dy, NULL, x, w, NULL, (double *)got[id].data, NULL,
-                                                   CCONV_ACTIVATION_NONE, 3);
+            const cconv_conv2d_options options = {CCONV_ACTIVATION_NONE, 3, {CCONV_CONV2D_AUTO}};
+            status[id] = cconv_conv2d_backward_f64(&sh, dy, NULL, x, w, NULL, (double *)got[id].data, NULL, &options);
         }
         expect_ok("conv nested", status[0]);
         expect_ok("conv nested", status[1]);
@@ -516,17 +532,16 @@ int main(void)
     const int n_conv = (int)(sizeof CONV_CASES / sizeof CONV_CASES[0]);
     const int n_pool = (int)(sizeof POOL_CASES / sizeof POOL_CASES[0]);
 
-    cconv_gemm_kernels_select();
-    printf("micro-kernels built: %s; %s\n", cconv_gemm_isas_built(),
-           forced && *forced ? "testing the one CCONV_ISA selects" : "testing every one this CPU runs");
+    cconv_gemm_configs_select();
+    printf("micro-kernels: %s\n", forced && *forced ? "testing the one CCONV_ISA selects" : "testing every one this CPU runs");
     for (int i = 0; i < 3; i++) {
         if (forced && *forced) {
             if (i > 0) break;
-        } else if (cconv_gemm_kernels_force(ISAS[i]) != 0) {
+        } else if (cconv_gemm_configs_force(ISAS[i]) != 0) {
             printf("skipping the %s micro-kernels (not built, or not supported here)\n", ISAS[i]);
             continue;
         }
-        const char *isa = cconv_gemm_kernels_get()->isa;
+        const char *isa = cconv_gemm_configs_current()->isa;
         for (int t = 0; t < 2; t++)
             for (int d = 0; d < 2; d++)
                 for (int c = 0; c < n_conv; c++) run_conv(&CONV_CASES[c], d, THREADS[t], isa);

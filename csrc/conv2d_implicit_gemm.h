@@ -1,5 +1,6 @@
-/* conv2d_flat.h: the type-generic stride-1 convolution of conv2d.c, included after
- * gemm_generic.h and before conv2d_generic.h (whose entry points choose it). Not a public header.
+/* conv2d_implicit_gemm.h: the implicit GEMM algorithm (CCONV_CONV2D_IMPLICIT_GEMM), stride 1:
+ * forward, gradient of the input and the weight gradient's work item. Type-generic, included by
+ * conv2d.c per element type after gemm_driver.h and conv2d_gemm.h.
  *
  * With stride 1, output pixel (oh, ow) reads input pixel (oh + r*dil_h - pad_top,
  * ow + s*dil_w - pad_left). Copy a block of input rows into a per-thread slab, row t at
@@ -9,38 +10,18 @@
  * Number the block's outputs f = t*wp + ow: then tap (c, r, s) of output f is
  * slab[f + off[c, r, s]], with off = c*plane + r*dil_h*wp + s*dil_w. Row (c, r, s) of the
  * im2col matrix is the slab shifted by a constant, so the micro-kernels read it in place through
- * an offset table (gemm.h) and nothing is packed per pixel: the offset kernel as B (filters x
+ * an offset table (gemm_config.h) and nothing is packed per pixel: the offset kernel as B (filters x
  * pixels tiles), the pixel kernel as A (pixels x filters). Where tiles can follow the image rows
- * (gemm.h's runs, or rows of whole pixel tiles) they skip the columns ow >= Q; elsewhere those
+ * (gemm_config.h's runs, or rows of whole pixel tiles) they skip the columns ow >= Q; elsewhere those
  * are computed and dropped (one of every Q + 1 for a 'same' 3x3 convolution). The gradient of
  * the input is the same computation on dy with the filters transposed and flipped, so it runs
- * here too; the weight gradient reads the slab row by row (flat_grad_weight_block).
+ * here too; the weight gradient reads the slab row by row (implicit_gemm_weight_block).
  */
-
-/* dst[j] = src[j] + b for j < len, then max(., 0) with relu (keeping NaN); dst may be src. */
-static void FN(add_bias_act)(REAL *dst, const REAL *src, int64_t len, REAL b, int relu)
-{
-    if (relu)
-        for (int64_t j = 0; j < len; ++j) dst[j] = src[j] + b < 0 ? 0 : src[j] + b;
-    else
-        for (int64_t j = 0; j < len; ++j) dst[j] = src[j] + b;
-}
-
-/* Group g's weights (rows x depth, row-major at src + g*rows*depth) for every group, in MR-row
- * panels whose depth blocks of kc_max start at apack + g*a_group + round_up(rows, MR)*k0. */
-static void FN(pack_weights)(const REAL *src, int64_t groups, int64_t rows, int64_t depth, int64_t kc_max, int mr,
-                             int64_t a_group, REAL *apack)
-{
-    for (int64_t g = 0; g < groups; ++g)
-        for (int64_t k0 = 0; k0 < depth; k0 += kc_max)
-            FN(pack_panels)(src + g * rows * depth, NULL, depth, 1, rows, k0, min64(kc_max, depth - k0), mr,
-                            apack + g * a_group + round_up(rows, mr) * k0);
-}
 
 /* Input rows [ih0, ih0 + rows) of every channel of one image's group into the slab (zero
  * outside the image). With a relu_mask (laid out like x), entries whose mask is <= 0 are copied
  * as 0. Writes within slab[0, cin*plane + pad_left). */
-static void FN(fill_slab)(const flat_shape *fs, const REAL *xg, const REAL *maskg, int64_t ih0,
+static void FN(fill_slab)(const slab_shape *fs, const REAL *xg, const REAL *maskg, int64_t ih0,
                           int64_t rows, int64_t wp, int64_t plane, REAL *slab)
 {
     const int64_t pl = fs->pad_left, w = fs->w;
@@ -65,42 +46,42 @@ static void FN(fill_slab)(const flat_shape *fs, const REAL *xg, const REAL *mask
 /* c (m x n, leading dimension ldc) = act(base + A . B) (gemm_packed's), A from packed panels of
  * depth kc, row k of B at b + boff[k]. B's n columns lie in rows of `width` columns, `period` apart
  * (column j at j / width * period + j % width), where width is a multiple of NR or a divisor of
- * it that holds whole 64-byte vectors (gemm.h's runs); width = n is one plain row. C's are
+ * it that holds whole 64-byte vectors (gemm_config.h's runs); width = n is one plain row. C's are
  * contiguous. */
-static void FN(gemm_offsets)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t width, int64_t period,
+static void FN(gemm_offsets)(const FN(cconv_gemm_config) *cfg, int64_t m, int64_t n, int64_t width, int64_t period,
                              int64_t kc, const REAL *apack, const REAL *b, const int64_t *boff, REAL *c,
                              int64_t ldc, int accumulate, const REAL *bias, int relu)
 {
-    const int mr = KERNEL_MR(kern), nr = KERNEL_NR(kern);
+    const int mr = cfg->tiles.mr, nr = cfg->tiles.nr;
     const int64_t run = period ? min64(width, nr) : nr;
     int64_t row_start = 0, within = 0;  /* column j sits at row_start + within (no division per strip) */
     for (int64_t j = 0; j < n; j += nr) {
         const int64_t at = row_start + within;
         for (int64_t i = 0; i < m; i += mr)
-            UKERNEL_OFF(kern)(kc, apack + (i / mr) * kc * mr, b + at, boff, run, period, c + i * ldc + j, ldc,
+            cfg->gemm_boff(kc, apack + (i / mr) * kc * mr, b + at, boff, run, period, c + i * ldc + j, ldc,
                               min64(mr, m - i), min64(nr, n - j), accumulate, bias ? bias + i : NULL, relu);
         for (within += nr; within >= width; within -= width) row_start += period;
     }
 }
 
-/* The same block with the pixel micro-kernel (gemm.h): c holds the block's outputs pixel-major,
+/* The same block with the pixel micro-kernel (gemm_config.h): c holds the block's outputs pixel-major,
  * filter panel p (NR_PIX filters) at c + p*ldp*NR_PIX and column j of the n at + j*NR_PIX (so
  * rows of whole tiles are stored without their gaps); wpack holds the m filters as NR_PIX-wide
  * panels of depth kc; bias (may be NULL) holds one value per filter, and c gets act(base + the
  * product) as in gemm_offsets. Tiles of MR_PIX pixels walk the n columns as gemm_offsets walks
  * its (rows of `width`, `period` apart; width a multiple of MR_PIX or width = n). */
-static void FN(gemm_pixels)(const cconv_gemm_kernels *kern, int64_t m, int64_t n, int64_t width, int64_t period,
+static void FN(gemm_pixels)(const FN(cconv_gemm_config) *cfg, int64_t m, int64_t n, int64_t width, int64_t period,
                             int64_t kc, const REAL *wpack, const REAL *slab, const int64_t *off, REAL *c,
                             int64_t ldp, int accumulate, const REAL *bias, int relu)
 {
-    const int mr = KERNEL_MR_PIX(kern), nr = KERNEL_NR_PIX(kern);
+    const int mr = cfg->tiles.pix_mr, nr = cfg->tiles.pix_nr;
     for (int64_t p0 = 0; p0 < m; p0 += nr) {
         const REAL *panel = wpack + (p0 / nr) * kc * nr;
         REAL *cp = c + (p0 / nr) * ldp * nr;
         int64_t row_start = 0, within = 0;
         for (int64_t j = 0; j < n; j += mr) {
             const int64_t at = row_start + within;
-            UKERNEL_PIX(kern)(kc, slab + at, off, panel, cp + j * nr, nr, min64(mr, n - j), min64(nr, m - p0),
+            cfg->gemm_pix(kc, slab + at, off, panel, cp + j * nr, nr, min64(mr, n - j), min64(nr, m - p0),
                               accumulate, bias ? bias + p0 : NULL, relu);
             for (within += mr; within >= width; within -= width) row_start += period;
         }
@@ -111,77 +92,72 @@ static void FN(gemm_pixels)(const cconv_gemm_kernels *kern, int64_t m, int64_t n
  * gemm_pixels' block (panel(k) = (k / NR_PIX)*ldp*NR_PIX) back to channel-major rows, eight channels
  * at a time, so that each transpose writes eight output rows front to back (all NR_PIX at once,
  * PQ apart, would fight over the same cache sets). */
-static void FN(unpack_pixels)(const cconv_gemm_kernels *kern, const REAL *c, int64_t ldp, int64_t m, int64_t runs,
+static void FN(unpack_pixels)(const FN(cconv_gemm_config) *cfg, const REAL *c, int64_t ldp, int64_t m, int64_t runs,
                               int64_t len, int64_t step, REAL *dst, int64_t ldd)
 {
-    const int64_t nr = KERNEL_NR_PIX(kern);
+    const int64_t nr = cfg->tiles.pix_nr;
     for (int64_t k0 = 0; k0 < m; k0 += 8)
         for (int64_t t = 0; t < runs; ++t)
-            TRANSPOSE(kern)(c + (k0 / nr) * ldp * nr + t * step + k0 % nr, NULL, nr, len, min64(8, m - k0), 8, 0,
+            cfg->transpose(c + (k0 / nr) * ldp * nr + t * step + k0 % nr, NULL, nr, len, min64(8, m - k0), 8, 0,
                             dst + k0 * ldd + t * len, ldd, NULL);
 }
 
-/* Whether conv_flat's tiles can cover whole output rows with the offset kernel: Q a multiple of
- * NR, or a divisor of it in whole 64-byte vectors (gemm.h's runs). */
-static int FN(offset_row_runs)(const flat_shape *fs, int64_t nr)
+/* Output rows per block (*ph) and blocks per image (*nblk): about SLAB_COLS flat columns per
+ * block, then more (smaller) blocks only while the items would not share out evenly among `want`
+ * threads: the busiest thread more than 1/8 over the mean (a batch of one image on 2 threads).
+ * Every block copies R - 1 rows of halo, so blocks stay as large as that allows: 64 images on 16
+ * threads keep whole images. */
+static void FN(slab_blocks)(const slab_shape *fs, int64_t wp, int want, int64_t *ph, int64_t *nblk)
 {
-    const int64_t vec = 64 / (int64_t)sizeof(REAL);
-    return fs->q % nr == 0 || (nr % fs->q == 0 && fs->q % vec == 0);
+    const int64_t images = fs->n * fs->groups;
+    int64_t blocks = ceil_div(fs->p, clamp64(SLAB_COLS / wp, 1, fs->p));
+    while (blocks < fs->p && 8 * ceil_div(images * blocks, want) * want > 9 * images * blocks) ++blocks;
+    *ph = ceil_div(fs->p, blocks);
+    *nblk = ceil_div(fs->p, *ph);
 }
 
-/* Whether conv_flat runs fs with the pixel micro-kernel rather than the offset one: the table
- * has one, and the share of its tiles' lanes that compute kept outputs is at least the offset
- * kernel's (on a tie the pixel kernel wins: it runs at about 94% of the FMA peak in its loop,
- * the offset kernel at 85-90%). Its tiles cover whole rows when Q is a multiple of MR_PIX (14,
- * 28, 56: no lane wasted), else they run along the slab's rows and compute their gaps. */
-static int FN(use_pixel_kernel)(const cconv_gemm_kernels *kern, const flat_shape *fs)
+/* off[(c*R + r)*S + s] = where tap (c, r, s) of flat output 0 sits in a slab of row period wp and
+ * `plane` elements per channel; then `pad` zeros (for the rows of partial micro-tiles). */
+static void FN(slab_offsets)(const slab_shape *fs, int64_t wp, int64_t plane, int64_t pad, int64_t *off)
 {
-    const int64_t mr_pix = KERNEL_MR_PIX(kern), nr_pix = KERNEL_NR_PIX(kern);
-    if (!UKERNEL_PIX(kern)) return 0;
-    const double gap_fill = (double)fs->q / (double)flat_row_period(fs);
-    const double pix = tile_fill(fs->cout, nr_pix) * (fs->q % mr_pix == 0 ? 1.0 : gap_fill);
-    const double offset = tile_fill(fs->cout, KERNEL_MR(kern)) *
-                          (FN(offset_row_runs)(fs, KERNEL_NR(kern)) ? 1.0 : gap_fill);
-    return pix >= offset;
-}
-
-/* The panel width conv_flat wants its filters packed in (pack_weights' mr). */
-static int FN(flat_panel_width)(const cconv_gemm_kernels *kern, const flat_shape *fs)
-{
-    return FN(use_pixel_kernel)(kern, fs) ? KERNEL_NR_PIX(kern) : KERNEL_MR(kern);
+    const int64_t RS = fs->r * fs->s, CRS = fs->cin * RS;
+    for (int64_t crs = 0; crs < CRS; ++crs)
+        off[crs] = crs / RS * plane + (crs % RS) / fs->s * fs->dil_h * wp + crs % fs->s * fs->dil_w;
+    for (int64_t i = 0; i < pad; ++i) off[CRS + i] = 0;
 }
 
 /* y[n, g*cout + k] = act(bias[g*cout + k] + sum over (c, r, s) of A_g[k, (c*R + r)*S + s] times
  * x[n, g*cin + c] at tap (r, s)), stride 1. apack holds group g's A (cout x cin*R*S) at
- * apack + g*a_group, in panels of flat_panel_width rows whose depth blocks of kc_max start at
- * a_rows*k0 (pack_weights). mask (laid out like x, may be NULL) zeroes x where mask <= 0.
- * bias may be NULL; relu applies max(., 0) (keeping NaN). */
-static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, const REAL *apack,
-                         int64_t a_group, int64_t kc_max, const REAL *bias, int relu, REAL *y, int threads)
+ * apack + g*a_group, packed by pack_weights in panels of `width` rows (the pixel kernel's NR or
+ * the B-offset kernel's MR, as plan says) whose depth blocks of kc_max start at
+ * round_up(cout, width)*k0. mask (laid out like x, may be NULL) zeroes x where mask <= 0. bias
+ * may be NULL; relu applies max(., 0) (keeping NaN). */
+static int FN(implicit_gemm_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *fs, int pix, const REAL *x,
+                                 const REAL *mask, const REAL *apack, int64_t a_group, int64_t kc_max,
+                                 const REAL *bias, int relu, REAL *y, int threads)
 {
-    const cconv_gemm_kernels *kern = cconv_gemm_kernels_get();
-    const int pix = FN(use_pixel_kernel)(kern, fs);
-    const int64_t nr = KERNEL_NR(kern), G = fs->groups;
-    const int64_t mr_pix = KERNEL_MR_PIX(kern), nr_pix = KERNEL_NR_PIX(kern);
+    const int64_t nr = cfg->tiles.nr, G = fs->groups;
+    const int64_t mr_pix = cfg->tiles.pix_mr, nr_pix = cfg->tiles.pix_nr;
     const int64_t RS = fs->r * fs->s, CRS = fs->cin * RS, HW = fs->h * fs->w, PQ = fs->p * fs->q;
-    const int64_t wp = flat_row_period(fs), halo = (fs->r - 1) * fs->dil_h;
-    const int64_t width = FN(flat_panel_width)(kern, fs), a_rows = round_up(fs->cout, width);
+    const int64_t wp = slab_row_period(fs), halo = (fs->r - 1) * fs->dil_h;
+    const int64_t width = pix ? nr_pix : cfg->tiles.mr, a_rows = round_up(fs->cout, width);
     if (fs->n == 0 || fs->cout == 0 || PQ == 0) return CCONV_OK;
     const int want = cconv_threads_for(threads, 2.0 * fs->n * G * fs->cout * CRS * PQ, GRAIN_FLOPS);
     int64_t ph, nblk;
-    flat_blocks(fs, wp, want, &ph, &nblk);
+    FN(slab_blocks)(fs, wp, want, &ph, &nblk);
     const int64_t items = fs->n * G * nblk, plane = (ph + halo) * wp;
     const int64_t slab_size =
         round_up(fs->cin * plane + wp + max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
-    const int64_t mc = min64(fs->cout, max64(1, FLAT_ROWS / width) * width);
-    /* cbuf: mc rows of ldc flat columns (offset kernel), or round_up(mc, NR_PIX) filters of ldc
+    const int64_t mc = min64(fs->cout, max64(1, SLAB_ROWS / width) * width);
+    /* cbuf: mc rows of ldc flat columns (B-offset kernel), or round_up(mc, NR_PIX) filters of ldc
      * flat columns pixel-major (pixel kernel; its tiles may run MR_PIX - 1 columns past the block) */
     const int64_t ldc = round_up(ph * wp + (pix ? mr_pix : 0), ALIGN_ELEMS);
     const int64_t cbuf_size = round_up(round_up(mc, width) * ldc, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
-    /* Tiles cover whole rows, skipping the dropped columns, when Q suits the kernel's tile (gemm.h's
-     * runs for the offset kernel, rows of whole tiles for the pixel kernel); else one plain row. */
-    const int row_runs = pix ? fs->q % mr_pix == 0 : FN(offset_row_runs)(fs, nr);
+    /* Tiles cover whole rows, skipping the dropped columns, when Q suits the kernel's tile
+     * (gemm_config.h's runs for the B-offset kernel, rows of whole tiles for the pixel kernel);
+     * else one plain row. */
+    const int row_runs = pix ? fs->q % mr_pix == 0 : slab_offset_row_runs(fs, &cfg->tiles, (int)sizeof(REAL));
 
     int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)CRS * sizeof(int64_t));
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (slab_size + cbuf_size)) * sizeof(REAL));
@@ -190,7 +166,7 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
         cconv_workspace_release(work);
         return CCONV_ENOMEM;
     }
-    flat_offsets(fs, wp, plane, 0, off);
+    FN(slab_offsets)(fs, wp, plane, 0, off);
 
 #pragma omp parallel num_threads(t)
     {
@@ -219,17 +195,17 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
                     const int64_t kc = min64(kc_max, CRS - k0);
                     const REAL *a = apack + g * a_group + a_rows * k0 + m0 * kc;
                     if (pix)
-                        FN(gemm_pixels)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc,
+                        FN(gemm_pixels)(cfg, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0, cbuf, ldc,
                                         k0 > 0, k0 == 0 && bias ? bias + g * fs->cout + m0 : NULL,
                                         relu && k0 + kc == CRS);
                     else
-                        FN(gemm_offsets)(kern, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0,
+                        FN(gemm_offsets)(cfg, m, n_cols, run, row_runs ? wp : 0, kc, a, slab, off + k0,
                                          in_place ? dst : cbuf, in_place ? PQ : ldc, k0 > 0,
                                          in_place && k0 == 0 && bias ? bias + g * fs->cout + m0 : NULL,
                                          in_place && relu && k0 + kc == CRS);
                 }
                 if (pix)  /* transpose the kept columns into place */
-                    FN(unpack_pixels)(kern, cbuf, ldc, m, row_runs ? 1 : rows, row_runs ? rows * fs->q : fs->q,
+                    FN(unpack_pixels)(cfg, cbuf, ldc, m, row_runs ? 1 : rows, row_runs ? rows * fs->q : fs->q,
                                       wp * nr_pix, dst, PQ);
                 for (int64_t k = 0; !in_place && !pix && k < m; ++k) {  /* bias, ReLU; drop columns ow >= Q */
                     const REAL b = bias ? bias[g * fs->cout + m0 + k] : 0;
@@ -246,20 +222,85 @@ static int FN(conv_flat)(const flat_shape *fs, const REAL *x, const REAL *mask, 
 
 /* acc[crs*cout + k] += sum over the block's outputs j < rows*q (rows of q, wp apart in the slab)
  * of slab[off[crs] + (j / q)*wp + j % q] * dy[k, j]: one image block's share of dw^T, with A read
- * in place from the slab in runs of one image row (gemm.h's A-offset micro-kernels) and dy as
+ * in place from the slab in runs of one image row (gemm_config.h's A-offset micro-kernels) and dy as
  * transpose_panels' NR-wide panels of its compact rows. off holds CRS offsets and MR zeros. */
-static void FN(flat_grad_weight_block)(const cconv_gemm_kernels *kern, int64_t crs_count, int64_t cout,
+static void FN(implicit_gemm_weight_block)(const FN(cconv_gemm_config) *cfg, int64_t crs_count, int64_t cout,
                                        int64_t rows, int64_t q, int64_t wp, const REAL *slab, const int64_t *off,
                                        const REAL *dy_panels, REAL *acc)
 {
-    const int64_t mr = KERNEL_MR(kern), nr = KERNEL_NR(kern), cols = rows * q;
-    const int64_t kc_max = balanced_block(rows, max64(1, KC_MAX / q)) * q;  /* whole rows per depth block */
+    const int64_t mr = cfg->tiles.mr, nr = cfg->tiles.nr, cols = rows * q;
+    const int64_t kc_max = balanced_block(rows, max64(1, cfg->tiles.kc / q)) * q;  /* whole rows per depth block */
     for (int64_t f0 = 0; f0 < cols; f0 += kc_max) {
         const int64_t kc = min64(kc_max, cols - f0);
         for (int64_t p0 = 0; p0 < cout; p0 += nr)
             for (int64_t i0 = 0; i0 < crs_count; i0 += mr)
-                UKERNEL_AOFF(kern)(kc, slab + f0 / q * wp, off + i0, q, wp, dy_panels + p0 * cols + f0 * nr,
+                cfg->gemm_aoff(kc, slab + f0 / q * wp, off + i0, q, wp, dy_panels + p0 * cols + f0 * nr,
                                    acc + i0 * cout + p0, cout, min64(mr, crs_count - i0), min64(nr, cout - p0), 1,
                                    NULL, 0);
     }
+}
+
+/* Whether no element of a[0..count) is an infinity or a NaN (all exponent bits set). */
+static int FN(all_finite)(const REAL *a, int64_t count)
+{
+    const UREAL exponent = REAL_EXPONENT_BITS;
+    UREAL bad = 0;
+    for (int64_t i = 0; i < count; ++i) {
+        UREAL bits;
+        memcpy(&bits, a + i, sizeof bits);
+        bad |= (UREAL)((bits & exponent) == exponent);
+    }
+    return !bad;
+}
+
+static int FN(implicit_gemm_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                     const conv2d_plan *plan, const REAL *x, const REAL *w, const REAL *bias, REAL *y,
+                                     int relu, int threads)
+{
+    const int pix = plan->pixel_kernel;
+    const slab_shape fs = conv2d_forward_slab(sh);
+    const int width = pix ? cfg->tiles.pix_nr : cfg->tiles.mr;
+    const int64_t G = sh->groups, Kg = sh->k / G, CRS = sh->c / G * sh->r * sh->s;
+    const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS), a_group = round_up(round_up(Kg, width) * CRS, ALIGN_ELEMS);
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
+    if (!apack) return CCONV_ENOMEM;
+    FN(pack_weights)(cfg, w, G, Kg, CRS, kc_max, width, a_group, apack);
+    const int status = FN(implicit_gemm_run)(cfg, &fs, pix, x, NULL, apack, a_group, kc_max, bias, relu, y, threads);
+    cconv_workspace_release(apack);
+    return status;
+}
+
+/* dx = conv(mask(dy), w transposed to (C_g, K_g) and flipped) (conv2d_grad_input_slab). The
+ * padding of dy meets every filter tap here, where the GEMM skips it: 0 times a non-finite weight
+ * would put NaN where torch (and the GEMM) has a number, so such weights run the GEMM. */
+static int FN(implicit_gemm_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                        const conv2d_plan *plan, const REAL *dy, const REAL *relu_y, const REAL *w,
+                                        REAL *dx, int threads)
+{
+    const int pix = plan->pixel_kernel;
+    const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, RS = sh->r * sh->s;
+    if (!FN(all_finite)(w, sh->k * Cg * RS)) {
+        const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0};
+        return FN(gemm_grad_input)(cfg, sh, &gemm, dy, relu_y, w, dx, threads);
+    }
+    const slab_shape fs = conv2d_grad_input_slab(sh);
+    const int width = pix ? cfg->tiles.pix_nr : cfg->tiles.mr;
+    const int64_t depth = Kg * RS, kc_max = FN(gemm_depth_block)(cfg, depth);
+    const int64_t a_group = round_up(round_up(Cg, width) * depth, ALIGN_ELEMS);
+    REAL *wt = (REAL *)cconv_workspace_acquire((size_t)(G * Cg * depth) * sizeof(REAL));
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
+    int status = CCONV_ENOMEM;
+    if (wt && apack) {
+        /* wt[g, c, k, r, s] = w[g*Kg + k, c, R-1-r, S-1-s] */
+        for (int64_t g = 0; g < G; ++g)
+            for (int64_t c = 0; c < Cg; ++c)
+                for (int64_t k = 0; k < Kg; ++k)
+                    for (int64_t rs = 0; rs < RS; ++rs)
+                        wt[((g * Cg + c) * Kg + k) * RS + rs] = w[((g * Kg + k) * Cg + c) * RS + RS - 1 - rs];
+        FN(pack_weights)(cfg, wt, G, Cg, depth, kc_max, width, a_group, apack);
+        status = FN(implicit_gemm_run)(cfg, &fs, pix, dy, relu_y, apack, a_group, kc_max, NULL, 0, dx, threads);
+    }
+    cconv_workspace_release(wt);
+    cconv_workspace_release(apack);
+    return status;
 }

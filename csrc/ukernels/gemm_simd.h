@@ -1,13 +1,13 @@
-/* gemm_ukernel_simd.h: the body of one register-blocked SIMD micro-kernel (see gemm.h), stamped
- * out by gemm_avx2.c and gemm_avx512.c once per element type and B layout. The includer defines:
- *   UKERNEL_NAME, REAL, VEC, VLEN (lanes), MR, NR (a multiple of VLEN),
- *   VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VBCAST(x), VFMA(a, b, acc), VADD(a, b),
- *   VMAX(a, b) (b where either is NaN, as maxps),
- * and, for the offset-table kernels (gemm.h), UKERNEL_B_OFFSETS (B row k at b + boff[k],
- * unaligned, in runs), UKERNEL_A_OFFSETS (A row i at a + aoff[i], in runs) or
- * UKERNEL_A_COLUMNS (A column k at a + aoff[k], element i at + i: the pixel kernel).
- * The MR x NR/VLEN accumulators live in registers (the loops have constant bounds and are
- * fully unrolled); full tiles are stored straight into C, edge tiles through a small buffer. */
+/* gemm_simd.h: the body of one register-blocked SIMD micro-kernel (gemm_config.h), stamped out
+ * by the f32-/f64-gemm-*-avx2.c and -avx512.c files once per operand layout. The includer includes
+ * a vec_*.h (VEC, VLEN, VZERO, VLOAD (aligned), VLOADU, VSTOREU, VBCAST, VFMA, VADD, VMAX (b where
+ * either is NaN, as maxps)) and defines REAL, MR, NR (a multiple of VLEN), UKERNEL_NAME and one of
+ *   UKERNEL_B_OFFSETS  B row k at b + boff[k], unaligned, in runs (the B-offset kernel),
+ *   UKERNEL_A_OFFSETS  A row i at a + aoff[i], in runs (the A-offset kernel),
+ *   UKERNEL_A_COLUMNS  A column k at a + aoff[k], element i at + i (the pixel kernel),
+ * or none of them (both operands from packed panels).
+ * The MR x NR/VLEN accumulators live in registers (the loops have constant bounds and are fully
+ * unrolled); full tiles are stored straight into C, edge tiles through a small buffer. */
 
 #if defined(UKERNEL_B_OFFSETS)
 #define UKERNEL_AB_ARGS const REAL *a, const REAL *b, const int64_t *boff, int64_t run, int64_t step
@@ -39,7 +39,7 @@
 #define UKERNEL_BIAS_ELEM(i, j) bias[i]
 #endif
 
-static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
+void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int64_t m, int64_t n, int accumulate,
                          const REAL *bias, int relu)
 {
     VEC acc[MR][NR / VLEN];
@@ -101,3 +101,7 @@ static void UKERNEL_NAME(int64_t kc, UKERNEL_AB_ARGS, REAL *c, int64_t ldc, int6
 #undef UKERNEL_C_COL
 #undef UKERNEL_BIAS
 #undef UKERNEL_BIAS_ELEM
+#undef UKERNEL_NAME
+#undef UKERNEL_B_OFFSETS
+#undef UKERNEL_A_OFFSETS
+#undef UKERNEL_A_COLUMNS

@@ -1,0 +1,71 @@
+/* conv2d_algorithms.h: every convolution algorithm for one element type, their table, and the
+ * entry points of conv2d.h; included by conv2d.c once per type (REAL, UREAL, REAL_EXPONENT_BITS
+ * and FN defined). */
+#include "gemm_driver.h"
+#include "conv2d_im2col.h"
+#include "conv2d_gemm.h"
+#include "conv2d_implicit_gemm.h"
+#include "conv2d_grad_weight.h"
+
+typedef struct {
+    int (*forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const conv2d_plan *plan,
+                   const REAL *x, const REAL *w, const REAL *bias, REAL *y, int relu, int threads);
+    int (*grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const conv2d_plan *plan,
+                      const REAL *dy, const REAL *relu_y, const REAL *w, REAL *dx, int threads);
+    int (*grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const conv2d_plan *plan,
+                       const REAL *dy, const REAL *relu_y, const REAL *x, REAL *dw, REAL *db, int threads);
+} FN(conv2d_algorithm);
+
+static const FN(conv2d_algorithm) FN(ALGORITHMS)[CCONV_CONV2D_ALGORITHM_COUNT] = {
+    [CCONV_CONV2D_GEMM] = {FN(gemm_forward), FN(gemm_grad_input), FN(conv2d_grad_weight)},
+    [CCONV_CONV2D_IMPLICIT_GEMM] = {FN(implicit_gemm_forward), FN(implicit_gemm_grad_input), FN(conv2d_grad_weight)},
+    [CCONV_CONV2D_POINTWISE] = {FN(gemm_forward), FN(gemm_grad_input), FN(conv2d_grad_weight)},
+};
+
+/* The plan for `pass`, or CCONV_EINVAL in *status when the requested algorithm cannot run it. */
+static conv2d_plan FN(plan_pass)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                 cconv_conv2d_pass pass, const cconv_conv2d_options *options, int *status)
+{
+    const cconv_conv2d_algorithm requested = options->algorithm[pass];
+    if (cconv_conv2d_unsupported(sh, pass, requested)) *status = CCONV_EINVAL;
+    return conv2d_make_plan(sh, pass, requested, &cfg->tiles, (int)sizeof(REAL));
+}
+
+int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const REAL *w, const REAL *bias, REAL *y,
+                             const cconv_conv2d_options *options)
+{
+    const FN(cconv_gemm_config) *cfg = cconv_gemm_configs_current()->CONFIG;
+    const int relu = options->activation == CCONV_ACTIVATION_RELU;
+    int status = CCONV_OK;
+    const conv2d_plan plan = FN(plan_pass)(cfg, sh, CCONV_CONV2D_FORWARD, options, &status);
+    if (status != CCONV_OK) return status;
+    if (sh->n == 0 || sh->k == 0 || sh->p * sh->q == 0) return CCONV_OK;
+    if (sh->c == 0) {
+        FN(conv2d_bias_only)(sh, bias, relu, y);
+        return CCONV_OK;
+    }
+    return FN(ALGORITHMS)[plan.algorithm].forward(cfg, sh, &plan, x, w, bias, y, relu, options->threads);
+}
+
+int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, const REAL *y, const REAL *x,
+                              const REAL *w, REAL *dx, REAL *dw, REAL *db, const cconv_conv2d_options *options)
+{
+    const FN(cconv_gemm_config) *cfg = cconv_gemm_configs_current()->CONFIG;
+    const REAL *relu_y = options->activation == CCONV_ACTIVATION_RELU ? y : NULL;
+    const int threads = options->threads;
+    int status = CCONV_OK;
+    const conv2d_plan dx_plan = FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_INPUT, options, &status);
+    const conv2d_plan dw_plan = FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_WEIGHT, options, &status);
+    if (status != CCONV_OK) return status;
+    if (db && !dw) FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);  /* else summed with dw */
+    if (dx) {
+        const int64_t CRS = sh->c / sh->groups * sh->r * sh->s;
+        if (sh->n > 0 && CRS > 0 && (sh->k == 0 || sh->p * sh->q == 0))  /* nothing flows back */
+            memset(dx, 0, (size_t)(sh->n * sh->c * sh->h * sh->w) * sizeof(REAL));
+        else if (sh->n > 0 && CRS > 0)
+            status = FN(ALGORITHMS)[dx_plan.algorithm].grad_input(cfg, sh, &dx_plan, dy, relu_y, w, dx, threads);
+        if (status != CCONV_OK) return status;
+    }
+    if (dw) status = FN(ALGORITHMS)[dw_plan.algorithm].grad_weight(cfg, sh, &dw_plan, dy, relu_y, x, dw, db, threads);
+    return status;
+}

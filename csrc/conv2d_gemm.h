@@ -1,0 +1,143 @@
+/* conv2d_gemm.h: the GEMM algorithm (CCONV_CONV2D_GEMM) and its pointwise case
+ * (CCONV_CONV2D_POINTWISE), forward and gradient of the input, on gemm_driver.h's loop nest.
+ * Type-generic, included by conv2d.c per element type after conv2d_im2col.h. Per image n and
+ * group g, with CRS = (C/groups)*R*S and PQ = P*Q output pixels:
+ *   forward      y[K_g, PQ]    = w[K_g, CRS] . im2col(x)[CRS, PQ]          (+ bias, ReLU)
+ *   grad input   dcol[CRS, PQ] = w^T[CRS, K_g] . dy[K_g, PQ], then col2im(dcol) -> dx
+ * The weights are packed once per call; im2col is packed from x block by block. In the pointwise
+ * case (1x1, stride 1, no padding) im2col is x and col2im the identity. The weight gradient of
+ * both is in conv2d_grad_weight.h. */
+
+/* Group g's weights (rows x depth, row-major at src + g*rows*depth) for every group, in
+ * `width`-row panels whose depth blocks of kc_max start at apack + g*a_group + round_up(rows,
+ * width)*k0: gemm_driver.h's layout of an operand packed before. */
+static void FN(pack_weights)(const FN(cconv_gemm_config) *cfg, const REAL *src, int64_t groups, int64_t rows,
+                             int64_t depth, int64_t kc_max, int width, int64_t a_group, REAL *apack)
+{
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t k0 = 0; k0 < depth; k0 += kc_max)
+            FN(pack_panels)(cfg, src + g * rows * depth, NULL, depth, 1, rows, k0, min64(kc_max, depth - k0), width,
+                            apack + g * a_group + round_up(rows, width) * k0);
+}
+
+/* With no input channels (C = 0) the output is the bias. */
+static void FN(conv2d_bias_only)(const cconv_conv2d_shape *sh, const REAL *bias, int relu, REAL *y)
+{
+    const int64_t PQ = sh->p * sh->q;
+    for (int64_t i = 0; i < sh->n * sh->k; ++i) {
+        const REAL b = bias ? bias[i % sh->k] : 0;
+        for (int64_t j = 0; j < PQ; ++j) y[i * PQ + j] = relu && b < 0 ? 0 : b;
+    }
+}
+
+static int FN(gemm_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const conv2d_plan *plan,
+                            const REAL *x, const REAL *w, const REAL *bias, REAL *y, int relu, int threads)
+{
+    const int pointwise = plan->algorithm == CCONV_CONV2D_POINTWISE;
+    const int nr = cfg->tiles.nr;
+    const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, CRS = Cg * sh->r * sh->s;
+    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w;
+    const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS), nc = min64(round_up(PQ, nr), round_up(cfg->tiles.nc, nr));
+    const int64_t nqb = ceil_div(PQ, nc), items = sh->n * G * nqb;
+    const int64_t a_rows = round_up(Kg, cfg->tiles.mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
+    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS), ALIGN_ELEMS);
+    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
+
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
+    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * work_size) * sizeof(REAL));
+    if (!apack || !works) {
+        cconv_workspace_release(apack);
+        cconv_workspace_release(works);
+        return CCONV_ENOMEM;
+    }
+    FN(pack_weights)(cfg, w, G, Kg, CRS, kc_max, cfg->tiles.mr, a_group, apack);
+#pragma omp parallel num_threads(t)
+    {
+        REAL *work = works + cconv_thread_id() * work_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G), q0 = qb * nc;
+            const FN(im2col_source) src = {cfg, sh, x + (n * sh->c + g * Cg) * HW, NULL, q0};
+            const FN(gemm_problem) problem = {
+                .m = Kg, .n = min64(nc, PQ - q0), .k = CRS,
+                .a = {.packed = apack + g * a_group},
+                .b = {.pack = pointwise ? FN(pack_x_columns) : FN(pack_im2col_b), .source = &src},
+                .c = y + (n * sh->k + g * Kg) * PQ + q0, .ldc = PQ,
+                .bias = bias ? bias + g * Kg : NULL, .relu = relu,
+            };
+            FN(gemm_run)(cfg, &problem, work);
+        }
+    }
+    cconv_workspace_release(apack);
+    cconv_workspace_release(works);
+    return CCONV_OK;
+}
+
+/* Work items are (image, group, block of input channels): each writes only its own channels of
+ * dx, so no two threads touch the same element. Blocks are small enough to bound the workspace
+ * and numerous enough to keep every thread busy. */
+static int FN(gemm_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                               const conv2d_plan *plan, const REAL *dy, const REAL *relu_y, const REAL *w, REAL *dx,
+                               int threads)
+{
+    const int pointwise = plan->algorithm == CCONV_CONV2D_POINTWISE;
+    const int mr = cfg->tiles.mr, nr = cfg->tiles.nr;
+    const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, RS = sh->r * sh->s, CRS = Cg * RS;
+    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w;
+    const double flops = 2.0 * sh->n * sh->k * CRS * PQ;
+    const int want = cconv_threads_for(threads, flops, GRAIN_FLOPS);
+    int64_t cb = max64(1, min64(Cg, DX_ROWS_MAX / RS));
+    cb = max64(1, min64(cb, Cg / max64(1, ceil_div(2 * (int64_t)want, sh->n * G))));
+    const int64_t ncb = ceil_div(Cg, cb), items = sh->n * G * ncb;
+    const int64_t kc_max = FN(gemm_depth_block)(cfg, Kg), nc = min64(round_up(PQ, nr), round_up(cfg->tiles.nc, nr));
+    const int64_t a_rows = round_up(cb * RS, mr), a_block = round_up(a_rows * Kg, ALIGN_ELEMS);
+    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, Kg), ALIGN_ELEMS);
+    const int64_t col_size = pointwise ? 0 : round_up(a_rows * nc, ALIGN_ELEMS);
+    const int t = (int)min64(want, items);
+
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * ncb * a_block) * sizeof(REAL));
+    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * (work_size + col_size)) * sizeof(REAL));
+    if (!apack || !works) {
+        cconv_workspace_release(apack);
+        cconv_workspace_release(works);
+        return CCONV_ENOMEM;
+    }
+    /* w^T of group g, channel block cbi: rows = im2col rows of the block, columns = filters. */
+    for (int64_t g = 0; g < G; ++g)
+        for (int64_t cbi = 0; cbi < ncb; ++cbi) {
+            const int64_t c0 = cbi * cb, rows = min64(cb, Cg - c0) * RS;
+            for (int64_t k0 = 0; k0 < Kg; k0 += kc_max)
+                FN(pack_panels)(cfg, w + g * Kg * CRS + c0 * RS, NULL, 1, CRS, rows, k0, min64(kc_max, Kg - k0), mr,
+                                apack + (g * ncb + cbi) * a_block + a_rows * k0);
+        }
+
+#pragma omp parallel num_threads(t)
+    {
+        REAL *work = works + cconv_thread_id() * (work_size + col_size), *dcol = work + work_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t cbi = it % ncb, g = (it / ncb) % G, n = it / (ncb * G);
+            const int64_t c0 = cbi * cb, rows = min64(cb, Cg - c0) * RS;
+            const int64_t dy_offset = (n * sh->k + g * Kg) * PQ;
+            REAL *dxg = dx + (n * sh->c + g * Cg) * HW;
+            if (!pointwise) memset(dxg + c0 * HW, 0, (size_t)(rows / RS * HW) * sizeof(REAL));
+            for (int64_t q0 = 0; q0 < PQ; q0 += nc) {
+                const FN(im2col_source) src = {cfg, sh, dy + dy_offset, relu_y ? relu_y + dy_offset : NULL, q0};
+                /* In the pointwise case col2im is the identity: the product is written into dx. */
+                const FN(gemm_problem) problem = {
+                    .m = rows, .n = min64(nc, PQ - q0), .k = Kg,
+                    .a = {.packed = apack + (g * ncb + cbi) * a_block},
+                    .b = {.pack = FN(pack_dy_columns), .source = &src},
+                    .c = pointwise ? dxg + c0 * HW + q0 : dcol, .ldc = pointwise ? HW : nc,
+                };
+                FN(gemm_run)(cfg, &problem, work);
+                if (!pointwise) FN(col2im_add)(sh, dcol, nc, c0 * RS, rows, q0, problem.n, dxg);
+            }
+        }
+    }
+    cconv_workspace_release(apack);
+    cconv_workspace_release(works);
+    return CCONV_OK;
+}

@@ -1,0 +1,156 @@
+/* conv2d_plan.c: which algorithm runs each convolution pass, and in which variant. Every rule
+ * that picks between algorithms or micro-kernels lives here, with the reason for it; the
+ * algorithms themselves (conv2d_gemm.h, conv2d_implicit_gemm.h, conv2d_pointwise.h) only run. */
+#include "conv2d_plan.h"
+
+#include "index_math.h"
+
+static const char *const NAMES[CCONV_CONV2D_ALGORITHM_COUNT] = {
+    [CCONV_CONV2D_AUTO] = "auto",
+    [CCONV_CONV2D_GEMM] = "gemm",
+    [CCONV_CONV2D_IMPLICIT_GEMM] = "implicit_gemm",
+    [CCONV_CONV2D_POINTWISE] = "pointwise",
+};
+
+const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm)
+{
+    return algorithm >= 0 && algorithm < CCONV_CONV2D_ALGORITHM_COUNT ? NAMES[algorithm] : NULL;
+}
+
+slab_shape conv2d_forward_slab(const cconv_conv2d_shape *sh)
+{
+    const slab_shape fs = {sh->n, sh->groups, sh->c / sh->groups, sh->h, sh->w, sh->k / sh->groups, sh->p, sh->q,
+                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left};
+    return fs;
+}
+
+slab_shape conv2d_grad_input_slab(const cconv_conv2d_shape *sh)
+{
+    const slab_shape fs = {sh->n, sh->groups, sh->k / sh->groups, sh->p, sh->q, sh->c / sh->groups, sh->h, sh->w,
+                           sh->r, sh->s, sh->dil_h, sh->dil_w,
+                           sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left};
+    return fs;
+}
+
+int64_t slab_row_period(const slab_shape *fs)
+{
+    const int64_t pad_right = fs->q + (fs->s - 1) * fs->dil_w - fs->w - fs->pad_left;
+    if (fs->pad_left < 0 || pad_right < 0) return 0;
+    return max64(fs->w + max64(fs->pad_left, pad_right), fs->q);  /* a row must hold Q outputs */
+}
+
+static int is_pointwise(const cconv_conv2d_shape *sh)
+{
+    return sh->r == 1 && sh->s == 1 && sh->stride_h == 1 && sh->stride_w == 1 && sh->pad_top == 0 &&
+           sh->pad_left == 0 && sh->p == sh->h && sh->q == sh->w;
+}
+
+const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass,
+                                     cconv_conv2d_algorithm algorithm)
+{
+    if (pass < 0 || pass >= CCONV_CONV2D_PASS_COUNT) return "unknown pass";
+    switch (algorithm) {
+    case CCONV_CONV2D_AUTO:
+    case CCONV_CONV2D_GEMM:
+        return NULL;
+    case CCONV_CONV2D_IMPLICIT_GEMM: {
+        if (sh->stride_h != 1 || sh->stride_w != 1) return "the implicit GEMM runs stride 1 only";
+        const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
+        if (!slab_row_period(&fs))
+            return "the implicit GEMM's gradient of the input needs padding no wider than the dilated filter "
+                   "minus one on each side (wider padding crops the gradient)";
+        return NULL;
+    }
+    case CCONV_CONV2D_POINTWISE:
+        return is_pointwise(sh) ? NULL : "the pointwise algorithm runs 1x1 filters with stride 1 and no padding only";
+    default:
+        return "unknown algorithm";
+    }
+}
+
+/* The fraction of a tile dimension of `tile` that `n` rows or columns fill. */
+static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)round_up(n, tile); }
+
+/* Whether the implicit GEMM beats the GEMM on the forward or the gradient of the input (fs). It
+ * saves packing cin*R*S values per output pixel and costs a copy of cout outputs, so it needs
+ * cin*R*S >= cout; with cout filling under 3/4 of the micro-kernel's MR rows, the GEMM's taller
+ * tiles (cin*R*S rows, for the gradient of the input) win; and a 1x1 filter's packing is a plain
+ * copy, which the GEMM does as fast. */
+static int implicit_gemm_pays(const slab_shape *fs, const cconv_gemm_tiles *tiles)
+{
+    return fs->r * fs->s > 1 && fs->cin * fs->r * fs->s >= fs->cout && tile_fill(fs->cout, tiles->mr) >= 0.75;
+}
+
+/* Whether the implicit GEMM's weight gradient beats the GEMM's: while the filters fill at least
+ * half of an NR-wide tile, reading the slab in place beats packing im2col^T, whose cost each
+ * packed value repays over only K multiply-adds. */
+static int implicit_gemm_pays_for_weights(const cconv_conv2d_shape *sh, const cconv_gemm_tiles *tiles)
+{
+    return sh->r * sh->s > 1 && tile_fill(sh->k / sh->groups, tiles->nr) >= 0.5;
+}
+
+/* Whether the implicit GEMM's tiles can cover whole output rows with the B-offset kernel: Q a
+ * multiple of NR, or a divisor of it in whole 64-byte vectors (gemm_config.h's runs). */
+int slab_offset_row_runs(const slab_shape *fs, const cconv_gemm_tiles *tiles, int elem_size)
+{
+    const int64_t vec = 64 / elem_size;
+    return fs->q % tiles->nr == 0 || (tiles->nr % fs->q == 0 && fs->q % vec == 0);
+}
+
+/* Whether the implicit GEMM runs the pixel micro-kernel rather than the B-offset one: the config
+ * has one, and the share of its tiles' lanes that compute kept outputs is at least the B-offset
+ * kernel's (on a tie the pixel kernel wins: it loads its filters aligned and broadcasts pixels).
+ * Its tiles cover whole rows when Q is a multiple of its MR (no lane wasted), else they run along
+ * the slab's rows and compute their gaps. */
+static int pixel_kernel_pays(const slab_shape *fs, const cconv_gemm_tiles *tiles, int elem_size)
+{
+    if (!tiles->pix_mr) return 0;
+    const double gap_fill = (double)fs->q / (double)slab_row_period(fs);
+    const double pix = tile_fill(fs->cout, tiles->pix_nr) * (fs->q % tiles->pix_mr == 0 ? 1.0 : gap_fill);
+    const double offset = tile_fill(fs->cout, tiles->mr) * (slab_offset_row_runs(fs, tiles, elem_size) ? 1.0 : gap_fill);
+    return pix >= offset;
+}
+
+/* Whether the GEMM weight gradient computes dw^T = im2col . dy^T rather than dw = dy . im2col^T:
+ * when few im2col rows (C*R*S) would leave most of each NR-wide tile empty (a first layer:
+ * C*R*S = 9, K = 32), the product turned around fills its tiles better. */
+static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles *tiles)
+{
+    const int64_t kg = sh->k / sh->groups, crs = sh->c / sh->groups * sh->r * sh->s;
+    return tile_fill(crs, tiles->mr) * tile_fill(kg, tiles->nr) > 1.25 * tile_fill(kg, tiles->mr) * tile_fill(crs, tiles->nr);
+}
+
+/* The algorithm AUTO runs: the implicit GEMM where it applies and pays (rules above), else the
+ * pointwise product for 1x1 filters (it packs the input rows as they are), else the GEMM. */
+static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass,
+                                     const cconv_gemm_tiles *tiles)
+{
+    if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
+        const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
+        const int pays = pass == CCONV_CONV2D_GRAD_WEIGHT ? implicit_gemm_pays_for_weights(sh, tiles)
+                                                          : implicit_gemm_pays(&fs, tiles);
+        if (pays) return CCONV_CONV2D_IMPLICIT_GEMM;
+    }
+    if (is_pointwise(sh)) return CCONV_CONV2D_POINTWISE;
+    return CCONV_CONV2D_GEMM;
+}
+
+conv2d_plan conv2d_make_plan(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, cconv_conv2d_algorithm requested,
+                             const cconv_gemm_tiles *tiles, int elem_size)
+{
+    conv2d_plan plan = {requested == CCONV_CONV2D_AUTO ? choose(sh, pass, tiles) : requested, 0, 0};
+    if (plan.algorithm == CCONV_CONV2D_IMPLICIT_GEMM && pass != CCONV_CONV2D_GRAD_WEIGHT) {
+        const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
+        plan.pixel_kernel = pixel_kernel_pays(&fs, tiles, elem_size);
+    }
+    if (plan.algorithm != CCONV_CONV2D_IMPLICIT_GEMM && pass == CCONV_CONV2D_GRAD_WEIGHT)
+        plan.transposed = transposed_pays(sh, tiles);
+    return plan;
+}
+
+cconv_conv2d_algorithm cconv_conv2d_auto(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, int elem_size)
+{
+    const cconv_gemm_configs *configs = cconv_gemm_configs_current();
+    const cconv_gemm_tiles *tiles = elem_size == 8 ? &configs->f64->tiles : &configs->f32->tiles;
+    return conv2d_make_plan(sh, pass, CCONV_CONV2D_AUTO, tiles, elem_size).algorithm;
+}

@@ -1,0 +1,42 @@
+/* ukernels.h: every micro-kernel of csrc/ukernels/, named <type>_<kind>_<tile>__<isa> after its
+ * file (<type>-gemm-<tile>-<isa>.c). gemm_config.c puts them in per-ISA configs; the kinds and
+ * their contracts are in gemm_config.h. */
+#ifndef CCONV_UKERNELS_H
+#define CCONV_UKERNELS_H
+
+#include "gemm_config.h"
+
+cconv_gemm_ukernel_f32 cconv_f32_gemm_4x8__scalar;
+cconv_gemm_boff_ukernel_f32 cconv_f32_gemm_boff_4x8__scalar;
+cconv_gemm_aoff_ukernel_f32 cconv_f32_gemm_aoff_4x8__scalar;
+cconv_gemm_pix_ukernel_f32 cconv_f32_gemm_pix_4x8__scalar;
+cconv_transpose_ukernel_f32 cconv_f32_transpose__scalar;
+cconv_gemm_ukernel_f64 cconv_f64_gemm_4x8__scalar;
+cconv_gemm_boff_ukernel_f64 cconv_f64_gemm_boff_4x8__scalar;
+cconv_gemm_aoff_ukernel_f64 cconv_f64_gemm_aoff_4x8__scalar;
+cconv_gemm_pix_ukernel_f64 cconv_f64_gemm_pix_4x8__scalar;
+cconv_transpose_ukernel_f64 cconv_f64_transpose__scalar;
+
+#if defined(CCONV_HAVE_AVX2)
+cconv_gemm_ukernel_f32 cconv_f32_gemm_6x16__avx2;
+cconv_gemm_boff_ukernel_f32 cconv_f32_gemm_boff_6x16__avx2;
+cconv_gemm_aoff_ukernel_f32 cconv_f32_gemm_aoff_6x16__avx2;
+cconv_transpose_ukernel_f32 cconv_f32_transpose_8x8__avx2;
+cconv_gemm_ukernel_f64 cconv_f64_gemm_6x8__avx2;
+cconv_gemm_boff_ukernel_f64 cconv_f64_gemm_boff_6x8__avx2;
+cconv_gemm_aoff_ukernel_f64 cconv_f64_gemm_aoff_6x8__avx2;
+cconv_transpose_ukernel_f64 cconv_f64_transpose_4x4__avx2;
+#endif
+
+#if defined(CCONV_HAVE_AVX512)
+cconv_gemm_ukernel_f32 cconv_f32_gemm_8x32__avx512;
+cconv_gemm_boff_ukernel_f32 cconv_f32_gemm_boff_8x32__avx512;
+cconv_gemm_aoff_ukernel_f32 cconv_f32_gemm_aoff_8x32__avx512;
+cconv_gemm_pix_ukernel_f32 cconv_f32_gemm_pix_14x32__avx512;
+cconv_gemm_ukernel_f64 cconv_f64_gemm_8x16__avx512;
+cconv_gemm_boff_ukernel_f64 cconv_f64_gemm_boff_8x16__avx512;
+cconv_gemm_aoff_ukernel_f64 cconv_f64_gemm_aoff_8x16__avx512;
+cconv_gemm_pix_ukernel_f64 cconv_f64_gemm_pix_14x16__avx512;
+#endif
+
+#endif

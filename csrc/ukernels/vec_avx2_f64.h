@@ -1,0 +1,13 @@
+/* vec_avx2_f64.h: the vector operations of gemm_simd.h for f64 on AVX2. */
+#include <immintrin.h>
+
+#define VEC __m256d
+#define VLEN 4
+#define VZERO() _mm256_setzero_pd()
+#define VLOAD(p) _mm256_load_pd(p)
+#define VLOADU(p) _mm256_loadu_pd(p)
+#define VSTOREU(p, v) _mm256_storeu_pd(p, v)
+#define VBCAST(x) _mm256_set1_pd(x)
+#define VFMA(a, b, acc) _mm256_fmadd_pd(a, b, acc)
+#define VADD(a, b) _mm256_add_pd(a, b)
+#define VMAX(a, b) _mm256_max_pd(a, b)

@@ -1,0 +1,213 @@
+"""The convolution algorithms behind conv2d's `algorithm=` argument (csrc/conv2d_plan.c decides
+what 'auto' runs; each algorithm is a file of csrc/). Every algorithm is forced by name on shapes
+it can run, whatever 'auto' would pick there, and checked against the NumPy reference for the
+output and all three gradients, with and without the fused ReLU, on every SIMD path this CPU
+runs. An unknown name or an algorithm that cannot run a geometry is a ValueError saying why."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from cconv import functional as F
+from cconv._config import config
+
+import reference as ref
+from test_properties import SIMD_PATHS, running
+
+# name: (x shape, weight shape, conv2d keyword arguments); the algorithms listed must apply.
+CASES = {
+    "strided": ((3, 6, 13, 11), (10, 6, 3, 3), dict(stride=2, padding=1), ["gemm"]),
+    "dilated_asymmetric": ((2, 5, 12, 14), (9, 5, 3, 2), dict(padding=((2, 1), (0, 1)), dilation=(2, 1)),
+                           ["gemm", "implicit_gemm"]),
+    "same_5x5_grouped": ((2, 8, 9, 10), (12, 4, 5, 5), dict(padding="same", groups=2), ["gemm", "implicit_gemm"]),
+    "deep_many_filters": ((2, 48, 7, 9), (40, 48, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
+    "first_layer": ((4, 1, 15, 16), (32, 1, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
+    "pointwise": ((3, 24, 7, 9), (40, 24, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
+    # more pixels than one block of the weight gradient (384), and few filters (its transposed product):
+    "pointwise_many_pixels": ((2, 16, 20, 24), (24, 16, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
+    "pointwise_few_filters": ((2, 70, 20, 21), (3, 70, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
+    "pointwise_grouped": ((2, 12, 6, 5), (18, 4, 1, 1), dict(groups=3, dilation=2),
+                          ["gemm", "implicit_gemm", "pointwise"]),
+    "one_by_one_padded": ((2, 4, 5, 6), (8, 4, 1, 1), dict(padding=1), ["gemm"]),  # crops the implicit dx
+    "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm"]),
+}
+FORCED = [(name, algorithm) for name, case in CASES.items() for algorithm in case[3]]
+
+
+def arrays(name, dtype, seed=0):
+    x_shape, w_shape, kwargs, _ = CASES[name]
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(x_shape).astype(dtype), (rng.standard_normal(w_shape) * 0.3).astype(dtype),
+            rng.standard_normal(w_shape[0]).astype(dtype), dict(kwargs))
+
+
+def test_every_built_algorithm_is_exercised():
+    assert set(F.ALGORITHMS) == {algorithm for _, algorithm in FORCED}
+    assert config()["conv_algorithms"].split(",") == list(F.ALGORITHMS)
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
+@pytest.mark.parametrize("isa", SIMD_PATHS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name,algorithm", FORCED)
+def test_forced_algorithm_matches_reference(name, algorithm, dtype, isa, relu):
+    x, weight, bias, kwargs = arrays(name, dtype)
+    activation = "relu" if relu else None
+    with running(2, isa):
+        y = F.conv2d(x, weight, bias, activation=activation, algorithm=algorithm, **kwargs)
+        grad_out = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+        grads = F.conv2d_backward(grad_out, x, weight, activation=activation, output=y if relu else None,
+                                  algorithm=algorithm, **kwargs)
+    plain = ref.conv2d(x, weight, bias, **kwargs)
+    ref.assert_close(y, np.maximum(plain, 0) if relu else plain, dtype, "y")
+    expected = ref.conv2d_backward(grad_out * (plain > 0) if relu else grad_out, x, weight, **kwargs)
+    for what, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads, expected):
+        ref.assert_close(got, want, dtype, what)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_conv_algorithms_lists_what_applies(name):
+    x_shape, w_shape, kwargs, applicable = CASES[name]
+    listed = F.conv_algorithms(x_shape, w_shape, **kwargs)
+    assert set(listed) == {"forward", "grad_input", "grad_weight"}
+    for pass_name, entry in listed.items():
+        assert set(applicable) <= set(entry["applicable"]), pass_name
+        assert entry["auto"] in entry["applicable"]
+        assert "gemm" in entry["applicable"]  # the GEMM runs any geometry
+    if "pointwise" not in applicable:
+        assert all("pointwise" not in entry["applicable"] for entry in listed.values())
+
+
+def test_passes_can_be_forced_separately():
+    x, weight, bias, kwargs = arrays("deep_many_filters", np.float64)
+    y = F.conv2d(x, weight, bias, algorithm={"forward": "gemm"}, **kwargs)
+    grads = F.conv2d_backward(y, x, weight, algorithm={"grad_input": "implicit_gemm", "grad_weight": "gemm"},
+                              **kwargs)
+    expected = ref.conv2d_backward(y, x, weight, **kwargs)
+    for what, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads, expected):
+        ref.assert_close(got, want, np.float64, what)
+
+
+def test_unknown_algorithm_names_the_choices():
+    x, weight, bias, kwargs = arrays("strided", np.float32)
+    with pytest.raises(ValueError, match=r"unknown convolution algorithm 'winograd'.*'gemm'.*'implicit_gemm'"):
+        F.conv2d(x, weight, algorithm="winograd", **kwargs)
+    with pytest.raises(ValueError, match="unknown convolution algorithm"):
+        F.conv2d(x, weight, algorithm=None, **kwargs)
+    with pytest.raises(ValueError, match="algorithm keys must be among"):
+        F.conv2d_backward(np.ones((3, 10, 7, 6), np.float32), x, weight, algorithm={"forward": "gemm"}, **kwargs)
+
+
+@pytest.mark.parametrize("call,algorithm,why", [
+    ("forward", "implicit_gemm", "stride 1 only"),
+    ("forward", "pointwise", "1x1 filters with stride 1 and no padding"),
+    ("backward", "pointwise", "1x1 filters"),
+])
+def test_algorithm_that_cannot_run_says_why(call, algorithm, why):
+    x, weight, bias, kwargs = arrays("strided", np.float32)
+    with pytest.raises(ValueError, match=f"cannot run the .* pass of this convolution: .*{why}"):
+        if call == "forward":
+            F.conv2d(x, weight, algorithm=algorithm, **kwargs)
+        else:
+            F.conv2d_backward(np.ones((3, 10, 7, 6), np.float32), x, weight, algorithm=algorithm, **kwargs)
+
+
+def test_implicit_gemm_gradient_refuses_cropping_padding():
+    """Padding wider than the dilated filter crops the input gradient: only the GEMM runs it."""
+    x = np.ones((1, 2, 6, 6), np.float32)
+    w = np.ones((3, 2, 3, 3), np.float32)
+    listed = F.conv_algorithms(x.shape, w.shape, padding=3)
+    assert "implicit_gemm" in listed["forward"]["applicable"]
+    assert "implicit_gemm" not in listed["grad_input"]["applicable"]
+    with pytest.raises(ValueError, match="grad input pass.*crops"):
+        F.conv2d_backward(F.conv2d(x, w, padding=3), x, w, padding=3, algorithm="implicit_gemm")
+    grads = F.conv2d_backward(F.conv2d(x, w, padding=3), x, w, padding=3,
+                              algorithm={"grad_input": "gemm", "grad_weight": "implicit_gemm"})
+    ref.assert_close(grads[1], ref.conv2d_backward(F.conv2d(x, w, padding=3), x, w, padding=3)[1], np.float32)
+
+
+def test_auto_is_bitwise_one_of_the_algorithms():
+    """'auto' runs exactly one of the named algorithms: its results are bit-identical to it."""
+    for name in ("deep_many_filters", "pointwise", "strided"):
+        x, weight, bias, kwargs = arrays(name, np.float32)
+        chosen = F.conv_algorithms(x.shape, weight.shape, **kwargs)
+        y = F.conv2d(x, weight, bias, **kwargs)
+        np.testing.assert_array_equal(
+            y, F.conv2d(x, weight, bias, algorithm=chosen["forward"]["auto"], **kwargs))
+        auto = F.conv2d_backward(y, x, weight, **kwargs)
+        forced = F.conv2d_backward(y, x, weight, algorithm={p: chosen[p]["auto"] for p in ("grad_input", "grad_weight")},
+                                   **kwargs)
+        for a, b in zip(auto, forced):
+            np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_applicable_algorithm_matches_reference(data):
+    """Random geometries, each pass forced to a random algorithm among those that apply."""
+    n = data.draw(st.integers(1, 3))
+    groups = data.draw(st.integers(1, 3))
+    c = groups * data.draw(st.integers(1, 5))
+    k = groups * data.draw(st.integers(1, 7))
+    r, s = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    stride = data.draw(st.sampled_from([1, 1, 2, (1, 2)]))
+    dilation = data.draw(st.sampled_from([1, 1, 2]))
+    pad = ((data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))),
+           (data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))))
+    h, w = data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12))
+    kwargs = dict(stride=stride, padding=pad, dilation=dilation, groups=groups)
+    try:
+        listed = F.conv_algorithms((n, c, h, w), (k, c // groups, r, s), **kwargs)
+    except ValueError:  # the filter does not fit the padded input
+        return
+    chosen = {p: data.draw(st.sampled_from(entry["applicable"])) for p, entry in listed.items()}
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((n, c, h, w))
+    weight = rng.standard_normal((k, c // groups, r, s))
+    y = F.conv2d(x, weight, algorithm=chosen["forward"], **kwargs)
+    ref.assert_close(y, ref.conv2d(x, weight, **kwargs), np.float64, "y")
+    grads = F.conv2d_backward(y, x, weight, algorithm={p: chosen[p] for p in ("grad_input", "grad_weight")}, **kwargs)
+    for what, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads,
+                               ref.conv2d_backward(y, x, weight, **kwargs)):
+        ref.assert_close(got, want, np.float64, what)
+
+
+@pytest.mark.skipif(len(SIMD_PATHS) < 2, reason="one SIMD path: nothing to switch between")
+def test_switching_simd_path_during_calls_is_safe():
+    """Each call takes the micro-kernel configs once, when it starts: switching them while other
+    threads compute must not change (or break) what those calls return."""
+    import threading
+
+    from cconv import _conv
+    x, weight, bias, kwargs = arrays("deep_many_filters", np.float64)
+    want_y = ref.conv2d(x, weight, bias, **kwargs)
+    want_grads = ref.conv2d_backward(want_y, x, weight, **kwargs)
+    before, stop, failures = _conv.simd_path()[0], threading.Event(), []
+
+    def compute():
+        for _ in range(40):
+            y = F.conv2d(x, weight, bias, **kwargs)
+            grads = F.conv2d_backward(want_y, x, weight, **kwargs)
+            try:
+                ref.assert_close(y, want_y, np.float64, "y")
+                for got, want in zip(grads, want_grads):
+                    ref.assert_close(got, want, np.float64, "grad")
+            except AssertionError as error:
+                failures.append(error)
+
+    def switch():
+        i = 0
+        while not stop.is_set():
+            _conv.force_simd_path(SIMD_PATHS[i % len(SIMD_PATHS)])
+            i += 1
+
+    workers = [threading.Thread(target=compute) for _ in range(2)]
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    switcher.join()
+    _conv.force_simd_path(before)
+    assert not failures, failures[0]
