@@ -1,126 +1,92 @@
 # cython: language_level=3
 """Thin wrappers over csrc/pool2d.c: flattened C-contiguous arrays in, GIL released, C called.
 
-Validation and output allocation happen in cconv.functional.pool. `dims` is the tuple
-(n, c, h, w, kh, kw, stride_h, stride_w, pad_h, pad_w, p, q); every array is passed flattened.
+Validation and output allocation happen in cconv.functional.pool, which describes each call's
+sizes as a PoolGeometry; the C API is declared in _csrc.pxd.
 """
 cimport cython
 from libc.stdint cimport int64_t
 
-
-cdef extern from "pool2d.h" nogil:
-    int CCONV_ENOMEM
-
-    ctypedef struct cconv_pool2d_shape:
-        int64_t n, c, h, w
-        int64_t kh, kw
-        int64_t stride_h, stride_w
-        int64_t pad_h, pad_w
-        int64_t p, q
-
-    int cconv_max_pool2d_forward_f32(const cconv_pool2d_shape *shape, const float *x, float *y,
-                                     int threads)
-    int cconv_max_pool2d_forward_f64(const cconv_pool2d_shape *shape, const double *x, double *y,
-                                     int threads)
-    int cconv_max_pool2d_backward_f32(const cconv_pool2d_shape *shape, const float *dy,
-                                      const float *x, float *dx, int threads)
-    int cconv_max_pool2d_backward_f64(const cconv_pool2d_shape *shape, const double *dy,
-                                      const double *x, double *dx, int threads)
-    int cconv_avg_pool2d_forward_f32(const cconv_pool2d_shape *shape, const float *x, float *y,
-                                     int count_include_pad, int threads)
-    int cconv_avg_pool2d_forward_f64(const cconv_pool2d_shape *shape, const double *x, double *y,
-                                     int count_include_pad, int threads)
-    int cconv_avg_pool2d_backward_f32(const cconv_pool2d_shape *shape, const float *dy, float *dx,
-                                      int count_include_pad, int threads)
-    int cconv_avg_pool2d_backward_f64(const cconv_pool2d_shape *shape, const double *dy,
-                                      double *dx, int count_include_pad, int threads)
-    int cconv_lp_pool2d_forward_f32(const cconv_pool2d_shape *shape, const float *x, float *y,
-                                    double norm_type, int threads)
-    int cconv_lp_pool2d_forward_f64(const cconv_pool2d_shape *shape, const double *x, double *y,
-                                    double norm_type, int threads)
-    int cconv_lp_pool2d_backward_f32(const cconv_pool2d_shape *shape, const float *dy,
-                                     const float *x, float *dx, double norm_type, int threads)
-    int cconv_lp_pool2d_backward_f64(const cconv_pool2d_shape *shape, const double *dy,
-                                     const double *x, double *dx, double norm_type, int threads)
+from cconv._csrc cimport *
 
 
-cdef cconv_pool2d_shape make_shape(tuple dims) except *:
-    cdef cconv_pool2d_shape s
-    (s.n, s.c, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.p, s.q) = dims
-    return s
+cdef class PoolGeometry:
+    """One pooling's sizes (csrc/pool2d.h's cconv_pool2d_shape), built from validated ints."""
+    cdef cconv_pool2d_shape shape
+
+    def __init__(self, *, int64_t n, int64_t c, int64_t h, int64_t w, kernel, stride, padding, int64_t p,
+                 int64_t q):
+        self.shape.n, self.shape.c, self.shape.h, self.shape.w = n, c, h, w
+        self.shape.kh, self.shape.kw = kernel
+        self.shape.stride_h, self.shape.stride_w = stride
+        self.shape.pad_h, self.shape.pad_w = padding
+        self.shape.p, self.shape.q = p, q
+
+    @property
+    def output_shape(self):
+        return (self.shape.n, self.shape.c, self.shape.p, self.shape.q)
 
 
-cdef check(int status):
-    if status == CCONV_ENOMEM:
-        raise MemoryError("cconv pooling kernel could not allocate its workspace")
-
-
-def max_forward(const cython.floating[::1] x, cython.floating[::1] y, tuple dims, int threads):
-    cdef cconv_pool2d_shape s = make_shape(dims)
+def max_forward(PoolGeometry g not None, const cython.floating[::1] x, cython.floating[::1] y, int threads):
     cdef int status
     with nogil:
         if cython.floating is float:
-            status = cconv_max_pool2d_forward_f32(&s, &x[0], &y[0], threads)
+            status = cconv_max_pool2d_forward_f32(&g.shape, &x[0], &y[0], threads)
         else:
-            status = cconv_max_pool2d_forward_f64(&s, &x[0], &y[0], threads)
-    check(status)
+            status = cconv_max_pool2d_forward_f64(&g.shape, &x[0], &y[0], threads)
+    check_status(status, "max_pool2d")
 
 
-def max_backward(const cython.floating[::1] dy, const cython.floating[::1] x,
-                 cython.floating[::1] dx, tuple dims, int threads):
-    cdef cconv_pool2d_shape s = make_shape(dims)
+def max_backward(PoolGeometry g not None, const cython.floating[::1] dy, const cython.floating[::1] x,
+                 cython.floating[::1] dx, int threads):
     cdef int status
     with nogil:
         if cython.floating is float:
-            status = cconv_max_pool2d_backward_f32(&s, &dy[0], &x[0], &dx[0], threads)
+            status = cconv_max_pool2d_backward_f32(&g.shape, &dy[0], &x[0], &dx[0], threads)
         else:
-            status = cconv_max_pool2d_backward_f64(&s, &dy[0], &x[0], &dx[0], threads)
-    check(status)
+            status = cconv_max_pool2d_backward_f64(&g.shape, &dy[0], &x[0], &dx[0], threads)
+    check_status(status, "max_pool2d_backward")
 
 
-def avg_forward(const cython.floating[::1] x, cython.floating[::1] y, tuple dims,
+def avg_forward(PoolGeometry g not None, const cython.floating[::1] x, cython.floating[::1] y,
                 bint count_include_pad, int threads):
-    cdef cconv_pool2d_shape s = make_shape(dims)
     cdef int status
     with nogil:
         if cython.floating is float:
-            status = cconv_avg_pool2d_forward_f32(&s, &x[0], &y[0], count_include_pad, threads)
+            status = cconv_avg_pool2d_forward_f32(&g.shape, &x[0], &y[0], count_include_pad, threads)
         else:
-            status = cconv_avg_pool2d_forward_f64(&s, &x[0], &y[0], count_include_pad, threads)
-    check(status)
+            status = cconv_avg_pool2d_forward_f64(&g.shape, &x[0], &y[0], count_include_pad, threads)
+    check_status(status, "avg_pool2d")
 
 
-def avg_backward(const cython.floating[::1] dy, cython.floating[::1] dx, tuple dims,
+def avg_backward(PoolGeometry g not None, const cython.floating[::1] dy, cython.floating[::1] dx,
                  bint count_include_pad, int threads):
-    cdef cconv_pool2d_shape s = make_shape(dims)
     cdef int status
     with nogil:
         if cython.floating is float:
-            status = cconv_avg_pool2d_backward_f32(&s, &dy[0], &dx[0], count_include_pad, threads)
+            status = cconv_avg_pool2d_backward_f32(&g.shape, &dy[0], &dx[0], count_include_pad, threads)
         else:
-            status = cconv_avg_pool2d_backward_f64(&s, &dy[0], &dx[0], count_include_pad, threads)
-    check(status)
+            status = cconv_avg_pool2d_backward_f64(&g.shape, &dy[0], &dx[0], count_include_pad, threads)
+    check_status(status, "avg_pool2d_backward")
 
 
-def lp_forward(const cython.floating[::1] x, cython.floating[::1] y, tuple dims,
-               double norm_type, int threads):
-    cdef cconv_pool2d_shape s = make_shape(dims)
+def lp_forward(PoolGeometry g not None, const cython.floating[::1] x, cython.floating[::1] y, double norm_type,
+               int threads):
     cdef int status
     with nogil:
         if cython.floating is float:
-            status = cconv_lp_pool2d_forward_f32(&s, &x[0], &y[0], norm_type, threads)
+            status = cconv_lp_pool2d_forward_f32(&g.shape, &x[0], &y[0], norm_type, threads)
         else:
-            status = cconv_lp_pool2d_forward_f64(&s, &x[0], &y[0], norm_type, threads)
-    check(status)
+            status = cconv_lp_pool2d_forward_f64(&g.shape, &x[0], &y[0], norm_type, threads)
+    check_status(status, "lp_pool2d")
 
 
-def lp_backward(const cython.floating[::1] dy, const cython.floating[::1] x,
-                cython.floating[::1] dx, tuple dims, double norm_type, int threads):
-    cdef cconv_pool2d_shape s = make_shape(dims)
+def lp_backward(PoolGeometry g not None, const cython.floating[::1] dy, const cython.floating[::1] x,
+                cython.floating[::1] dx, double norm_type, int threads):
     cdef int status
     with nogil:
         if cython.floating is float:
-            status = cconv_lp_pool2d_backward_f32(&s, &dy[0], &x[0], &dx[0], norm_type, threads)
+            status = cconv_lp_pool2d_backward_f32(&g.shape, &dy[0], &x[0], &dx[0], norm_type, threads)
         else:
-            status = cconv_lp_pool2d_backward_f64(&s, &dy[0], &x[0], &dx[0], norm_type, threads)
-    check(status)
+            status = cconv_lp_pool2d_backward_f64(&g.shape, &dy[0], &x[0], &dx[0], norm_type, threads)
+    check_status(status, "lp_pool2d_backward")

@@ -38,7 +38,7 @@ def _check_norm_type(norm_type):
 
 
 def _geometry(x, kernel_size, stride, padding, ceil_mode):
-    """The kernels' dims tuple (n, c, h, w, kh, kw, sh, sw, ph, pw, p, q), every argument checked."""
+    """The kernels' PoolGeometry, every argument checked."""
     kh, kw = pair(kernel_size, "kernel_size")
     sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
     ph, pw = pair(padding, "padding", minimum=0)
@@ -48,30 +48,28 @@ def _geometry(x, kernel_size, stride, padding, ceil_mode):
         raise ValueError(f"x must have a non-empty height and width, got shape {x.shape}")
     p = pool_out_size(h, kh, sh, ph, ceil_mode, "height")
     q = pool_out_size(w, kw, sw, pw, ceil_mode, "width")
-    return (n, c, h, w, kh, kw, sh, sw, ph, pw, p, q)
+    return _pool.PoolGeometry(n=n, c=c, h=h, w=w, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), p=p, q=q)
 
 
 def _forward(kernel, x, kernel_size, stride, padding, ceil_mode, *options):
     x = as_float_array(x, "x", ndim=4)
-    dims = _geometry(x, kernel_size, stride, padding, ceil_mode)
-    n, c, p, q = dims[0], dims[1], dims[10], dims[11]
-    y = _conv.empty((n, c, p, q), dtype=x.dtype)
+    geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
+    y = _conv.empty(geometry.output_shape, dtype=x.dtype)
     if y.size:
-        kernel(x.reshape(-1), y.reshape(-1), dims, *options, get_num_threads())
+        kernel(geometry, x.reshape(-1), y.reshape(-1), *options, get_num_threads())
     return y
 
 
 def _backward(kernel, grad_out, x, kernel_size, stride, padding, ceil_mode, *options,
               needs_x=True):
     x = as_float_array(x, "x", ndim=4)
-    dims = _geometry(x, kernel_size, stride, padding, ceil_mode)
-    n, c, p, q = dims[0], dims[1], dims[10], dims[11]
-    grad_out = check_grad_out(grad_out, (n, c, p, q), x.dtype)
+    geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
+    grad_out = check_grad_out(grad_out, geometry.output_shape, x.dtype)
     grad_x = _conv.empty(x.shape, dtype=x.dtype)
     if grad_x.size == 0:
         return grad_x
     arrays = (grad_out.reshape(-1), x.reshape(-1)) if needs_x else (grad_out.reshape(-1),)
-    kernel(*arrays, grad_x.reshape(-1), dims, *options, get_num_threads())
+    kernel(geometry, *arrays, grad_x.reshape(-1), *options, get_num_threads())
     return grad_x
 
 
