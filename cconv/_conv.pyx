@@ -89,9 +89,7 @@ def conv2d_forward(ConvGeometry geometry not None, const floating[::1] x not Non
     """y = conv(x, w) + bias (then ReLU if relu) on flattened C-ordered buffers."""
     cdef cconv_conv2d_options options = conv_options(relu, algorithms, threads)
     cdef const floating[::1] b = bias
-    cdef const floating *bp = cdata_or_null(b)
-    cdef const floating *xp = cdata_or_null(x)
-    cdef const floating *wp = cdata_or_null(w)
+    cdef const floating *bp = cdata_or_null(b), *xp = cdata_or_null(x), *wp = cdata_or_null(w)
     cdef floating *yp = data_or_null(y)
     cdef int status
     with nogil:
@@ -112,12 +110,8 @@ def conv2d_backward(ConvGeometry geometry not None, const floating[::1] dy not N
     cdef const floating *ryp = cdata_or_null(ry)
     if ry is not None and ry.shape[0] != dy.shape[0]:
         raise ValueError("relu_y must have as many elements as dy")
-    cdef const floating *dyp = cdata_or_null(dy)
-    cdef const floating *xp = cdata_or_null(x)
-    cdef const floating *wp = cdata_or_null(w)
-    cdef floating *dxp = data_or_null(dx)
-    cdef floating *dwp = data_or_null(dw)
-    cdef floating *dbp = data_or_null(db)
+    cdef const floating *dyp = cdata_or_null(dy), *xp = cdata_or_null(x), *wp = cdata_or_null(w)
+    cdef floating *dxp = data_or_null(dx), *dwp = data_or_null(dw), *dbp = data_or_null(db)
     cdef int status
     with nogil:
         if floating is float:
@@ -135,9 +129,7 @@ def dense_forward(int64_t n, int64_t features_in, int64_t features_out, const fl
     cdef const floating[::1] b = bias
     if b is not None and b.shape[0] != features_out:
         raise ValueError("dense_forward: bias size does not match the dimensions")
-    cdef const floating *bp = cdata_or_null(b)
-    cdef const floating *xp = cdata_or_null(x)
-    cdef const floating *wp = cdata_or_null(w)
+    cdef const floating *bp = cdata_or_null(b), *xp = cdata_or_null(x), *wp = cdata_or_null(w)
     cdef floating *yp = data_or_null(y)
     cdef int activation = CCONV_ACTIVATION_RELU if relu else CCONV_ACTIVATION_NONE
     cdef int status
@@ -164,12 +156,8 @@ def dense_backward(int64_t n, int64_t features_in, int64_t features_out, const f
         raise ValueError("relu_y must have as many elements as dy")
     cdef const floating *ryp = cdata_or_null(ry)
     cdef int activation = CCONV_ACTIVATION_RELU if relu_y is not None else CCONV_ACTIVATION_NONE
-    cdef const floating *dyp = cdata_or_null(dy)
-    cdef const floating *xp = cdata_or_null(x)
-    cdef const floating *wp = cdata_or_null(w)
-    cdef floating *dxp = data_or_null(dx)
-    cdef floating *dwp = data_or_null(dw)
-    cdef floating *dbp = data_or_null(db)
+    cdef const floating *dyp = cdata_or_null(dy), *xp = cdata_or_null(x), *wp = cdata_or_null(w)
+    cdef floating *dxp = data_or_null(dx), *dwp = data_or_null(dw), *dbp = data_or_null(db)
     cdef int status
     with nogil:
         if floating is float:

@@ -27,66 +27,49 @@ cdef class PoolGeometry:
         return (self.shape.n, self.shape.c, self.shape.p, self.shape.q)
 
 
-def max_forward(PoolGeometry g not None, const cython.floating[::1] x, cython.floating[::1] y, int threads):
-    cdef int status
+OPERATIONS = ("max", "avg", "lp")
+
+
+def forward(str op, PoolGeometry g not None, const cython.floating[::1] x, cython.floating[::1] y, double option,
+            int threads):
+    """y = pooling `op` of x; option: count_include_pad (avg, 0 or 1) or norm_type (lp)."""
+    cdef int which = OPERATIONS.index(op), flag = <int>option, status
     with nogil:
         if cython.floating is float:
-            status = cconv_max_pool2d_forward_f32(&g.shape, &x[0], &y[0], threads)
+            if which == 0:
+                status = cconv_max_pool2d_forward_f32(&g.shape, &x[0], &y[0], threads)
+            elif which == 1:
+                status = cconv_avg_pool2d_forward_f32(&g.shape, &x[0], &y[0], flag, threads)
+            else:
+                status = cconv_lp_pool2d_forward_f32(&g.shape, &x[0], &y[0], option, threads)
         else:
-            status = cconv_max_pool2d_forward_f64(&g.shape, &x[0], &y[0], threads)
-    check_status(status, "max_pool2d")
+            if which == 0:
+                status = cconv_max_pool2d_forward_f64(&g.shape, &x[0], &y[0], threads)
+            elif which == 1:
+                status = cconv_avg_pool2d_forward_f64(&g.shape, &x[0], &y[0], flag, threads)
+            else:
+                status = cconv_lp_pool2d_forward_f64(&g.shape, &x[0], &y[0], option, threads)
+    check_status(status, f"{op}_pool2d")
 
 
-def max_backward(PoolGeometry g not None, const cython.floating[::1] dy, const cython.floating[::1] x,
-                 cython.floating[::1] dx, int threads):
-    cdef int status
+def backward(str op, PoolGeometry g not None, const cython.floating[::1] dy, const cython.floating[::1] x,
+             cython.floating[::1] dx, double option, int threads):
+    """dx = the gradient of pooling `op` for dy; option as in forward (average pooling does not
+    read x)."""
+    cdef int which = OPERATIONS.index(op), flag = <int>option, status
     with nogil:
         if cython.floating is float:
-            status = cconv_max_pool2d_backward_f32(&g.shape, &dy[0], &x[0], &dx[0], threads)
+            if which == 0:
+                status = cconv_max_pool2d_backward_f32(&g.shape, &dy[0], &x[0], &dx[0], threads)
+            elif which == 1:
+                status = cconv_avg_pool2d_backward_f32(&g.shape, &dy[0], &dx[0], flag, threads)
+            else:
+                status = cconv_lp_pool2d_backward_f32(&g.shape, &dy[0], &x[0], &dx[0], option, threads)
         else:
-            status = cconv_max_pool2d_backward_f64(&g.shape, &dy[0], &x[0], &dx[0], threads)
-    check_status(status, "max_pool2d_backward")
-
-
-def avg_forward(PoolGeometry g not None, const cython.floating[::1] x, cython.floating[::1] y,
-                bint count_include_pad, int threads):
-    cdef int status
-    with nogil:
-        if cython.floating is float:
-            status = cconv_avg_pool2d_forward_f32(&g.shape, &x[0], &y[0], count_include_pad, threads)
-        else:
-            status = cconv_avg_pool2d_forward_f64(&g.shape, &x[0], &y[0], count_include_pad, threads)
-    check_status(status, "avg_pool2d")
-
-
-def avg_backward(PoolGeometry g not None, const cython.floating[::1] dy, cython.floating[::1] dx,
-                 bint count_include_pad, int threads):
-    cdef int status
-    with nogil:
-        if cython.floating is float:
-            status = cconv_avg_pool2d_backward_f32(&g.shape, &dy[0], &dx[0], count_include_pad, threads)
-        else:
-            status = cconv_avg_pool2d_backward_f64(&g.shape, &dy[0], &dx[0], count_include_pad, threads)
-    check_status(status, "avg_pool2d_backward")
-
-
-def lp_forward(PoolGeometry g not None, const cython.floating[::1] x, cython.floating[::1] y, double norm_type,
-               int threads):
-    cdef int status
-    with nogil:
-        if cython.floating is float:
-            status = cconv_lp_pool2d_forward_f32(&g.shape, &x[0], &y[0], norm_type, threads)
-        else:
-            status = cconv_lp_pool2d_forward_f64(&g.shape, &x[0], &y[0], norm_type, threads)
-    check_status(status, "lp_pool2d")
-
-
-def lp_backward(PoolGeometry g not None, const cython.floating[::1] dy, const cython.floating[::1] x,
-                cython.floating[::1] dx, double norm_type, int threads):
-    cdef int status
-    with nogil:
-        if cython.floating is float:
-            status = cconv_lp_pool2d_backward_f32(&g.shape, &dy[0], &x[0], &dx[0], norm_type, threads)
-        else:
-            status = cconv_lp_pool2d_backward_f64(&g.shape, &dy[0], &x[0], &dx[0], norm_type, threads)
-    check_status(status, "lp_pool2d_backward")
+            if which == 0:
+                status = cconv_max_pool2d_backward_f64(&g.shape, &dy[0], &x[0], &dx[0], threads)
+            elif which == 1:
+                status = cconv_avg_pool2d_backward_f64(&g.shape, &dy[0], &dx[0], flag, threads)
+            else:
+                status = cconv_lp_pool2d_backward_f64(&g.shape, &dy[0], &x[0], &dx[0], option, threads)
+    check_status(status, f"{op}_pool2d_backward")

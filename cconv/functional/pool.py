@@ -51,25 +51,24 @@ def _geometry(x, kernel_size, stride, padding, ceil_mode):
     return _pool.PoolGeometry(n=n, c=c, h=h, w=w, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), p=p, q=q)
 
 
-def _forward(kernel, x, kernel_size, stride, padding, ceil_mode, *options):
+def _forward(op, x, kernel_size, stride, padding, ceil_mode, option=0.0):
     x = as_float_array(x, "x", ndim=4)
     geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
     y = _conv.empty(geometry.output_shape, dtype=x.dtype)
     if y.size:
-        kernel(geometry, x.reshape(-1), y.reshape(-1), *options, get_num_threads())
+        _pool.forward(op, geometry, x.reshape(-1), y.reshape(-1), float(option), get_num_threads())
     return y
 
 
-def _backward(kernel, grad_out, x, kernel_size, stride, padding, ceil_mode, *options,
-              needs_x=True):
+def _backward(op, grad_out, x, kernel_size, stride, padding, ceil_mode, option=0.0):
     x = as_float_array(x, "x", ndim=4)
     geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
     grad_out = check_grad_out(grad_out, geometry.output_shape, x.dtype)
     grad_x = _conv.empty(x.shape, dtype=x.dtype)
     if grad_x.size == 0:
         return grad_x
-    arrays = (grad_out.reshape(-1), x.reshape(-1)) if needs_x else (grad_out.reshape(-1),)
-    kernel(geometry, *arrays, grad_x.reshape(-1), *options, get_num_threads())
+    _pool.backward(op, geometry, grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), float(option),
+                   get_num_threads())
     return grad_x
 
 
@@ -83,7 +82,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     Returns y: (N, C, H', W') of x's dtype, H' = floor((H + 2*pad_h - kh) / stride_h) + 1 and
         W' likewise. A NaN in a window makes that output NaN.
     """
-    return _forward(_pool.max_forward, x, kernel_size, stride, padding, ceil_mode)
+    return _forward("max", x, kernel_size, stride, padding, ceil_mode)
 
 
 def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False):
@@ -95,7 +94,7 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
         row-major order (to its last NaN when it holds NaN), like PyTorch; overlapping windows
         add up.
     """
-    return _backward(_pool.max_backward, grad_out, x, kernel_size, stride, padding, ceil_mode)
+    return _backward("max", grad_out, x, kernel_size, stride, padding, ceil_mode)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -111,7 +110,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     Returns y: (N, C, H', W') of x's dtype, H' = floor((H + 2*pad_h - kh) / stride_h) + 1 and
         W' likewise.
     """
-    return _forward(_pool.avg_forward, x, kernel_size, stride, padding, ceil_mode,
+    return _forward("avg", x, kernel_size, stride, padding, ceil_mode,
                     _check_flag(count_include_pad, "count_include_pad"))
 
 
@@ -124,8 +123,8 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
     Returns grad_x: (N, C, H, W): each input element gets grad_out / divisor from every window
         that contains it.
     """
-    return _backward(_pool.avg_backward, grad_out, x, kernel_size, stride, padding, ceil_mode,
-                     _check_flag(count_include_pad, "count_include_pad"), needs_x=False)
+    return _backward("avg", grad_out, x, kernel_size, stride, padding, ceil_mode,
+                     _check_flag(count_include_pad, "count_include_pad"))
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
@@ -142,7 +141,7 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     ceil_mode: use ceil instead of floor in the output-size formula (see the module docstring).
     Returns y: (N, C, H', W') of x's dtype, H' = floor((H - kh) / stride_h) + 1, W' likewise.
     """
-    return _forward(_pool.lp_forward, x, kernel_size, stride, 0, ceil_mode,
+    return _forward("lp", x, kernel_size, stride, 0, ceil_mode,
                     _check_norm_type(norm_type))
 
 
@@ -156,5 +155,5 @@ def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None, ceil_mo
         there). Elsewhere the values are torch's: x**(p-1) times the gradient reaching x, so an
         infinite x (or a zero x when p < 1) gives NaN or Inf as in torch.
     """
-    return _backward(_pool.lp_backward, grad_out, x, kernel_size, stride, 0, ceil_mode,
+    return _backward("lp", grad_out, x, kernel_size, stride, 0, ceil_mode,
                      _check_norm_type(norm_type))
