@@ -1,4 +1,4 @@
-"""The convolution's stride-1 path (csrc/conv2d_flat.h) and where it hands over to the packed one.
+"""The convolution's implicit GEMM (csrc/conv2d_implicit_gemm.h) and where 'auto' hands over to the GEMM.
 
 Stride-1 layers with enough filters read the input in place from a zero-padded slab whose rows
 share their padding gap; rows of output are cut into blocks, and the gradient of the input runs
