@@ -1,5 +1,6 @@
-/* f32-gemm-8x32-avx512.c: f32 8x32 AVX-512 micro-kernels (2 x 8 accumulators): packed panels, B read in place (B offsets), A read in place (A offsets).
- * Compiled with AVX-512 (-mavx512f and friends); gemm_config.c calls them only where the CPU has it. */
+/* f32-gemm-8x32-avx512.c: f32 8x32 AVX-512 micro-kernels (2 x 8 accumulators): packed panels, B
+ * read in place (B offsets), A read in place (A offsets). Compiled with AVX-512 (-mavx512f and
+ * friends); gemm_config.c calls them only where the CPU has it. */
 #include "ukernels.h"
 #include "vec_avx512_f32.h"
 

@@ -1,7 +1,7 @@
-/* f32-transpose-8x8-avx2.c: the packing transpose (gemm_config.h) with 256-bit AVX2, 8x8 float blocks in registers. A
- * short last block of rows is padded with zero rows and stored through a lane mask; a short last
- * block of columns takes a scalar loop. Compiled with -mavx2 -mfma; the AVX2 and AVX-512 configs
- * both use it. */
+/* f32-transpose-8x8-avx2.c: the packing transpose (gemm_config.h) with 256-bit AVX2, 8x8 float
+ * blocks in registers. A short last block of rows is padded with zero rows and stored through a
+ * lane mask; a short last block of columns takes a scalar loop. Compiled with -mavx2 -mfma; the
+ * AVX2 and AVX-512 configs both use it. */
 #include <immintrin.h>
 
 #include "column_walk.h"
@@ -10,8 +10,8 @@
 /* Keep g where the ReLU output y is > 0 or NaN, else exactly 0 (as relu_grad in gemm_driver.h). */
 static inline float relu_grad_scalar_f32(float g, float y) { return !(y <= 0) ? g : 0.0f; }
 
-void cconv_f32_transpose_8x8__avx2(const float *src, const float *mask, int64_t lds, int64_t rows, int64_t cols,
-                          int64_t run, int64_t period, float *dst, int64_t ldd, float *sums)
+void cconv_f32_transpose_8x8__avx2(const float *src, const float *mask, int64_t lds, int64_t rows, int64_t cols, int64_t run,
+                                   int64_t period, float *dst, int64_t ldd, float *sums)
 {
     const __m256 zero = _mm256_setzero_ps();
     for (int64_t i0 = 0; i0 < rows; i0 += 8) {

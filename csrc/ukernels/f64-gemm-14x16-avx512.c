@@ -1,5 +1,5 @@
-/* f64-gemm-14x16-avx512.c: the f64 AVX-512 pixel micro-kernel, 14 pixels x 16 filters.
- * Compiled with AVX-512 (-mavx512f and friends); gemm_config.c calls them only where the CPU has it. */
+/* f64-gemm-14x16-avx512.c: the f64 AVX-512 pixel micro-kernel, 14 pixels x 16 filters. Compiled
+ * with AVX-512 (-mavx512f and friends); gemm_config.c calls them only where the CPU has it. */
 #include "ukernels.h"
 #include "vec_avx512_f64.h"
 

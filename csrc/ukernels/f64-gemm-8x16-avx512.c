@@ -1,5 +1,6 @@
 /* f64-gemm-8x16-avx512.c: f64 8x16 AVX-512 micro-kernels: packed panels, B offsets, A offsets.
- * Compiled with AVX-512 (-mavx512f and friends); gemm_config.c calls them only where the CPU has it. */
+ * Compiled with AVX-512 (-mavx512f and friends); gemm_config.c calls them only where the CPU has
+ * it. */
 #include "ukernels.h"
 #include "vec_avx512_f64.h"
 

@@ -1,7 +1,7 @@
-/* f64-transpose-4x4-avx2.c: the packing transpose (gemm_config.h) with 256-bit AVX2, 4x4 double blocks in registers. A
- * short last block of rows is padded with zero rows and stored through a lane mask; a short last
- * block of columns takes a scalar loop. Compiled with -mavx2 -mfma; the AVX2 and AVX-512 configs
- * both use it. */
+/* f64-transpose-4x4-avx2.c: the packing transpose (gemm_config.h) with 256-bit AVX2, 4x4 double
+ * blocks in registers. A short last block of rows is padded with zero rows and stored through a
+ * lane mask; a short last block of columns takes a scalar loop. Compiled with -mavx2 -mfma; the
+ * AVX2 and AVX-512 configs both use it. */
 #include <immintrin.h>
 
 #include "column_walk.h"
@@ -10,8 +10,8 @@
 /* Keep g where the ReLU output y is > 0 or NaN, else exactly 0 (as relu_grad in gemm_driver.h). */
 static inline double relu_grad_scalar_f64(double g, double y) { return !(y <= 0) ? g : 0.0; }
 
-void cconv_f64_transpose_4x4__avx2(const double *src, const double *mask, int64_t lds, int64_t rows, int64_t cols,
-                          int64_t run, int64_t period, double *dst, int64_t ldd, double *sums)
+void cconv_f64_transpose_4x4__avx2(const double *src, const double *mask, int64_t lds, int64_t rows, int64_t cols, int64_t run,
+                                   int64_t period, double *dst, int64_t ldd, double *sums)
 {
     const __m256d zero = _mm256_setzero_pd();
     for (int64_t i0 = 0; i0 < rows; i0 += 4) {
