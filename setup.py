@@ -1,27 +1,29 @@
 """Build script for cconv's C extensions.
 
-Every extension compiles plain C99 from csrc/ plus one Cython wrapper. OpenMP is probed by
-compiling a tiny program; when the compiler has none, cconv builds serial code and warns
-(set CCONV_REQUIRE_OPENMP=1 to make that an error, as CI does). Files named *_avx2.c or
-*_avx512.c get their own ISA flags so that one binary runs on any x86-64 CPU and picks the
-wide kernels at run time. CCONV_SANITIZE=1 builds with AddressSanitizer and UBSan.
+Each extension cconv.MODULE is the Cython wrapper cconv/MODULE.pyx plus the C files that
+csrc/sources.txt lists for MODULE: the one list of C sources and ISA flags, which tests/c and
+benchmarks build from too (its format is described at its top). A file named *-ISA.c (ISA: a
+name of the manifest's `isa` lines, avx2 and avx512) is compiled only for x86-64, with that ISA's
+flags on top of the common ones, and linked into its extension as an extra object; every compile
+of an x86-64 build defines CCONV_HAVE_<ISA>. So one binary runs on any x86-64 CPU and picks the
+wide kernels at run time. OpenMP is probed by compiling a tiny program; when the compiler has
+none, cconv builds serial code and warns (CCONV_REQUIRE_OPENMP=1 makes that an error, as CI
+does; CCONV_DISABLE_OPENMP=1 builds serial code on purpose). CCONV_SANITIZE=1 builds with
+AddressSanitizer and UBSan.
 """
 import glob
 import os
-import platform
 import shutil
 import sys
+import sysconfig
 import tempfile
 import warnings
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.modified import newer_group
 
-GCC_ISA_FLAGS = {
-    "_avx2.c": ["-mavx2", "-mfma"],
-    "_avx512.c": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma"],
-}
-MSVC_ISA_FLAGS = {"_avx2.c": ["/arch:AVX2"], "_avx512.c": ["/arch:AVX512"]}
+MANIFEST = "csrc/sources.txt"
 
 OPENMP_PROBE = r"""
 #include <omp.h>
@@ -32,8 +34,46 @@ int main(void) { int n = 0;
 """
 
 
-def is_x86_64():
-    return platform.machine().lower() in ("x86_64", "amd64", "x64")
+def read_manifest(path=MANIFEST):
+    """({module: [C files]}, {isa: {"gcc" | "msvc": [flags]}}) from csrc/sources.txt. Stops on a
+    line it cannot read, a listed file that is missing, and a C file under csrc/ listed in no
+    module or in two."""
+    modules, isas = {}, {}
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if words[0] == "source" and len(words) >= 3:
+                for entry in words[2:]:
+                    found = sorted(p.replace("\\", "/") for p in glob.glob("csrc/" + entry))
+                    if not found and not any(c in entry for c in "*?["):
+                        sys.exit(f"{path}:{number}: csrc/{entry} does not exist")
+                    modules.setdefault(words[1], []).extend(found)
+            elif words[0] == "isa" and len(words) >= 3:
+                isas.setdefault(words[1], {})[words[2]] = words[3:]
+            else:
+                sys.exit(f"{path}:{number}: not a `source` or `isa` line: {line.strip()!r}")
+    listed = [src for files in modules.values() for src in files]
+    on_disk = {p.replace("\\", "/") for p in glob.glob("csrc/**/*.c", recursive=True)}
+    unlisted = sorted(on_disk - set(listed))
+    if unlisted:
+        sys.exit(f"{path}: {' '.join(unlisted)} in no module; add a `source` line for it")
+    twice = sorted({src for src in listed if listed.count(src) > 1})
+    if twice:
+        sys.exit(f"{path}: {' '.join(twice)} in more than one module")
+    return modules, isas
+
+
+def isa_of(source, isas):
+    """The ISA a *-ISA.c file is written for; None for a portable file."""
+    return next((isa for isa in isas if source.endswith(f"-{isa}.c")), None)
+
+
+def building_for_x86_64():
+    """True when the extensions are built for x86-64. sysconfig's platform is the target's, also
+    when cibuildwheel cross-compiles (macOS arm64 <-> x86_64)."""
+    return sysconfig.get_platform().lower().endswith(("x86_64", "amd64"))
 
 
 def try_compile(compiler, code, compile_args, link_args):
@@ -71,10 +111,13 @@ def openmp_flags(compiler):
 
 
 class BuildExt(build_ext):
+    """build_ext with cconv's common flags (optimisation, warnings, OpenMP, sanitizers) on every
+    compile and link, and each extension's *-ISA.c files compiled with their ISA's flags."""
+
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
         base = ["/O2"] if msvc else ["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-function", "-pthread"]
-        link = [] if msvc else ["-pthread"]  # the workspace pool's lock (csrc/workspace.c)
+        link = [] if msvc else ["-pthread"]  # the memory pools' locks (csrc/workspace.c, csrc/buffer_cache.c)
         if os.environ.get("CCONV_SANITIZE") == "1" and not msvc:
             base += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
             link += ["-fsanitize=address,undefined"]
@@ -94,59 +137,44 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = base + ext.extra_compile_args
             ext.extra_link_args = link + ext.extra_link_args
-        self._add_isa_flags(msvc)
         super().build_extensions()
 
-    def _add_isa_flags(self, msvc):
-        """Compile *_avx2.c / *_avx512.c with their own ISA flags (x86-64 only)."""
-        table = MSVC_ISA_FLAGS if msvc else GCC_ISA_FLAGS
-        compiler = self.compiler
-        if msvc:
-            original = compiler.compile
-
-            def compile_msvc(sources, *args, **kwargs):
-                plain = [s for s in sources if not any(s.endswith(k) for k in table)]
-                objects = original(plain, *args, **kwargs) if plain else []
-                for suffix, flags in table.items():
-                    picked = [s for s in sources if s.endswith(suffix)]
-                    if picked:
-                        kw = dict(kwargs)
-                        kw["extra_postargs"] = list(kw.get("extra_postargs") or []) + flags
-                        objects += original(picked, *args, **kw)
-                return objects
-
-            compiler.compile = compile_msvc
-            return
-        original = compiler._compile
-
-        def compile_one(obj, src, ext, cc_args, extra_postargs, pp_opts):
-            extra = list(extra_postargs)
-            for suffix, flags in table.items():
-                if src.endswith(suffix):
-                    extra += flags
-            return original(obj, src, ext, cc_args, extra, pp_opts)
-
-        compiler._compile = compile_one
+    def build_extension(self, ext):
+        """Compile the extension's *-ISA.c files, each with its ISA's flags added to the
+        extension's own, and link the objects into it; then build it as usual. Like build_ext,
+        it skips an extension that is newer than its sources and depends."""
+        by_isa = ISA_SOURCES.get(ext.name, {})
+        target = self.get_ext_fullpath(ext.name)
+        if by_isa and (self.force or newer_group(list(ext.sources) + list(ext.depends), target, "newer")):
+            flavour = "msvc" if self.compiler.compiler_type == "msvc" else "gcc"
+            for isa, sources in by_isa.items():
+                if flavour not in ISAS[isa]:
+                    sys.exit(f"{MANIFEST}: no `isa {isa} {flavour}` line, needed by the {self.compiler.compiler_type} "
+                             "compiler")
+                ext.extra_objects = list(ext.extra_objects) + self.compiler.compile(
+                    sources, output_dir=self.build_temp, macros=ext.define_macros, include_dirs=ext.include_dirs,
+                    debug=self.debug, extra_postargs=ext.extra_compile_args + ISAS[isa][flavour],
+                    depends=ext.depends)
+        super().build_extension(ext)
 
 
-def isa_variants(stem):
-    """(sources, macros) of the run-time dispatched SIMD variants of a kernel file, on x86-64."""
-    if not is_x86_64():
-        return [], []
-    found = [(f"csrc/{stem}_{isa}.c", ("CCONV_HAVE_" + isa.upper(), "1")) for isa in ("avx2", "avx512")]
-    found = [(src, macro) for src, macro in found if os.path.exists(src)]
-    return [src for src, _ in found], [macro for _, macro in found]
-
-
-HEADERS = sorted(glob.glob("csrc/*.h"))  # rebuild when a header changes
-gemm_sources, gemm_macros = isa_variants("gemm")
-extensions = [
-    Extension("cconv._conv",
-              ["cconv/_conv.pyx", "csrc/conv2d.c", "csrc/dense.c", "csrc/gemm.c", "csrc/cpu_features.c",
-               "csrc/workspace.c"] + gemm_sources,
-              include_dirs=["csrc"], define_macros=gemm_macros, depends=HEADERS),
-    Extension("cconv._pool", ["cconv/_pool.pyx", "csrc/pool2d.c"], include_dirs=["csrc"], depends=HEADERS),
-]
+MODULES, ISAS = read_manifest()
+X86_64 = building_for_x86_64()
+HEADERS = sorted(p.replace("\\", "/") for p in glob.glob("csrc/**/*.h", recursive=True))  # rebuild when one changes
+ISA_SOURCES = {}  # extension name -> {isa: [its *-ISA.c files]}, on x86-64; compiled by BuildExt.build_extension
+extensions = []
+for module, files in MODULES.items():
+    name = "cconv." + module
+    ISA_SOURCES[name] = {}
+    if X86_64:
+        for src in files:
+            if isa_of(src, ISAS):
+                ISA_SOURCES[name].setdefault(isa_of(src, ISAS), []).append(src)
+    portable = [src for src in files if isa_of(src, ISAS) is None]
+    isa_files = [src for sources in ISA_SOURCES[name].values() for src in sources]
+    macros = [("CCONV_HAVE_" + isa.upper(), "1") for isa in ISAS] if X86_64 else []
+    extensions.append(Extension(name, [f"cconv/{module}.pyx"] + portable, include_dirs=["csrc"],
+                                define_macros=macros, depends=HEADERS + isa_files + [MANIFEST]))
 
 if __name__ == "__main__":
     from Cython.Build import cythonize

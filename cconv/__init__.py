@@ -5,7 +5,7 @@ arrays; the layer, model and trainer classes build and train whole CNNs on top o
 """
 from cconv import functional
 from cconv._config import show_config
-from cconv._conv import release_memory
+from cconv._memory import release_memory
 from cconv._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"

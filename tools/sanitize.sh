@@ -11,11 +11,12 @@
 #      its shadow memory make RSS meaningless. (Leaks: test_leaks.py in the normal suite and the
 #      Valgrind run below.) libstdc++ is preloaded with libasan so that ASan can intercept C++
 #      exceptions thrown by other extensions (matplotlib's).
-#   2. The C-level tests (tests/c/test_kernels.c) built with ASan + UBSan and run natively, every
-#      SIMD micro-kernel path this CPU has included.
-#   3. The same tests built plainly and run under Valgrind memcheck (uninitialised reads, invalid
-#      accesses, definite leaks). Valgrind has no AVX-512 support, and its CPUID hides AVX-512,
-#      so there the tests cover the scalar and AVX2 micro-kernels only.
+#   2. Every C-level test program (tests/c/test_*.c, built by tests/c/Makefile from the C files
+#      csrc/sources.txt lists) built with ASan + UBSan and run natively, every SIMD micro-kernel
+#      path this CPU has included.
+#   3. The same programs built plainly and run under Valgrind memcheck (uninitialised reads,
+#      invalid accesses, definite leaks). Valgrind has no AVX-512 support, and its CPUID hides
+#      AVX-512, so there the tests cover the scalar and AVX2 micro-kernels only.
 # The in-place build in the source tree is never touched.
 # Usage: tools/sanitize.sh [pytest arguments...]
 # Environment: PYTHON (default python3; needs numpy, Cython, setuptools, pytest, hypothesis),
@@ -59,7 +60,7 @@ step "build the extensions with CCONV_SANITIZE=1 ($CC)"
 LIBASAN=$($CC -print-file-name=libasan.so)
 LIBSTDCXX=$($CC -print-file-name=libstdc++.so)
 [ -e "$LIBASAN" ] || { echo "cannot find libasan.so for $CC"; exit 1; }
-for so in "$WORK"/src/cconv/_conv*.so "$WORK"/src/cconv/_pool*.so; do
+for so in "$WORK"/src/cconv/_*.so; do
     [ "$(nm -D --undefined-only "$so" | grep -c __asan_)" -gt 0 ] || { echo "$so is not instrumented"; exit 1; }
 done
 echo "built; preloading $LIBASAN $LIBSTDCXX"
@@ -75,25 +76,34 @@ fi
 show_reports || fail "sanitizer reports from the Python suite"
 rm -f "$LOGS"/*
 
-step "C-level tests under ASan + UBSan"
-make -s -C tests/c OUT="$WORK/c-asan" CC="$CC" CFLAGS="-std=c99 -O1 -g -Wall -Wextra" \
+TESTS=()
+for src in tests/c/test_*.c; do TESTS+=("$(basename "$src" .c)"); done
+
+step "C-level tests under ASan + UBSan: ${TESTS[*]}"
+make -s -C tests/c -j"$(nproc)" all OUT="$WORK/c-asan" CC="$CC" CFLAGS="-std=c99 -O1 -g -Wall -Wextra" \
     EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-ASAN_OPTIONS=$SAN_ASAN:detect_leaks=1 UBSAN_OPTIONS=$SAN_UBSAN "$WORK/c-asan/test_kernels" | tail -3 \
-    || fail "C-level tests under the sanitizers"
+for test in "${TESTS[@]}"; do
+    echo "-- $test"
+    ASAN_OPTIONS=$SAN_ASAN:detect_leaks=1 UBSAN_OPTIONS=$SAN_UBSAN "$WORK/c-asan/$test" | tail -3 \
+        || fail "$test under the sanitizers"
+done
 show_reports || fail "sanitizer reports from the C-level tests"
 
 if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
     step "C-level tests under Valgrind memcheck"
     command -v valgrind > /dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 1; }
-    make -s -C tests/c OUT="$WORK/c-plain" CC="$CC" CFLAGS="-std=c99 -O1 -g -Wall -Wextra"
-    # passive waiting: OpenMP's spinning threads are very slow under Valgrind's serialised threads
-    if OMP_WAIT_POLICY=passive CCONV_SKIP_FORK_TEST=1 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-            --log-file="$WORK/valgrind.log" "$WORK/c-plain/test_kernels" | tail -3; then
-        echo "valgrind: no errors"
-    else
-        grep -v "^==[0-9]*==    by" "$WORK/valgrind.log" | head -40
-        fail "C-level tests under Valgrind"
-    fi
+    make -s -C tests/c -j"$(nproc)" all OUT="$WORK/c-plain" CC="$CC" CFLAGS="-std=c99 -O1 -g -Wall -Wextra"
+    for test in "${TESTS[@]}"; do
+        echo "-- $test"
+        # passive waiting: OpenMP's spinning threads are very slow under Valgrind's serialised threads
+        if OMP_WAIT_POLICY=passive CCONV_SKIP_FORK_TEST=1 valgrind -q --error-exitcode=1 --leak-check=full \
+                --errors-for-leak-kinds=definite --log-file="$WORK/valgrind-$test.log" "$WORK/c-plain/$test" | tail -3; then
+            echo "valgrind: no errors"
+        else
+            grep -v "^==[0-9]*==    by" "$WORK/valgrind-$test.log" | head -40
+            fail "$test under Valgrind"
+        fi
+    done
 fi
 
 step "$([ $status = 0 ] && echo "all sanitizer checks passed" || echo "sanitizer checks FAILED")"

@@ -4,7 +4,7 @@ The arguments are checked and normalised here; the C kernels (csrc/conv2d.c) do 
 """
 import numpy as np
 
-from cconv import _conv
+from cconv import _conv, _memory
 from cconv._args import (as_float_array, as_int, check_activation, check_grad_out, check_same_dtype,
                          conv_out_size, conv_padding, pair)
 from cconv._threads import get_num_threads
@@ -116,7 +116,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
         check_same_dtype(x, "x", bias=bias)
         if bias.shape[0] != weight.shape[0]:
             raise ValueError(f"bias must have K={weight.shape[0]} entries (one per filter), got {bias.shape[0]}")
-    y = _conv.empty(out_shape, dtype=x.dtype)
+    y = _memory.empty(out_shape, dtype=x.dtype)
     _conv.conv2d_forward(geometry, x.reshape(-1), weight.reshape(-1),
                          None if bias is None else bias.reshape(-1), y.reshape(-1), activation == "relu",
                          algorithms, get_num_threads())
@@ -147,9 +147,9 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         if output is None:
             raise ValueError("activation='relu' needs output=, the forward pass's activated output")
         relu_y = check_grad_out(output, out_shape, x.dtype, name="output").reshape(-1)
-    grad_x = _conv.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
-    grad_weight = _conv.empty(weight.shape, dtype=x.dtype)
-    grad_bias = _conv.empty(weight.shape[0], dtype=x.dtype)
+    grad_x = _memory.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
+    grad_weight = _memory.empty(weight.shape, dtype=x.dtype)
+    grad_bias = _memory.empty(weight.shape[0], dtype=x.dtype)
     _conv.conv2d_backward(geometry, grad_out.reshape(-1), relu_y, x.reshape(-1), weight.reshape(-1),
                           None if grad_x is None else grad_x.reshape(-1), grad_weight.reshape(-1), grad_bias.reshape(-1),
                           algorithms, get_num_threads())

@@ -6,7 +6,7 @@ The weight has Keras's (in_features, out_features) layout: y = x @ weight + bias
 """
 import numpy as np
 
-from cconv import _conv
+from cconv import _conv, _memory
 from cconv._args import as_float_array, check_activation, check_same_dtype
 from cconv._threads import get_num_threads
 
@@ -48,7 +48,7 @@ def dense(x, weight, bias=None, activation=None):
         if bias.shape[0] != weight.shape[1]:
             raise ValueError(f"bias must have out_features={weight.shape[1]} entries, got {bias.shape[0]}")
     n, (features_in, features_out) = x.shape[0], weight.shape
-    y = _conv.empty((n, features_out), dtype=x.dtype)
+    y = _memory.empty((n, features_out), dtype=x.dtype)
     _conv.dense_forward(n, features_in, features_out, x.reshape(-1), weight.reshape(-1),
                         None if bias is None else bias, y.reshape(-1), activation == "relu",
                         get_num_threads())
@@ -73,9 +73,9 @@ def dense_backward(grad_out, x, weight, compute_grad_x=True, activation=None, ou
         if output is None:
             raise ValueError("activation='relu' needs output=, the forward pass's activated output")
         relu_y = _check_2d(output, (n, features_out), x.dtype, "output").reshape(-1)
-    grad_x = _conv.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
-    grad_weight = _conv.empty(weight.shape, dtype=x.dtype)
-    grad_bias = _conv.empty(features_out, dtype=x.dtype)
+    grad_x = _memory.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
+    grad_weight = _memory.empty(weight.shape, dtype=x.dtype)
+    grad_bias = _memory.empty(features_out, dtype=x.dtype)
     _conv.dense_backward(n, features_in, features_out, grad_out.reshape(-1), relu_y, x.reshape(-1),
                          weight.reshape(-1), None if grad_x is None else grad_x.reshape(-1),
                          grad_weight.reshape(-1), grad_bias, get_num_threads())

@@ -1,7 +1,8 @@
 """2-D max, average and Lp-norm pooling, forward and backward, NCHW, with PyTorch's semantics.
 
 The C kernels live in csrc/pool2d.c; this module checks the arguments, computes the output
-size and allocates the outputs. Output size along each axis (PyTorch's rule):
+size and allocates the outputs (from cconv._memory's buffer cache). Output size along each axis
+(PyTorch's rule):
 
     out = floor((H + 2*pad - kernel) / stride) + 1                          (ceil_mode=False)
     out = ceil((H + 2*pad - kernel) / stride) + 1, minus 1 when that last
@@ -13,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from cconv import _conv, _pool
+from cconv import _memory, _pool
 from cconv._args import as_float_array, check_grad_out, pair, pool_out_size
 from cconv._threads import get_num_threads
 
@@ -54,7 +55,7 @@ def _geometry(x, kernel_size, stride, padding, ceil_mode):
 def _forward(op, x, kernel_size, stride, padding, ceil_mode, option=0.0):
     x = as_float_array(x, "x", ndim=4)
     geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
-    y = _conv.empty(geometry.output_shape, dtype=x.dtype)
+    y = _memory.empty(geometry.output_shape, dtype=x.dtype)
     if y.size:
         _pool.forward(op, geometry, x.reshape(-1), y.reshape(-1), float(option), get_num_threads())
     return y
@@ -64,7 +65,7 @@ def _backward(op, grad_out, x, kernel_size, stride, padding, ceil_mode, option=0
     x = as_float_array(x, "x", ndim=4)
     geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
     grad_out = check_grad_out(grad_out, geometry.output_shape, x.dtype)
-    grad_x = _conv.empty(x.shape, dtype=x.dtype)
+    grad_x = _memory.empty(x.shape, dtype=x.dtype)
     if grad_x.size == 0:
         return grad_x
     _pool.backward(op, geometry, grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), float(option),

@@ -9,11 +9,13 @@
  * with NaN first, so that an output a kernel forgets to write fails. With OpenMP, the convolution
  * is also called from inside a parallel region (where OpenMP may give it fewer threads than it
  * asks for). On POSIX systems, processes forked while another thread keeps taking workspaces and
- * array buffers must be able to take them too (the pool's lock is held across fork()); set
- * CCONV_SKIP_FORK_TEST=1 to skip that under tools that make fork slow (Valgrind).
+ * array buffers must be able to take them too (the workspace pool's and the buffer cache's locks
+ * are held across fork()); set CCONV_SKIP_FORK_TEST=1 to skip that under tools that make fork
+ * slow (Valgrind).
  * Prints a FAIL line per failure and "N passed, N failed"; exits 1 on any failure.
  *
- * Build: make -C tests/c run (see the Makefile), or compile it with every C file of csrc/.
+ * Build: make -C tests/c run (see the Makefile), or compile it with every C file that
+ * csrc/sources.txt lists.
  */
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L /* fork, alarm, waitpid (the fork test) */
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer_cache.h"
 #include "conv2d.h"
 #include "gemm_config.h"
 #include "pool2d.h"
