@@ -36,7 +36,7 @@ static void FN(fill_slab)(const slab_shape *fs, const REAL *xg, const REAL *mask
             }
             if (maskg)
                 for (int64_t u = 0; u < w; ++u) dst[u] = FN(relu_grad)(xg[src_offset + u], maskg[src_offset + u]);
-            else
+            else if (w > 0)  /* an empty image's x may be NULL */
                 memcpy(dst, xg + src_offset, (size_t)w * sizeof(REAL));
             memset(dst + w, 0, (size_t)(wp - w) * sizeof(REAL));
         }
