@@ -4,6 +4,7 @@ Everything here turns user input into plain Python ints and native C-ordered flo
 or raises a ValueError / TypeError that names the argument and says what was expected.
 No array data is looped over in Python.
 """
+import math
 import numbers
 
 import numpy as np
@@ -147,3 +148,23 @@ def check_grad_out(grad_out, expected_shape, dtype, name="grad_out"):
     if grad_out.dtype != dtype:
         raise TypeError(f"{name} has dtype {grad_out.dtype} but the input has dtype {dtype}")
     return grad_out
+
+
+def as_finite_float(value, name, low=None, high=None, low_open=False, high_open=False):
+    """`value` (a finite real number, not a bool) as a Python float within [low, high]; the
+    bounds are optional and low_open / high_open exclude them."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def as_count(value, name, minimum):
+    """`value` (an int, not a bool) as a Python int >= minimum; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)

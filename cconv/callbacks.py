@@ -8,7 +8,7 @@ training after the current epoch.
 import math
 import numbers
 
-from cconv.optim import _number
+from cconv._args import as_count, as_finite_float
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler"]
 
@@ -51,7 +51,7 @@ class _Monitor(Callback):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
         self.monitor = monitor
         self.mode = mode if mode != "auto" else ("max" if "acc" in monitor else "min")
-        self.min_delta = abs(_number(min_delta, "min_delta"))
+        self.min_delta = abs(as_finite_float(min_delta, "min_delta"))
         self.best = None
 
     def on_train_begin(self, logs=None):
@@ -79,9 +79,7 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
                  restore_best_weights=False, verbose=0):
         super().__init__(monitor, mode, min_delta)
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
-            raise ValueError(f"patience must be an int >= 0, got {patience!r}")
-        self.patience = int(patience)
+        self.patience = as_count(patience, "patience", 0)
         self.restore_best_weights = bool(restore_best_weights)
         self.verbose = verbose
         self.stopped_epoch = None

@@ -66,7 +66,6 @@ threads on one core; `--map-by ppr:R:node:PE=T` (R ranks per node, T cores each)
 """
 import contextlib
 import json
-import math
 import os
 import socket
 import sys
@@ -77,7 +76,7 @@ import numpy as np
 from cconv._args import as_int
 from cconv._io import save_npz_atomically
 from cconv.callbacks import Callback, ModelCheckpoint
-from cconv.trainer import History, Trainer, TrainingDivergedError
+from cconv.trainer import History, StepResult, Trainer, TrainingDivergedError
 
 __all__ = ["DistributedTrainer", "ShardedSampler", "abort_on_error", "load_checkpoint",
            "save_checkpoint", "CHECKPOINT_FORMAT"]
@@ -252,24 +251,25 @@ class DistributedTrainer(Trainer):
         """Trainer.fit on every rank; `batch_size` per rank. checkpoint: a path written by rank 0
         after every epoch; resume=True continues from it when it exists (its seed then wins)."""
         with abort_on_error(self.comm):
-            return self._fit(X, y, epochs, batch_size, validation_data, shuffle, seed, verbose,
-                             callbacks, augment, file, checkpoint, resume)
+            epochs, batch_size, seed, callbacks = self._check_fit_args(epochs, batch_size, verbose, seed,
+                                                                       augment, callbacks)
+            if checkpoint is not None:
+                checkpoint = os.fspath(checkpoint)
+            elif resume:
+                raise ValueError("resume=True needs a checkpoint path")
+            X, y = self._check_data(X, y)
+            validation_data = self._check_validation_data(validation_data)
+            return self._fit_ranks(X, y, epochs, batch_size, validation_data, shuffle, seed, verbose,
+                                   callbacks, augment, file, checkpoint, resume)
 
-    def _fit(self, X, y, epochs, batch_size, validation_data, shuffle, seed, verbose, callbacks,
-             augment, file, checkpoint, resume):
+    def _fit_ranks(self, X, y, epochs, batch_size, validation_data, shuffle, seed, verbose, callbacks,
+                   augment, file, checkpoint, resume):
+        """fit for checked arguments: set every rank up alike, then train."""
         comm, model = self.comm, self.model
-        batch_size = as_int(batch_size, "batch_size", 1)
-        if checkpoint is not None:
-            checkpoint = os.fspath(checkpoint)
-        elif resume:
-            raise ValueError("resume=True needs a checkpoint path")
-        X, y = self._check_data(X, y)
         counts = comm.allgather(X.shape[0])
         if len(set(counts)) != 1:
             raise ValueError(f"every rank must hold the same training set; samples per rank: {counts}")
-        if seed is not None:
-            seed = as_int(seed, "seed", 0)
-        elif self.rank == 0:
+        if seed is None and self.rank == 0:
             seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)  # < 2**31
 
         # rank 0's weights, optimizer state and seed (from the checkpoint when resuming) for all
@@ -293,12 +293,11 @@ class DistributedTrainer(Trainer):
         offsets = np.cumsum([0] + [p.size for p in params])
         self._views = [self._buffer[a:b].reshape(p.shape) for a, b, p in zip(offsets, offsets[1:], params)]
 
-        callbacks = list(callbacks or [])
         if self.rank != 0:  # one writer for model files
             callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
         recorder = _EpochCheckpoint(self, checkpoint, state["history"])
-        history = super().fit(X, y, epochs, batch_size, validation_data, shuffle, self._seed,
-                              verbose if self.rank == 0 else 0, callbacks + [recorder], augment, file)
+        history = self._fit_checked(X, y, epochs, batch_size, validation_data, shuffle, self._seed,
+                                    verbose if self.rank == 0 else 0, callbacks + [recorder], augment, file)
         full = History()
         for epoch, logs in recorder.history:
             full.append(epoch, logs)
@@ -326,50 +325,43 @@ class DistributedTrainer(Trainer):
     def _first_epoch(self):
         return self._start_epoch
 
-    def _train_epoch(self, epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar,
-                     interrupt, last_good, history):
-        """One epoch of this rank's shards; one Allreduce per step (gradients + metrics)."""
+    def _epoch_steps(self, epoch, n, batch_size, shuffle, rng):
+        """This rank's shards of the epoch's global batches, with the global batch sizes, and a
+        generator of its own for Dropout and augment."""
+        rng = np.random.default_rng([self._seed, epoch, self.rank])
+        self.model.set_rng(rng)
+        return self._sampler.epoch(epoch), rng
+
+    def _train_step(self, X, y, step, augment, rng, interrupt):
+        """The forward and backward pass of this rank's shard, then one Allreduce of the
+        gradients (scaled by shard size / global batch size), the metrics and the Ctrl-C flags."""
         MPI = _mpi()
-        model, buf, views = self.model, self._buffer, self._views
-        rng = np.random.default_rng([self._seed, epoch, self.rank])  # Dropout and augment
-        model.set_rng(rng)
-        params = model.parameters()
-        steps = self._sampler.epoch(epoch)
-        loss_sum, correct, seen, logs = 0.0, 0, 0, {}
-        for batch, (index, total) in enumerate(steps):
-            if len(index):
-                xb, yb = X[index], y[index]
-                if augment is not None:
-                    xb = self._augmented(augment, xb, rng)
-                loss, grad, batch_correct = self._batch_metrics(model.forward(xb), yb)
-                model.backward(grad, need_input_grad=False)
-                scale = model.dtype.type(len(index) / total)
-                for view, g in zip(views, model.gradients()):
-                    np.multiply(g, scale, out=view)
-                buf[-3:] = (loss * len(index), batch_correct, interrupt.raised)
-            else:  # a short last batch left this rank nothing: it adds zeros
-                buf[:] = 0
-                buf[-1] = interrupt.raised
-            self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-            step_loss = float(buf[-3]) / total
-            if not math.isfinite(step_loss):
-                last_good.restore()
-                raise TrainingDivergedError.at(step_loss, epoch, batch, len(steps), history)
-            last_good.remember()
-            self.optimizer.step(params, views)
-            loss_sum += float(buf[-3])
-            correct += int(round(float(buf[-2])))
-            seen += total
-            logs = self._epoch_logs(loss_sum, correct, seen)
-            if bar is not None:
-                bar.update(batch + 1, seen, logs)
-            for cb in callbacks:
-                cb.on_batch_end(batch, dict(logs))
-            if buf[-1] > 0:  # Ctrl-C on some rank: every rank stops after this batch
-                interrupt.raised = True
-                return logs, batch + 1
+        index, total = step
+        buf = self._buffer
+        if len(index):
+            loss, grad, correct, count = self._forward_batch(X, y, index, augment, rng)
+            self.model.backward(grad, need_input_grad=False)
+            scale = self.model.dtype.type(count / total)
+            for view, g in zip(self._views, self.model.gradients()):
+                np.multiply(g, scale, out=view)
+            buf[-3:] = (loss * count, correct, interrupt.raised)
+        else:  # a short last batch left this rank nothing: it adds zeros
+            buf[:] = 0
+            buf[-1] = interrupt.raised
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        return StepResult(float(buf[-3]) / total, float(buf[-3]), int(round(float(buf[-2]))), total,
+                          self._views, bool(buf[-1] > 0))
+
+    def _interrupted(self, result, interrupt):
+        """Ctrl-C on any rank (summed by the step's Allreduce): every rank stops after this step.
+        A Ctrl-C that comes after the Allreduce is summed in the next step's, so that the ranks
+        stop together."""
+        if result.stop:
+            interrupt.raised = True
+        return result.stop
+
+    def _end_epoch(self):
         self._average_buffers()
-        return logs, len(steps)
 
     def _average_buffers(self):
         """Average the non-trainable state (BatchNorm running statistics) over the ranks."""
@@ -385,17 +377,19 @@ class DistributedTrainer(Trainer):
             b[...] = packed[start:start + b.size].reshape(b.shape)
             start += b.size
 
-    def evaluate(self, X, y, batch_size=256, _checked=False):
+    def evaluate(self, X, y, batch_size=256):
         """Trainer.evaluate over the whole (X, y), each rank evaluating one shard; the same
         result on every rank."""
         with abort_on_error(self.comm):
-            MPI = _mpi()
-            if not _checked:
-                X, y = self._check_data(X, y)
-            lo, hi = _shard(X.shape[0], self.rank, self.size)
-            sums = np.zeros(2)
-            if hi > lo:
-                local = super().evaluate(X[lo:hi], y[lo:hi], batch_size, _checked=True)
-                sums[:] = local["loss"] * (hi - lo), round(local.get("accuracy", 0.0) * (hi - lo))
-            self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
-            return self._epoch_logs(float(sums[0]), int(sums[1]), X.shape[0])
+            return super().evaluate(X, y, batch_size)
+
+    def _evaluate(self, X, y, batch_size):
+        """Trainer._evaluate of this rank's shard, summed over the ranks."""
+        MPI = _mpi()
+        lo, hi = _shard(X.shape[0], self.rank, self.size)
+        sums = np.zeros(2)
+        if hi > lo:
+            local = super()._evaluate(X[lo:hi], y[lo:hi], batch_size)
+            sums[:] = local["loss"] * (hi - lo), round(local.get("accuracy", 0.0) * (hi - lo))
+        self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+        return self._epoch_logs(float(sums[0]), int(sums[1]), X.shape[0])

@@ -18,7 +18,7 @@ import numpy as np
 from cconv._args import as_int, as_real_array
 from cconv._io import save_npz_atomically
 from cconv.layers import Layer, layer_from_json, layer_to_json
-from cconv.layers.base import as_model_dtype, as_shape
+from cconv.layers.base import as_model_dtype, as_shape, walk_layers
 
 __all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -31,11 +31,6 @@ def _snake(name):
     return re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def _walk(layers):
-    """Every layer in `layers`, nested ones (Residual) included, depth first."""
-    for layer in layers:
-        yield layer
-        yield from _walk(layer.sublayers())
 
 
 class Sequential:
@@ -73,8 +68,8 @@ class Sequential:
         """Append a layer (built at once when the model already is)."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential holds cconv.layers.Layer objects, got {type(layer).__name__}")
-        taken = {l.name for l in _walk(self.layers)}
-        for item in _walk([layer]):
+        taken = {l.name for l in walk_layers(self.layers)}
+        for item in walk_layers([layer]):
             if item.name is None:
                 base = _snake(type(item).__name__)
                 count = 1
@@ -127,7 +122,7 @@ class Sequential:
 
     def set_rng(self, rng):
         """Give every random layer (Dropout) the generator `rng`."""
-        for layer in _walk(self.layers):
+        for layer in walk_layers(self.layers):
             if hasattr(layer, "rng"):
                 layer.rng = rng
 
@@ -147,17 +142,27 @@ class Sequential:
         x = self.check_input(x)
         if not self.built:
             self.build(x.shape[1:])
-        for layer in self.layers:
-            x = layer.forward(x)
-        return x
+        return self.forward_unchecked(x)
 
     __call__ = forward
 
+    def forward_unchecked(self, x):
+        """forward for a batch x that check_input returned (or a part of one) of a built model;
+        the layers pass each other their outputs unchecked."""
+        for layer in self.layers:
+            x = layer.forward_unchecked(x)
+        return x
+
     def backward(self, grad_out, need_input_grad=True):
         """Back-propagate dL/doutput through every layer; returns dL/dinput (None when
-        need_input_grad is False, which spares the first layer that work)."""
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad_out = self.layers[i].backward(grad_out, need_input_grad=need_input_grad or i > 0)
+        need_input_grad is False, which spares the first layer that work). The last layer
+        checks grad_out; the others take the gradients that the layers pass back unchecked."""
+        last = len(self.layers) - 1
+        if last < 0:
+            return grad_out
+        grad_out = self.layers[last].backward(grad_out, need_input_grad=need_input_grad or last > 0)
+        for i in range(last - 1, -1, -1):
+            grad_out = self.layers[i].backward_unchecked(grad_out, need_input_grad=need_input_grad or i > 0)
         return grad_out
 
     def predict(self, x, batch_size=256):
@@ -169,7 +174,8 @@ class Sequential:
         was_training = self.training
         self.eval()
         try:
-            outputs = [self.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+            outputs = [self.forward_unchecked(x[start:start + batch_size])
+                       for start in range(0, len(x), batch_size)]
         finally:
             self.train(was_training)
         if not outputs:

@@ -7,30 +7,20 @@ position. A schedule is a callable `schedule(epoch, base_lr) -> lr` (epoch count
 the LearningRateScheduler callback applies it at the start of every epoch.
 """
 import math
-import numbers
 
 import numpy as np
 
+from cconv._args import as_count, as_finite_float
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR", "CosineLR", "get", "NAMES"]
-
-
-def _number(value, name, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
-    return value
 
 
 class Optimizer:
     """Base class: learning rate `lr`, L2 `weight_decay`, state per parameter position."""
 
     def __init__(self, lr, weight_decay=0.0):
-        self.lr = _number(lr, "lr", 0, low_open=True)
-        self.weight_decay = _number(weight_decay, "weight_decay", 0)
+        self.lr = as_finite_float(lr, "lr", 0, low_open=True)
+        self.weight_decay = as_finite_float(weight_decay, "weight_decay", 0)
         self.iterations = 0
         self.state = {}
 
@@ -67,7 +57,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = _number(momentum, "momentum", 0, 1, high_open=True)
+        self.momentum = as_finite_float(momentum, "momentum", 0, 1, high_open=True)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
@@ -102,9 +92,9 @@ class Adam(Optimizer):
             beta1, beta2 = betas
         except (TypeError, ValueError):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-        self.betas = (_number(beta1, "betas[0]", 0, 1, high_open=True),
-                      _number(beta2, "betas[1]", 0, 1, high_open=True))
-        self.eps = _number(eps, "eps", 0)
+        self.betas = (as_finite_float(beta1, "betas[0]", 0, 1, high_open=True),
+                      as_finite_float(beta2, "betas[1]", 0, 1, high_open=True))
+        self.eps = as_finite_float(eps, "eps", 0)
 
     def _update(self, index, param, grad):
         beta1, beta2 = self.betas
@@ -146,10 +136,8 @@ class StepLR:
     """lr = base_lr * gamma ** (epoch // step_size)."""
 
     def __init__(self, step_size, gamma=0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
-            raise ValueError(f"step_size must be an int >= 1, got {step_size!r}")
-        self.step_size = int(step_size)
-        self.gamma = _number(gamma, "gamma", 0, low_open=True)
+        self.step_size = as_count(step_size, "step_size", 1)
+        self.gamma = as_finite_float(gamma, "gamma", 0, low_open=True)
 
     def __call__(self, epoch, base_lr):
         return base_lr * self.gamma ** (epoch // self.step_size)
@@ -162,10 +150,8 @@ class CosineLR:
     """Cosine annealing from base_lr at epoch 0 to min_lr at epoch t_max (then held)."""
 
     def __init__(self, t_max, min_lr=0.0):
-        if isinstance(t_max, bool) or not isinstance(t_max, numbers.Integral) or t_max < 1:
-            raise ValueError(f"t_max must be an int >= 1, got {t_max!r}")
-        self.t_max = int(t_max)
-        self.min_lr = _number(min_lr, "min_lr", 0)
+        self.t_max = as_count(t_max, "t_max", 1)
+        self.min_lr = as_finite_float(min_lr, "min_lr", 0)
 
     def __call__(self, epoch, base_lr):
         progress = min(epoch, self.t_max) / self.t_max

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +22,17 @@ from cconv.callbacks import Callback
 from cconv.model import Sequential
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "ProgressBar"]
+
+
+class StepResult(NamedTuple):
+    """What one optimizer step of fit computed (over every rank, for DistributedTrainer)."""
+
+    loss: float  # the step's mean loss; a NaN or infinite one stops the training
+    loss_sum: float  # the sum of its samples' losses
+    correct: int  # how many of its samples were classified right
+    samples: int
+    grads: list  # the gradients to apply, matching model.parameters(); None for a diverged loss
+    stop: bool  # DistributedTrainer: a Ctrl-C on some rank, so every rank stops after this step
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -197,6 +209,16 @@ class Trainer:
         cconv.datasets.RandomShift(1)); rng is fit's seeded generator. file: where progress
         goes (default sys.stdout).
         """
+        epochs, batch_size, seed, callbacks = self._check_fit_args(epochs, batch_size, verbose, seed,
+                                                                   augment, callbacks)
+        X, y = self._check_data(X, y)
+        validation_data = self._check_validation_data(validation_data)
+        return self._fit_checked(X, y, epochs, batch_size, validation_data, shuffle, seed, verbose,
+                                 callbacks, augment, file)
+
+    def _check_fit_args(self, epochs, batch_size, verbose, seed, augment, callbacks):
+        """fit's arguments other than the data, checked: (epochs, batch_size, seed, callbacks
+        as a list)."""
         epochs = as_int(epochs, "epochs", 0)
         batch_size = as_int(batch_size, "batch_size", 1)
         if verbose not in (0, 1, 2) or isinstance(verbose, float):
@@ -209,11 +231,18 @@ class Trainer:
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be cconv.callbacks.Callback objects, got {type(cb).__name__}")
-        X, y = self._check_data(X, y)
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            validation_data = self._check_data(*validation_data, names=("X_val", "y_val"))
+        return epochs, batch_size, seed, callbacks
+
+    def _check_validation_data(self, validation_data):
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        return self._check_data(*validation_data, names=("X_val", "y_val"))
+
+    def _fit_checked(self, X, y, epochs, batch_size, validation_data, shuffle, seed, verbose,
+                     callbacks, augment, file):
+        """fit, for the arguments as fit's checks returned them."""
         self._file = sys.stdout if file is None else file
         live = verbose == 1 and hasattr(self._file, "isatty") and self._file.isatty()
 
@@ -245,7 +274,7 @@ class Trainer:
                         epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar, interrupt,
                         last_good, history)
                     if validation_data is not None and not interrupt.raised:
-                        val = self.evaluate(*validation_data, _checked=True)
+                        val = self._evaluate(*validation_data, batch_size=256)
                         logs.update({"val_" + k: v for k, v in val.items()})
                     if bar is not None and batches_done:
                         bar.finish(batches_done, min(batches_done * step, n), logs)
@@ -266,7 +295,33 @@ class Trainer:
             model.train(was_training)
         return history
 
-    # hooks for cconv.distributed.DistributedTrainer (which also overrides _train_epoch)
+    def _train_epoch(self, epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar,
+                     interrupt, last_good, history):
+        """One pass over the data; returns (logs, batches done). Stops early on Ctrl-C."""
+        steps, rng = self._epoch_steps(epoch, X.shape[0], batch_size, shuffle, rng)
+        params = self.model.parameters()
+        loss_sum, correct, seen, logs = 0.0, 0, 0, {}
+        for batch, step in enumerate(steps):
+            result = self._train_step(X, y, step, augment, rng, interrupt)
+            if not math.isfinite(result.loss):
+                last_good.restore()
+                raise TrainingDivergedError.at(result.loss, epoch, batch, len(steps), history)
+            last_good.remember()
+            self.optimizer.step(params, result.grads)
+            loss_sum += result.loss_sum
+            correct += result.correct
+            seen += result.samples
+            logs = self._epoch_logs(loss_sum, correct, seen)
+            if bar is not None:
+                bar.update(batch + 1, seen, logs)
+            for cb in callbacks:
+                cb.on_batch_end(batch, dict(logs))
+            if self._interrupted(result, interrupt):
+                return logs, batch + 1
+        self._end_epoch()
+        return logs, len(steps)
+
+    # hooks for cconv.distributed.DistributedTrainer
     def _samples_per_step(self, batch_size):
         """Samples one optimizer step consumes (the global batch)."""
         return batch_size
@@ -275,39 +330,39 @@ class Trainer:
         """The epoch fit starts from (later than 0 when resuming from a checkpoint)."""
         return 0
 
-    def _train_epoch(self, epoch, X, y, batch_size, shuffle, rng, augment, callbacks, bar,
-                     interrupt, last_good, history):
-        """One pass over the data; returns (logs, batches done). Stops early on Ctrl-C."""
-        model, n = self.model, X.shape[0]
-        batches = -(-n // batch_size)
+    def _epoch_steps(self, epoch, n, batch_size, shuffle, rng):
+        """(the epoch's steps, each what _train_step takes, and the generator that Dropout and
+        augment draw from): here the batches' sample indices of a shuffled order, or slices."""
         order = rng.permutation(n) if shuffle else None
-        params = model.parameters()
-        loss_sum, correct, seen, logs = 0.0, 0, 0, {}
-        for batch in range(batches):
-            start = batch * batch_size
-            index = order[start:start + batch_size] if shuffle else slice(start, start + batch_size)
-            xb, yb = X[index], y[index]
-            if augment is not None:
-                xb = self._augmented(augment, xb, rng)
-            output = model.forward(xb)
-            loss, grad, batch_correct = self._batch_metrics(output, yb)
-            if not math.isfinite(loss):
-                last_good.restore()
-                raise TrainingDivergedError.at(loss, epoch, batch, batches, history)
-            last_good.remember()
-            model.backward(grad, need_input_grad=False)
-            self.optimizer.step(params, model.gradients())
-            loss_sum += loss * xb.shape[0]
-            correct += batch_correct
-            seen += xb.shape[0]
-            logs = self._epoch_logs(loss_sum, correct, seen)
-            if bar is not None:
-                bar.update(batch + 1, seen, logs)
-            for cb in callbacks:
-                cb.on_batch_end(batch, dict(logs))
-            if interrupt.raised:
-                return logs, batch + 1
-        return logs, batches
+        steps = [order[start:start + batch_size] if shuffle else slice(start, start + batch_size)
+                 for start in range(0, n, batch_size)]
+        return steps, rng
+
+    def _train_step(self, X, y, index, augment, rng, interrupt):
+        """Forward and (for a finite loss) backward of the batch X[index]: a StepResult whose
+        gradients the optimizer applies."""
+        loss, grad, correct, count = self._forward_batch(X, y, index, augment, rng)
+        grads = None
+        if math.isfinite(loss):  # a diverged step is not applied, so it needs no gradient
+            self.model.backward(grad, need_input_grad=False)
+            grads = self.model.gradients()
+        return StepResult(loss, loss * count, correct, count, grads, False)
+
+    def _interrupted(self, result, interrupt):
+        """Whether to stop after this step (on Ctrl-C)."""
+        return interrupt.raised
+
+    def _end_epoch(self):
+        """Called when an epoch has run every step."""
+
+    def _forward_batch(self, X, y, index, augment, rng):
+        """(mean loss, dL/doutput, correct count, batch size) of the forward pass of the batch
+        X[index], augmented, with targets y[index]."""
+        xb, yb = X[index], y[index]
+        if augment is not None:
+            xb = self._augmented(augment, xb, rng)
+        loss, grad, correct = self._batch_metrics(self.model.forward_unchecked(xb), yb)
+        return loss, grad, correct, xb.shape[0]
 
     def _augmented(self, augment, xb, rng):
         out = augment(xb, rng)
@@ -316,19 +371,22 @@ class Trainer:
                              f"{getattr(out, 'shape', type(out).__name__)}")
         return np.ascontiguousarray(out, dtype=xb.dtype)
 
-    def evaluate(self, X, y, batch_size=256, _checked=False):
+    def evaluate(self, X, y, batch_size=256):
         """{'loss': mean loss, 'accuracy': fraction correct} (accuracy for classification losses)
         over (X, y), computed in eval mode."""
         batch_size = as_int(batch_size, "batch_size", 1)
-        if not _checked:
-            X, y = self._check_data(X, y)
+        X, y = self._check_data(X, y)
+        return self._evaluate(X, y, batch_size)
+
+    def _evaluate(self, X, y, batch_size):
+        """evaluate, for data that _check_data returned."""
         model = self.model
         was_training = model.training
         model.eval()
         loss_sum, correct = 0.0, 0
         try:
             for start in range(0, X.shape[0], batch_size):
-                output = model.forward(X[start:start + batch_size])
+                output = model.forward_unchecked(X[start:start + batch_size])
                 loss, _, batch_correct = self._batch_metrics(output, y[start:start + batch_size])
                 loss_sum += loss * output.shape[0]
                 correct += batch_correct

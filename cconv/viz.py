@@ -27,7 +27,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
                       'pip install "cconv[viz]" (or pip install matplotlib)') from exc
 
 from cconv.layers import Conv2D, Layer
-from cconv.model import Sequential, _walk
+from cconv.layers.base import walk_layers
+from cconv.model import Sequential
 
 __all__ = ["plot_filters", "plot_activations", "plot_history", "plot_images"]
 
@@ -95,7 +96,7 @@ def _conv_weights(layer_or_weights):
     """(weights (K, C, R, S), name) from a Conv2D layer, a model (its first Conv2D) or an array."""
     obj = layer_or_weights
     if isinstance(obj, Sequential):
-        convs = [layer for layer in _walk(obj.layers) if isinstance(layer, Conv2D)]
+        convs = [layer for layer in walk_layers(obj.layers) if isinstance(layer, Conv2D)]
         if not convs:
             raise ValueError("layer_or_weights: the model has no Conv2D layer")
         obj = convs[0]

@@ -4,6 +4,11 @@ A layer is built once for an input shape (without the batch axis), a dtype and a
 generator; building creates its parameters. `forward(x)` caches what `backward` needs;
 `backward(grad_out)` stores the parameter gradients in `layer.grads` and returns dL/dx.
 Layers never modify their `x` or `grad_out` arguments in place.
+
+`forward` and `backward` check their argument; a model checks its input once and passes the
+arrays between its layers through `forward_unchecked` / `backward_unchecked`. So `_forward`
+must return an array of shape (N,) + output_shape in the layer's dtype, and `_backward` one of
+(N,) + input_shape: the next layer takes it as it is.
 """
 import numpy as np
 
@@ -36,6 +41,13 @@ def as_shape(shape, name):
         raise ValueError(f"{name} must be a non-empty tuple of positive ints such as (1, 28, 28), "
                          f"got {shape!r}")
     return tuple(int(d) for d in dims)
+
+
+def walk_layers(layers):
+    """Every layer in `layers`, nested ones (Residual) included, depth first."""
+    for layer in layers:
+        yield layer
+        yield from walk_layers(layer.sublayers())
 
 
 class Layer:
@@ -115,7 +127,7 @@ class Layer:
                 raise ValueError(f"{self.describe()}: x must have a batch axis, got shape {x.shape}")
             self.build(x.shape[1:], x.dtype)
         x = self._check_array(x, self.input_shape, "x", "input")
-        self._forward_batch = x.shape[0]
+        self._forward_batch = x.shape[0]  # forward_unchecked's body, written out to spare a call
         return self._forward(x)
 
     def backward(self, grad_out, need_input_grad=True):
@@ -133,6 +145,19 @@ class Layer:
 
     __call__ = forward
 
+    def forward_unchecked(self, x):
+        """forward without the checks, for a built layer and an x that is already an array of
+        (N,) + input_shape in the layer's dtype (a model's checked input, or the output of the
+        layer before)."""
+        self._forward_batch = x.shape[0]
+        return self._forward(x)
+
+    def backward_unchecked(self, grad_out, need_input_grad=True):
+        """backward without the checks, for a grad_out that is already an array of the last
+        forward's batch and (N,) + output_shape in the layer's dtype (the gradient the layer
+        after returned)."""
+        return self._backward(grad_out) if need_input_grad else self._backward_params(grad_out)
+
     def _check_array(self, x, shape, name, what):
         x = as_float_array(x, name)
         if x.shape[1:] != shape or x.ndim != len(shape) + 1:
@@ -146,6 +171,12 @@ class Layer:
 
     def _build(self, input_shape, rng):
         """Create parameters; return the output shape. Default: shape-preserving, no parameters."""
+        return input_shape
+
+    def _image_shape(self, input_shape):
+        """input_shape as (C, H, W), for the layers that take images; ValueError otherwise."""
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
         return input_shape
 
     def _forward(self, x):

@@ -40,9 +40,7 @@ class Conv2D(KernelLayer):
         self._init_kernel_layer(activation, use_bias, kernel_initializer, bias_initializer)
 
     def _build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
-        c, h, w = input_shape
+        c, h, w = self._image_shape(input_shape)
         if c % self.groups:
             raise ValueError(f"{self.describe()}: groups={self.groups} must divide the input channels C={c}")
         r, s = self.kernel_size

@@ -9,7 +9,11 @@ from cconv.layers.base import Layer
 
 
 class _Pool2D(Layer):
-    """Shared shape logic: kernel_size, stride (default = kernel_size), padding, ceil_mode."""
+    """Shared shape logic: kernel_size, stride (default = kernel_size), padding, ceil_mode.
+    Subclasses name their functional operators in `_op` / `_op_backward`; _pool_args gives
+    every argument after x."""
+
+    _op = _op_backward = None
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, name=None):
         super().__init__(name)
@@ -23,9 +27,7 @@ class _Pool2D(Layer):
                                  f"{self.kernel_size}")
 
     def _build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
-        c, h, w = input_shape
+        c, h, w = self._image_shape(input_shape)
         try:
             p = pool_out_size(h, self.kernel_size[0], self.stride[0], self.padding[0], self.ceil_mode, "height")
             q = pool_out_size(w, self.kernel_size[1], self.stride[1], self.padding[1], self.ceil_mode, "width")
@@ -37,6 +39,13 @@ class _Pool2D(Layer):
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
                     ceil_mode=self.ceil_mode)
 
+    def _forward(self, x):
+        self._x = x
+        return self._op(x, **self._pool_args())
+
+    def _backward(self, grad_out):
+        return self._op_backward(grad_out, self._x, **self._pool_args())
+
     def get_config(self):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
                 "padding": list(self.padding), "ceil_mode": self.ceil_mode, "name": self.name}
@@ -45,16 +54,13 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """MaxPool2D(kernel_size, stride=None, padding=0, ceil_mode=False): the window maximum."""
 
-    def _forward(self, x):
-        self._x = x
-        return F.max_pool2d(x, **self._pool_args())
-
-    def _backward(self, grad_out):
-        return F.max_pool2d_backward(grad_out, self._x, **self._pool_args())
+    _op, _op_backward = staticmethod(F.max_pool2d), staticmethod(F.max_pool2d_backward)
 
 
 class AvgPool2D(_Pool2D):
     """AvgPool2D(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True)."""
+
+    _op, _op_backward = staticmethod(F.avg_pool2d), staticmethod(F.avg_pool2d_backward)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  name=None):
@@ -64,19 +70,14 @@ class AvgPool2D(_Pool2D):
     def _pool_args(self):
         return dict(super()._pool_args(), count_include_pad=self.count_include_pad)
 
-    def _forward(self, x):
-        self._x = x
-        return F.avg_pool2d(x, **self._pool_args())
-
-    def _backward(self, grad_out):
-        return F.avg_pool2d_backward(grad_out, self._x, **self._pool_args())
-
     def get_config(self):
         return dict(super().get_config(), count_include_pad=self.count_include_pad)
 
 
 class LPPool2D(_Pool2D):
     """LPPool2D(norm_type, kernel_size, stride=None, ceil_mode=False): (sum x^p)^(1/p) per window."""
+
+    _op, _op_backward = staticmethod(F.lp_pool2d), staticmethod(F.lp_pool2d_backward)
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False, name=None):
         super().__init__(kernel_size, stride, 0, ceil_mode, name)
@@ -87,14 +88,8 @@ class LPPool2D(_Pool2D):
         self.norm_type = float(norm_type)
 
     def _pool_args(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, ceil_mode=self.ceil_mode)
-
-    def _forward(self, x):
-        self._x = x
-        return F.lp_pool2d(x, self.norm_type, **self._pool_args())
-
-    def _backward(self, grad_out):
-        return F.lp_pool2d_backward(grad_out, self._x, self.norm_type, **self._pool_args())
+        return dict(norm_type=self.norm_type, kernel_size=self.kernel_size, stride=self.stride,
+                    ceil_mode=self.ceil_mode)
 
     def get_config(self):
         return {"norm_type": self.norm_type, "kernel_size": list(self.kernel_size),
@@ -105,9 +100,7 @@ class GlobalAvgPool2D(Layer):
     """The mean of each channel over the whole image: (N, C, H, W) -> (N, C)."""
 
     def _build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
-        self._window = input_shape[1:]
+        self._window = self._image_shape(input_shape)[1:]
         return (input_shape[0],)
 
     def _forward(self, x):

@@ -57,9 +57,7 @@ class BatchNorm2D(Layer):
         self.eps = float(eps)
 
     def _build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
-        c = input_shape[0]
+        c = self._image_shape(input_shape)[0]
         self._params = {"gamma": np.ones(c, self.dtype), "beta": np.zeros(c, self.dtype)}
         self._buffers = {"running_mean": np.zeros(c, self.dtype), "running_var": np.ones(c, self.dtype)}
         self._grads = {}

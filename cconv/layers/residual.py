@@ -83,10 +83,10 @@ class Residual(Layer):
     def _forward(self, x):
         y = x
         for layer in self.layers:
-            y = layer.forward(y)
+            y = layer.forward_unchecked(y)
         s = x
         for layer in self.shortcut:
-            s = layer.forward(s)
+            s = layer.forward_unchecked(s)
         y = y + s
         return y if self._act is None else self._act._forward(y)
 
@@ -95,10 +95,10 @@ class Residual(Layer):
             grad_out = self._act._backward(grad_out)
         g = grad_out
         for layer in reversed(self.layers):
-            g = layer.backward(g)
+            g = layer.backward_unchecked(g)
         s = grad_out
         for layer in reversed(self.shortcut):
-            s = layer.backward(s)
+            s = layer.backward_unchecked(s)
         return g + s
 
     def get_config(self):
