@@ -6,27 +6,7 @@
 
 #include "aligned.h"
 
-#if defined(_WIN32)
-#include <windows.h>
-static SRWLOCK cache_lock = SRWLOCK_INIT;
-static void lock(void) { AcquireSRWLockExclusive(&cache_lock); }
-static void unlock(void) { ReleaseSRWLockExclusive(&cache_lock); }
-#else
-#include <pthread.h>
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-/* fork() takes the lock first and both processes release it after, so a child forked while
- * another thread was inside the cache does not inherit a lock that nobody will release. */
-static void lock_for_fork(void) { pthread_mutex_lock(&cache_lock); }
-static void unlock_after_fork(void) { pthread_mutex_unlock(&cache_lock); }
-static void register_fork_handlers(void) { pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork); }
-static void lock(void)
-{
-    pthread_once(&fork_handlers_once, register_fork_handlers);
-    pthread_mutex_lock(&cache_lock);
-}
-static void unlock(void) { pthread_mutex_unlock(&cache_lock); }
-#endif
+#include "file_lock.h"
 
 #define CACHE_SLOTS 32
 #define PAGE_BYTES 4096

@@ -4,27 +4,7 @@
  * (buffer_cache.c) is separate, with its own lock. */
 #include "workspace.h"
 
-#if defined(_WIN32)
-#include <windows.h>
-static SRWLOCK pool_lock = SRWLOCK_INIT;
-static void lock(void) { AcquireSRWLockExclusive(&pool_lock); }
-static void unlock(void) { ReleaseSRWLockExclusive(&pool_lock); }
-#else
-#include <pthread.h>
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-/* fork() takes the lock first and both processes release it after, so a child forked while
- * another thread was inside the pool does not inherit a lock that nobody will release. */
-static void lock_for_fork(void) { pthread_mutex_lock(&pool_lock); }
-static void unlock_after_fork(void) { pthread_mutex_unlock(&pool_lock); }
-static void register_fork_handlers(void) { pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork); }
-static void lock(void)
-{
-    pthread_once(&fork_handlers_once, register_fork_handlers);
-    pthread_mutex_lock(&pool_lock);
-}
-static void unlock(void) { pthread_mutex_unlock(&pool_lock); }
-#endif
+#include "file_lock.h"
 
 #define POOL_SLOTS 16
 
