@@ -65,7 +65,7 @@ static void FN(gather_row)(const cconv_conv2d_shape *sh, const FN(im2col_row) *d
 }
 
 /* Rows [k0, k0 + kc) x columns [q0, q0 + nq) of the im2col matrix of one image's group
- * (xg points at its first channel) into NR-column panels (the layout of gemm_generic.h). */
+ * (xg points at its first channel) into NR-column panels (the layout of gemm_driver.h). */
 static void FN(pack_im2col)(const cconv_conv2d_shape *sh, const REAL *xg, int64_t k0, int64_t kc,
                             int64_t q0, int64_t nq, int nr, REAL *out)
 {

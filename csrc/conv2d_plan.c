@@ -1,6 +1,6 @@
 /* conv2d_plan.c: which algorithm runs each convolution pass, and in which variant. Every rule
  * that picks between algorithms or micro-kernels lives here, with the reason for it; the
- * algorithms themselves (conv2d_gemm.h, conv2d_implicit_gemm.h, conv2d_pointwise.h) only run. */
+ * algorithms themselves (conv2d_gemm.h, conv2d_implicit_gemm.h, conv2d_grad_weight.h) only run. */
 #include "conv2d_plan.h"
 
 #include "index_math.h"
