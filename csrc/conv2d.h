@@ -30,8 +30,9 @@ typedef struct {
 typedef enum {
     CCONV_CONV2D_AUTO = 0,
     CCONV_CONV2D_GEMM,           /* im2col packed into micro-kernel panels: any geometry */
-    CCONV_CONV2D_IMPLICIT_GEMM,  /* stride 1: the micro-kernels read a zero-padded copy of the
-                                    input in place through an offset table, nothing packed */
+    CCONV_CONV2D_IMPLICIT_GEMM,  /* the micro-kernels read a zero-padded copy of the input (split
+                                    into phases when strided) in place through an offset table,
+                                    nothing packed; the gradient of the input at stride 1 only */
     CCONV_CONV2D_POINTWISE,      /* 1x1, stride 1, no padding: im2col is the input itself */
     CCONV_CONV2D_ALGORITHM_COUNT
 } cconv_conv2d_algorithm;

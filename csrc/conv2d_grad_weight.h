@@ -31,7 +31,8 @@ typedef struct {
     int64_t block_pixels, blocks;  /* pixels per item (GEMM), items per image's group */
     /* the implicit GEMM's slab */
     slab_shape fs;
-    int64_t wp, rows_per_block, plane;
+    int64_t wp, rows_per_block;
+    slab_layout layout;
     const int64_t *off;
 } FN(grad_weight_job);
 
@@ -63,9 +64,7 @@ static void FN(grad_weight_implicit_item)(const FN(grad_weight_job) *job, int64_
 {
     const cconv_conv2d_shape *sh = job->sh;
     const int64_t Kg = sh->k / sh->groups, Cg = sh->c / sh->groups, CRS = Cg * sh->r * sh->s;
-    const int64_t halo = (sh->r - 1) * sh->dil_h;
-    FN(fill_slab)(&job->fs, job->x + (n * sh->c + g * Cg) * sh->h * sh->w, NULL, oh0 - sh->pad_top, rows + halo,
-                  job->wp, job->plane, slab);
+    FN(fill_block)(&job->fs, &job->layout, job->x + (n * sh->c + g * Cg) * sh->h * sh->w, NULL, oh0, rows, slab);
     FN(implicit_gemm_weight_block)(job->cfg, CRS, Kg, rows, sh->q, job->wp, slab, job->off, dyt, acc + g * Kg * CRS);
 }
 
@@ -124,13 +123,14 @@ static int FN(conv2d_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_
     }
     const int implicit = plan->algorithm == CCONV_CONV2D_IMPLICIT_GEMM, transposed = implicit || plan->transposed;
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS);
-    FN(grad_weight_job) job = {cfg, sh, *plan, dy, relu_y, x, 0, 0, conv2d_forward_slab(sh), 0, 0, 0, NULL};
+    FN(grad_weight_job) job = {.cfg = cfg, .sh = sh, .plan = *plan, .dy = dy, .relu_y = relu_y, .x = x,
+                               .fs = conv2d_forward_slab(sh)};
     FN(grad_weight_workspace) ws = {0, 0, 0, 0};
     if (implicit) {
         job.wp = slab_row_period(&job.fs);
         FN(slab_blocks)(&job.fs, job.wp, want, &job.rows_per_block, &job.blocks);
-        job.plane = (job.rows_per_block + (sh->r - 1) * sh->dil_h) * job.wp;
-        ws.a = round_up(Cg * job.plane + job.wp + nr + (sh->s - 1) * sh->dil_w, ALIGN_ELEMS);  /* the slab */
+        job.layout = slab_layout_make(&job.fs, job.rows_per_block);
+        ws.a = round_up(Cg * job.layout.plane + job.wp + nr + (sh->s - 1) * sh->dil_w, ALIGN_ELEMS);  /* the slab */
         ws.b = round_up(round_up(Kg, nr) * job.rows_per_block * job.wp, ALIGN_ELEMS);      /* dy^T */
     } else {  /* im2col^T is gathered through a buffer of IM2COL_T_DEPTH_MAX pixels per row */
         job.block_pixels = min64(PQ, min64(cfg->tiles.kc, IM2COL_T_DEPTH_MAX));
@@ -153,7 +153,7 @@ static int FN(conv2d_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_
         cconv_workspace_release(off);
         return CCONV_ENOMEM;
     }
-    if (implicit) FN(slab_offsets)(&job.fs, job.wp, job.plane, mr, off);
+    if (implicit) FN(slab_offsets)(&job.fs, &job.layout, mr, off);
     job.off = off;
 #pragma omp parallel num_threads(t)
     {

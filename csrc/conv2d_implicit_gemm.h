@@ -1,5 +1,5 @@
-/* conv2d_implicit_gemm.h: the implicit GEMM algorithm (CCONV_CONV2D_IMPLICIT_GEMM), stride 1:
- * forward, gradient of the input and the weight gradient's work item. Type-generic, included by
+/* conv2d_implicit_gemm.h: the implicit GEMM algorithm (CCONV_CONV2D_IMPLICIT_GEMM): forward and
+ * the weight gradient's work item at any stride, gradient of the input at stride 1. Type-generic, included by
  * conv2d.c per element type after gemm_driver.h and conv2d_gemm.h.
  *
  * With stride 1, output pixel (oh, ow) reads input pixel (oh + r*dil_h - pad_top,
@@ -16,6 +16,14 @@
  * are computed and dropped (one of every Q + 1 for a 'same' 3x3 convolution). The gradient of
  * the input is the same computation on dy with the filters transposed and flipped, so it runs
  * here too; the weight gradient reads the slab row by row (implicit_gemm_weight_block).
+ *
+ * With stride > 1, output (oh, ow) reads padded input row oh*stride_h + r*dil_h: split
+ * r*dil_h = b*stride_h + phase, and it is row oh + b of the input rows of that phase (those
+ * congruent to it modulo stride_h); columns likewise. The slab keeps, per channel, one plane per
+ * phase in use (conv2d_plan.h's slab_layout), so tap (c, r, s) is again the slab shifted by a
+ * constant, off = c*plane + phase index*phase_plane + b*wp + a, and the same micro-kernels run
+ * strided convolutions without packing. Those planes are gathered element by element
+ * (fill_slab_phases), with every padding column written.
  */
 
 /* Input rows [ih0, ih0 + rows) of every channel of one image's group into the slab (zero
@@ -102,6 +110,48 @@ static void FN(unpack_pixels)(const FN(cconv_gemm_config) *cfg, const REAL *c, i
                             dst + k0 * ldd + t * len, ldd, NULL);
 }
 
+/* Rows [oh0, oh0 + rows) of every phase plane in use of one image's group into the slab
+ * (layout L): plane row t of phase (ph, pw) holds padded input row (oh0 + t)*stride_h + ph and
+ * its padded columns i*stride_w + pw, i < wp (zero outside the image). */
+static void FN(fill_slab_phases)(const slab_shape *fs, const slab_layout *L, const REAL *xg, int64_t oh0,
+                                 int64_t rows, REAL *slab)
+{
+    const int64_t sh = fs->stride_h, sw = fs->stride_w, wp = L->wp;
+    for (int64_t c = 0; c < fs->cin; ++c)
+        for (int64_t ph = 0; ph < sh; ++ph) {
+            if (L->phase_h[ph] < 0) continue;
+            for (int64_t pw = 0; pw < sw; ++pw) {
+                if (L->phase_w[pw] < 0) continue;
+                REAL *plane = slab + c * L->plane + (L->phase_h[ph] * L->phases_w + L->phase_w[pw]) * L->phase_plane;
+                /* columns i in [lo, hi) are inside the image: 0 <= i*sw + pw - pad_left < W */
+                const int64_t lo = clamp64(ceil_div(max64(fs->pad_left - pw, 0), sw), 0, wp);
+                const int64_t hi = clamp64(ceil_div(max64(fs->w + fs->pad_left - pw, 0), sw), lo, wp);
+                for (int64_t t = 0; t < rows; ++t) {
+                    const int64_t ih = (oh0 + t) * sh + ph - fs->pad_top;
+                    REAL *dst = plane + t * wp;
+                    if (ih < 0 || ih >= fs->h) {
+                        memset(dst, 0, (size_t)wp * sizeof(REAL));
+                        continue;
+                    }
+                    const REAL *src = xg + (c * fs->h + ih) * fs->w + pw - fs->pad_left;
+                    memset(dst, 0, (size_t)lo * sizeof(REAL));
+                    for (int64_t i = lo; i < hi; ++i) dst[i] = src[i * sw];
+                    memset(dst + hi, 0, (size_t)(wp - hi) * sizeof(REAL));
+                }
+            }
+        }
+}
+
+/* Rows [oh0, oh0 + rows) of one block's outputs: their input rows (and the halo) into the slab. */
+static void FN(fill_block)(const slab_shape *fs, const slab_layout *L, const REAL *xg, const REAL *maskg,
+                           int64_t oh0, int64_t rows, REAL *slab)
+{
+    if (fs->stride_h > 1 || fs->stride_w > 1)
+        FN(fill_slab_phases)(fs, L, xg, oh0, rows + L->halo, slab);
+    else
+        FN(fill_slab)(fs, xg, maskg, oh0 - fs->pad_top, rows + L->halo, L->wp, L->plane, slab);
+}
+
 /* Output rows per block (*ph) and blocks per image (*nblk): about SLAB_COLS flat columns per
  * block, then more (smaller) blocks only while the items would not share out evenly among `want`
  * threads: the busiest thread more than 1/8 over the mean (a batch of one image on 2 threads).
@@ -116,18 +166,21 @@ static void FN(slab_blocks)(const slab_shape *fs, int64_t wp, int want, int64_t 
     *nblk = ceil_div(fs->p, *ph);
 }
 
-/* off[(c*R + r)*S + s] = where tap (c, r, s) of flat output 0 sits in a slab of row period wp and
- * `plane` elements per channel; then `pad` zeros (for the rows of partial micro-tiles). */
-static void FN(slab_offsets)(const slab_shape *fs, int64_t wp, int64_t plane, int64_t pad, int64_t *off)
+/* off[(c*R + r)*S + s] = where tap (c, r, s) of flat output 0 sits in a slab of layout L; then
+ * `pad` zeros (for the rows of partial micro-tiles). */
+static void FN(slab_offsets)(const slab_shape *fs, const slab_layout *L, int64_t pad, int64_t *off)
 {
     const int64_t RS = fs->r * fs->s, CRS = fs->cin * RS;
-    for (int64_t crs = 0; crs < CRS; ++crs)
-        off[crs] = crs / RS * plane + (crs % RS) / fs->s * fs->dil_h * wp + crs % fs->s * fs->dil_w;
+    for (int64_t crs = 0; crs < CRS; ++crs) {
+        const int64_t rh = crs % RS / fs->s * fs->dil_h, sw = crs % fs->s * fs->dil_w;
+        const int64_t phase = L->phase_h[rh % fs->stride_h] * L->phases_w + L->phase_w[sw % fs->stride_w];
+        off[crs] = crs / RS * L->plane + phase * L->phase_plane + rh / fs->stride_h * L->wp + sw / fs->stride_w;
+    }
     for (int64_t i = 0; i < pad; ++i) off[CRS + i] = 0;
 }
 
 /* y[n, g*cout + k] = act(bias[g*cout + k] + sum over (c, r, s) of A_g[k, (c*R + r)*S + s] times
- * x[n, g*cin + c] at tap (r, s)), stride 1. apack holds group g's A (cout x cin*R*S) at
+ * x[n, g*cin + c] at tap (r, s)). apack holds group g's A (cout x cin*R*S) at
  * apack + g*a_group, packed by pack_weights in panels of `width` rows (the pixel kernel's NR or
  * the B-offset kernel's MR, as plan says) whose depth blocks of kc_max start at
  * round_up(cout, width)*k0. mask (laid out like x, may be NULL) zeroes x where mask <= 0. bias
@@ -139,15 +192,16 @@ static int FN(implicit_gemm_run)(const FN(cconv_gemm_config) *cfg, const slab_sh
     const int64_t nr = cfg->tiles.nr, G = fs->groups;
     const int64_t mr_pix = cfg->tiles.pix_mr, nr_pix = cfg->tiles.pix_nr;
     const int64_t RS = fs->r * fs->s, CRS = fs->cin * RS, HW = fs->h * fs->w, PQ = fs->p * fs->q;
-    const int64_t wp = slab_row_period(fs), halo = (fs->r - 1) * fs->dil_h;
+    const int64_t wp = slab_row_period(fs);
     const int64_t width = pix ? nr_pix : cfg->tiles.mr, a_rows = round_up(fs->cout, width);
     if (fs->n == 0 || fs->cout == 0 || PQ == 0) return CCONV_OK;
     const int want = cconv_threads_for(threads, 2.0 * fs->n * G * fs->cout * CRS * PQ, GRAIN_FLOPS);
     int64_t ph, nblk;
     FN(slab_blocks)(fs, wp, want, &ph, &nblk);
-    const int64_t items = fs->n * G * nblk, plane = (ph + halo) * wp;
+    const slab_layout L = slab_layout_make(fs, ph);
+    const int64_t items = fs->n * G * nblk;
     const int64_t slab_size =
-        round_up(fs->cin * plane + wp + max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
+        round_up(fs->cin * L.plane + wp + max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
     const int64_t mc = min64(fs->cout, max64(1, SLAB_ROWS / width) * width);
     /* cbuf: mc rows of ldc flat columns (B-offset kernel), or round_up(mc, NR_PIX) filters of ldc
      * flat columns pixel-major (pixel kernel; its tiles may run MR_PIX - 1 columns past the block) */
@@ -166,7 +220,7 @@ static int FN(implicit_gemm_run)(const FN(cconv_gemm_config) *cfg, const slab_sh
         cconv_workspace_release(work);
         return CCONV_ENOMEM;
     }
-    FN(slab_offsets)(fs, wp, plane, 0, off);
+    FN(slab_offsets)(fs, &L, 0, off);
 
 #pragma omp parallel num_threads(t)
     {
@@ -180,8 +234,7 @@ static int FN(implicit_gemm_run)(const FN(cconv_gemm_config) *cfg, const slab_sh
             const int64_t blk = it % nblk, g = (it / nblk) % G, n = it / (nblk * G);
             const int64_t oh0 = blk * ph, rows = min64(ph, fs->p - oh0), cols = rows * wp;
             const int64_t x_offset = (n * G + g) * fs->cin * HW;
-            FN(fill_slab)(fs, x + x_offset, mask ? mask + x_offset : NULL, oh0 - fs->pad_top, rows + halo, wp,
-                          plane, slab);
+            FN(fill_block)(fs, &L, x + x_offset, mask ? mask + x_offset : NULL, oh0, rows, slab);
             for (int64_t m0 = 0; m0 < fs->cout; m0 += mc) {  /* blocks of mc output channels */
                 const int64_t m = min64(mc, fs->cout - m0);
                 const int64_t n_cols = row_runs ? rows * fs->q : cols, run = row_runs ? fs->q : cols;

@@ -20,7 +20,7 @@ const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm)
 slab_shape conv2d_forward_slab(const cconv_conv2d_shape *sh)
 {
     const slab_shape fs = {sh->n, sh->groups, sh->c / sh->groups, sh->h, sh->w, sh->k / sh->groups, sh->p, sh->q,
-                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left};
+                           sh->r, sh->s, sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left, sh->stride_h, sh->stride_w};
     return fs;
 }
 
@@ -28,15 +28,39 @@ slab_shape conv2d_grad_input_slab(const cconv_conv2d_shape *sh)
 {
     const slab_shape fs = {sh->n, sh->groups, sh->k / sh->groups, sh->p, sh->q, sh->c / sh->groups, sh->h, sh->w,
                            sh->r, sh->s, sh->dil_h, sh->dil_w,
-                           sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left};
+                           sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left, 1, 1};
     return fs;
 }
 
 int64_t slab_row_period(const slab_shape *fs)
 {
+    /* Strided: each phase's rows hold Q outputs and the columns past them that the filter reads,
+     * every one written explicitly (no gap shared between rows). */
+    if (fs->stride_h > 1 || fs->stride_w > 1) return fs->q + (fs->s - 1) * fs->dil_w / fs->stride_w;
     const int64_t pad_right = fs->q + (fs->s - 1) * fs->dil_w - fs->w - fs->pad_left;
     if (fs->pad_left < 0 || pad_right < 0) return 0;
     return max64(fs->w + max64(fs->pad_left, pad_right), fs->q);  /* a row must hold Q outputs */
+}
+
+slab_layout slab_layout_make(const slab_shape *fs, int64_t rows)
+{
+    slab_layout L;
+    int phases_h = 0;
+    L.wp = slab_row_period(fs);
+    L.halo = (fs->r - 1) * fs->dil_h / fs->stride_h;
+    L.phases_w = 0;
+    for (int64_t i = 0; i < SLAB_MAX_STRIDE; ++i) L.phase_h[i] = L.phase_w[i] = -1;
+    for (int64_t r = 0; r < fs->r; ++r) {
+        const int64_t phase = r * fs->dil_h % fs->stride_h;
+        if (L.phase_h[phase] < 0) L.phase_h[phase] = (signed char)phases_h++;
+    }
+    for (int64_t s = 0; s < fs->s; ++s) {
+        const int64_t phase = s * fs->dil_w % fs->stride_w;
+        if (L.phase_w[phase] < 0) L.phase_w[phase] = (signed char)L.phases_w++;
+    }
+    L.phase_plane = (rows + L.halo) * L.wp;
+    L.plane = phases_h * L.phases_w * L.phase_plane;
+    return L;
 }
 
 static int is_pointwise(const cconv_conv2d_shape *sh)
@@ -54,7 +78,10 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
     case CCONV_CONV2D_GEMM:
         return NULL;
     case CCONV_CONV2D_IMPLICIT_GEMM: {
-        if (sh->stride_h != 1 || sh->stride_w != 1) return "the implicit GEMM runs stride 1 only";
+        if (sh->stride_h > SLAB_MAX_STRIDE || sh->stride_w > SLAB_MAX_STRIDE)
+            return "the implicit GEMM runs strides up to 16";
+        if (pass == CCONV_CONV2D_GRAD_INPUT && (sh->stride_h != 1 || sh->stride_w != 1))
+            return "the implicit GEMM's gradient of the input runs stride 1 only";
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
         if (!slab_row_period(&fs))
             return "the implicit GEMM's gradient of the input needs padding no wider than the dilated filter "

@@ -6,14 +6,32 @@
 #include "conv2d.h"
 #include "gemm_config.h"
 
-/* A stride-1 convolution as the implicit GEMM runs it, per group: cin x (h, w) in, cout x (p, q)
- * out, filters r x s. */
+/* A convolution as the implicit GEMM runs it, per group: cin x (h, w) in, cout x (p, q) out,
+ * filters r x s. */
 typedef struct {
     int64_t n, groups;
     int64_t cin, h, w;
     int64_t cout, p, q;
     int64_t r, s, dil_h, dil_w, pad_top, pad_left;
+    int64_t stride_h, stride_w;
 } slab_shape;
+
+/* The implicit GEMM runs strides up to this (its slab keeps one plane per phase in use). */
+#define SLAB_MAX_STRIDE 16
+
+/* How one block of output rows lays out its input in the slab (conv2d_implicit_gemm.h). Each
+ * channel holds one plane per phase (row phase, column phase) that some filter tap reads; within
+ * a plane, element (t, i) sits at t*wp + i, and tap (c, r, s) of output (oh, ow) of the block is
+ * plane element (oh + r*dil_h / stride_h, ow + s*dil_w / stride_w) of channel c's phase
+ * (r*dil_h % stride_h, s*dil_w % stride_w). */
+typedef struct {
+    int64_t wp;              /* row period */
+    int64_t halo;            /* plane rows past the block's output rows */
+    int64_t phase_plane;     /* elements of one phase's plane */
+    int64_t plane;           /* elements per channel */
+    int phases_w;            /* column phases in use */
+    signed char phase_h[SLAB_MAX_STRIDE], phase_w[SLAB_MAX_STRIDE];  /* index of a phase in use, or -1 */
+} slab_layout;
 
 /* The forward's (and so the weight gradient's) stride-1 geometry. */
 slab_shape conv2d_forward_slab(const cconv_conv2d_shape *sh);
@@ -23,6 +41,8 @@ slab_shape conv2d_grad_input_slab(const cconv_conv2d_shape *sh);
 /* The row period of the slab (see conv2d_implicit_gemm.h), or 0 when the implicit GEMM cannot
  * run fs: its padding would crop the input instead of padding it. */
 int64_t slab_row_period(const slab_shape *fs);
+/* The layout of a slab for blocks of up to `rows` output rows (fs as slab_row_period accepts). */
+slab_layout slab_layout_make(const slab_shape *fs, int64_t rows);
 
 typedef struct {
     cconv_conv2d_algorithm algorithm;

@@ -13,9 +13,19 @@ from cconv._config import config
 import reference as ref
 from test_properties import SIMD_PATHS, running
 
-# name: (x shape, weight shape, conv2d keyword arguments); the algorithms listed must apply.
+# name: (x shape, weight shape, conv2d keyword arguments, algorithms that must apply), where an
+# algorithm is a name (it runs every pass) or (name, the passes it runs; the GEMM runs the rest).
+FORWARD_AND_WEIGHTS = ("forward", "grad_weight")
 CASES = {
-    "strided": ((3, 6, 13, 11), (10, 6, 3, 3), dict(stride=2, padding=1), ["gemm"]),
+    "strided": ((3, 6, 13, 11), (10, 6, 3, 3), dict(stride=2, padding=1), ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
+    "stem_7x7_stride_2": ((2, 3, 23, 22), (16, 3, 7, 7), dict(stride=2, padding=3),
+                          ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
+    "strided_dilated_asymmetric": ((2, 4, 17, 19), (6, 4, 3, 2), dict(stride=(3, 2), padding=((2, 0), (1, 3)),
+                                                                     dilation=(2, 3)),
+                                   ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
+    "stride_4_11x11_grouped": ((1, 4, 30, 31), (8, 2, 11, 11), dict(stride=4, padding=2, groups=2),
+                               ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
+    "pointwise_stride_2": ((2, 8, 9, 10), (12, 8, 1, 1), dict(stride=2), ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
     "dilated_asymmetric": ((2, 5, 12, 14), (9, 5, 3, 2), dict(padding=((2, 1), (0, 1)), dilation=(2, 1)),
                            ["gemm", "implicit_gemm"]),
     "same_5x5_grouped": ((2, 8, 9, 10), (12, 4, 5, 5), dict(padding="same", groups=2), ["gemm", "implicit_gemm"]),
@@ -30,7 +40,19 @@ CASES = {
     "one_by_one_padded": ((2, 4, 5, 6), (8, 4, 1, 1), dict(padding=1), ["gemm"]),  # crops the implicit dx
     "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm"]),
 }
-FORCED = [(name, algorithm) for name, case in CASES.items() for algorithm in case[3]]
+PASSES = ("forward", "grad_input", "grad_weight")
+FORCED = [(name, algorithm if isinstance(algorithm, str) else algorithm[0])
+          for name, case in CASES.items() for algorithm in case[3]]
+
+
+def forced_passes(name, algorithm):
+    """The passes CASES says `algorithm` runs on case `name`."""
+    for entry in CASES[name][3]:
+        if entry == algorithm:
+            return PASSES
+        if not isinstance(entry, str) and entry[0] == algorithm:
+            return entry[1]
+    raise KeyError(algorithm)
 
 
 def arrays(name, dtype, seed=0):
@@ -52,11 +74,12 @@ def test_every_built_algorithm_is_exercised():
 def test_forced_algorithm_matches_reference(name, algorithm, dtype, isa, relu):
     x, weight, bias, kwargs = arrays(name, dtype)
     activation = "relu" if relu else None
+    forced = {p: algorithm if p in forced_passes(name, algorithm) else "gemm" for p in PASSES}
     with running(2, isa):
-        y = F.conv2d(x, weight, bias, activation=activation, algorithm=algorithm, **kwargs)
+        y = F.conv2d(x, weight, bias, activation=activation, algorithm=forced["forward"], **kwargs)
         grad_out = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
         grads = F.conv2d_backward(grad_out, x, weight, activation=activation, output=y if relu else None,
-                                  algorithm=algorithm, **kwargs)
+                                  algorithm={p: forced[p] for p in PASSES[1:]}, **kwargs)
     plain = ref.conv2d(x, weight, bias, **kwargs)
     ref.assert_close(y, np.maximum(plain, 0) if relu else plain, dtype, "y")
     expected = ref.conv2d_backward(grad_out * (plain > 0) if relu else grad_out, x, weight, **kwargs)
@@ -68,9 +91,11 @@ def test_forced_algorithm_matches_reference(name, algorithm, dtype, isa, relu):
 def test_conv_algorithms_lists_what_applies(name):
     x_shape, w_shape, kwargs, applicable = CASES[name]
     listed = F.conv_algorithms(x_shape, w_shape, **kwargs)
-    assert set(listed) == {"forward", "grad_input", "grad_weight"}
+    assert set(listed) == set(PASSES)
     for pass_name, entry in listed.items():
-        assert set(applicable) <= set(entry["applicable"]), pass_name
+        runs = {a for a in map(lambda a: a if isinstance(a, str) else a[0], applicable)
+                if pass_name in forced_passes(name, a)}
+        assert runs <= set(entry["applicable"]), pass_name
         assert entry["auto"] in entry["applicable"]
         assert "gemm" in entry["applicable"]  # the GEMM runs any geometry
     if "pointwise" not in applicable:
@@ -98,7 +123,7 @@ def test_unknown_algorithm_names_the_choices():
 
 
 @pytest.mark.parametrize("call,algorithm,why", [
-    ("forward", "implicit_gemm", "stride 1 only"),
+    ("backward", "implicit_gemm", "gradient of the input runs stride 1 only"),
     ("forward", "pointwise", "1x1 filters with stride 1 and no padding"),
     ("backward", "pointwise", "1x1 filters"),
 ])

@@ -149,6 +149,10 @@ static const ConvCase CONV_CASES[] = {
     {"deep-and-wide",       1, 40, 21, 21,  20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
     {"many-filters",        1,  2,  5,  5, 260, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
     {"1x1-stride-3",        2,  5,  7,  9,   3, 1, 1, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 0},
+    {"strided-3x3",         2,  5, 13, 11,  14, 3, 3, 1, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"stem-7x7-stride-2",   2,  3, 19, 18,  16, 7, 7, 1, 2, 2, 1, 1, 3, 3, 3, 2, 1, 0},
+    {"strided-dilated",     1,  4, 17, 19,   6, 3, 2, 1, 3, 2, 2, 3, 2, 0, 1, 3, 0, 1},
+    {"stride-4-11x11",      1,  3, 31, 30,   8,11,11, 1, 4, 4, 1, 1, 2, 2, 2, 1, 1, 0},
     {"thin-first-layer",    4,  1, 12, 12,  32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
     {"kernel-is-input",     2,  3,  4,  5,   2, 4, 5, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
     {"stride-past-input",   1,  2,  3,  3,   2, 2, 2, 1, 5, 4, 1, 1, 1, 1, 1, 1, 1, 0},
@@ -225,16 +229,17 @@ static void naive_conv(const cconv_conv2d_shape *sh, const double *x, const doub
 }
 
 static void run_conv_algorithm(const ConvCase *cc, int is_double, int threads, const char *isa,
-                               cconv_conv2d_algorithm algorithm)
+                               const cconv_conv2d_algorithm algorithm[CCONV_CONV2D_PASS_COUNT])
 {
     const cconv_conv2d_shape sh = conv_shape(cc);
     const int64_t nx = sh.n * sh.c * sh.h * sh.w, nw = sh.k * (sh.groups ? sh.c / sh.groups : 0) * sh.r * sh.s;
     const int64_t ny = sh.n * sh.k * sh.p * sh.q;
     const int activation = cc->relu ? CCONV_ACTIVATION_RELU : CCONV_ACTIVATION_NONE;
-    const cconv_conv2d_options options = {activation, threads, {algorithm, algorithm, algorithm}};
+    const cconv_conv2d_options options = {activation, threads, {algorithm[0], algorithm[1], algorithm[2]}};
     char config[200];
-    snprintf(config, sizeof config, "conv %s threads=%d isa=%s algorithm=%s", cc->name, threads, isa,
-             cconv_conv2d_algorithm_name(algorithm));
+    snprintf(config, sizeof config, "conv %s threads=%d isa=%s algorithms=%s,%s,%s", cc->name, threads, isa,
+             cconv_conv2d_algorithm_name(algorithm[0]), cconv_conv2d_algorithm_name(algorithm[1]),
+             cconv_conv2d_algorithm_name(algorithm[2]));
 
     double *x = random_array(nx, 0), *w = random_array(nw, 0), *bias = random_array(sh.k, 0);
     double *dy = random_array(ny, 0), *y = alloc_d(ny), *dx = alloc_d(nx), *dw = alloc_d(nw), *db = alloc_d(sh.k);
@@ -271,16 +276,20 @@ static void run_conv_algorithm(const ConvCase *cc, int is_double, int threads, c
     free(bdx.data); free(bdw.data); free(bdb.data);
 }
 
-/* One case with every algorithm that can run all three passes of its geometry, forced by name,
- * and with CCONV_CONV2D_AUTO. */
+/* One case with every algorithm that can run some pass of its geometry, forced by name in the
+ * passes it can run (the GEMM runs the others), and with CCONV_CONV2D_AUTO. */
 static void run_conv(const ConvCase *cc, int is_double, int threads, const char *isa)
 {
     const cconv_conv2d_shape sh = conv_shape(cc);
     for (int a = CCONV_CONV2D_AUTO; a < CCONV_CONV2D_ALGORITHM_COUNT; a++) {
-        int runs = 1;
-        for (int p = 0; p < CCONV_CONV2D_PASS_COUNT; p++)
-            if (cconv_conv2d_unsupported(&sh, (cconv_conv2d_pass)p, (cconv_conv2d_algorithm)a)) runs = 0;
-        if (runs) run_conv_algorithm(cc, is_double, threads, isa, (cconv_conv2d_algorithm)a);
+        cconv_conv2d_algorithm per_pass[CCONV_CONV2D_PASS_COUNT];
+        int runs = 0;
+        for (int p = 0; p < CCONV_CONV2D_PASS_COUNT; p++) {
+            const int can = !cconv_conv2d_unsupported(&sh, (cconv_conv2d_pass)p, (cconv_conv2d_algorithm)a);
+            per_pass[p] = can ? (cconv_conv2d_algorithm)a : CCONV_CONV2D_GEMM;
+            runs |= can;
+        }
+        if (runs) run_conv_algorithm(cc, is_double, threads, isa, per_pass);
     }
 }
 
