@@ -4,7 +4,7 @@
  *   gemm_driver.h           the packed-GEMM loop nest, packing and epilogue helpers
  *   conv2d_im2col.h         im2col packed straight into panels, col2im
  *   conv2d_gemm.h           GEMM and pointwise: forward, gradient of the input
- *   conv2d_implicit_gemm.h  implicit GEMM (stride 1, a zero-padded slab read in place)
+ *   conv2d_implicit_gemm.h  implicit GEMM (a zero-padded slab, split into phases when strided, read in place)
  *   conv2d_grad_weight.h    the weight and bias gradients of every algorithm
  * A new algorithm is one more header here, its entry in conv2d.h's enum and in ALGORITHMS below,
  * and its rules in conv2d_plan.c. */

@@ -28,7 +28,7 @@ static conv2d_plan FN(plan_pass)(const FN(cconv_gemm_config) *cfg, const cconv_c
 {
     const cconv_conv2d_algorithm requested = options->algorithm[pass];
     if (cconv_conv2d_unsupported(sh, pass, requested)) *status = CCONV_EINVAL;
-    return conv2d_make_plan(sh, pass, requested, &cfg->tiles, (int)sizeof(REAL));
+    return conv2d_make_plan(sh, pass, requested, &cfg->tiles, (int)sizeof(REAL), options->threads);
 }
 
 int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const REAL *w, const REAL *bias, REAL *y,

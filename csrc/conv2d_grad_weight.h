@@ -1,7 +1,8 @@
 /* conv2d_grad_weight.h: the gradient of the weights (and of the bias), for every algorithm.
  * Type-generic, included by conv2d.c per element type after conv2d_implicit_gemm.h.
  *
- * Work items are (image, group, block of output pixels) and each thread sums its items into a
+ * Work items are (image, group, block of output pixels), or on small maps (GEMM, plan->images > 1)
+ * (group of whole images, group), whose pixels run on from image to image; each thread sums its items into a
  * private copy of dw; the copies are added in thread order, so the result is deterministic for a
  * fixed thread count, with no atomics. Each item first packs its block of dy^T (the bias
  * gradient is summed on the way, into private sums too), then runs its algorithm's product:
@@ -10,16 +11,18 @@
  *   implicit GEMM           dw^T[CRS, K_g] += slab . dy^T, A read in place from the slab
  * (the transposed sums are transposed into dw at the end). */
 
-/* A thread's workspace: its packing space (a then b), then its private dw and db sums. */
+/* A thread's workspace: its packing space (a then b), then its private dw and db sums, then the
+ * rows of dy of an item of several images, gathered side by side. */
 typedef struct {
     int64_t a, b;        /* elements for A's and B's packing */
     int64_t partial;     /* a private copy of dw, or 0 when one thread sums into dw itself */
     int64_t db_partial;  /* private bias-gradient sums, or 0 without db */
+    int64_t dy_rows;     /* an item's rows of dy (images side by side), or 0 for items of one image */
 } FN(grad_weight_workspace);
 
 static int64_t FN(grad_weight_stride)(const FN(grad_weight_workspace) *ws)
 {
-    return ws->a + ws->b + ws->partial + ws->db_partial;
+    return ws->a + ws->b + ws->partial + ws->db_partial + ws->dy_rows;
 }
 
 /* What every item of one call shares. */
@@ -28,7 +31,8 @@ typedef struct {
     const cconv_conv2d_shape *sh;
     conv2d_plan plan;
     const REAL *dy, *relu_y, *x;
-    int64_t block_pixels, blocks;  /* pixels per item (GEMM), items per image's group */
+    int64_t images;                /* images per item */
+    int64_t block_pixels, blocks;  /* pixels per item (GEMM), items per image's (or images') group */
     /* the implicit GEMM's slab */
     slab_shape fs;
     int64_t wp, rows_per_block;
@@ -36,16 +40,18 @@ typedef struct {
     const int64_t *off;
 } FN(grad_weight_job);
 
-/* The GEMM (and pointwise) item: pixels [q0, q0 + nq) of image n's group g, dy^T already packed in
+/* The GEMM (and pointwise) item: pixels [q0, q0 + nq) of image n's group g (running on into the
+ * next images), dy^T already packed in
  * dyt (A panels, or B panels when transposed); sums into acc (dw, or dw^T when transposed). */
 static void FN(grad_weight_gemm_item)(const FN(grad_weight_job) *job, int64_t n, int64_t g, int64_t q0, int64_t nq,
                                       const REAL *dyt, REAL *work, REAL *acc)
 {
     const cconv_conv2d_shape *sh = job->sh;
     const int64_t Kg = sh->k / sh->groups, Cg = sh->c / sh->groups, CRS = Cg * sh->r * sh->s;
-    const FN(im2col_source) src = {job->cfg, sh, job->x + (n * sh->c + g * Cg) * sh->h * sh->w, NULL, q0};
-    const FN(gemm_pack_fn) pack =
-        job->plan.algorithm == CCONV_CONV2D_POINTWISE ? FN(pack_x_rows) : FN(pack_im2col_t_panels);
+    const FN(im2col_source) src = {job->cfg, sh, job->x + (n * sh->c + g * Cg) * sh->h * sh->w, NULL, q0,
+                                   sh->c * sh->h * sh->w};
+    const FN(gemm_pack_fn) pack = job->plan.algorithm == CCONV_CONV2D_POINTWISE && job->images == 1
+                                      ? FN(pack_x_rows) : FN(pack_im2col_t_panels);
     const FN(gemm_operand) x_operand = {.pack = pack, .source = &src}, dy_operand = {.packed = dyt};
     const FN(gemm_problem) problem = {
         .m = job->plan.transposed ? CRS : Kg, .n = job->plan.transposed ? Kg : CRS, .k = nq,
@@ -124,23 +130,30 @@ static int FN(conv2d_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_
     const int implicit = plan->algorithm == CCONV_CONV2D_IMPLICIT_GEMM, transposed = implicit || plan->transposed;
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS);
     FN(grad_weight_job) job = {.cfg = cfg, .sh = sh, .plan = *plan, .dy = dy, .relu_y = relu_y, .x = x,
+                               .images = implicit ? 1 : clamp64(plan->images, 1, max64(1, IM2COL_T_DEPTH_MAX / PQ)),
                                .fs = conv2d_forward_slab(sh)};
-    FN(grad_weight_workspace) ws = {0, 0, 0, 0};
+    FN(grad_weight_workspace) ws = {0, 0, 0, 0, 0};
     if (implicit) {
         job.wp = slab_row_period(&job.fs);
         FN(slab_blocks)(&job.fs, job.wp, want, &job.rows_per_block, &job.blocks);
         job.layout = slab_layout_make(&job.fs, job.rows_per_block);
         ws.a = round_up(Cg * job.layout.plane + job.wp + nr + (sh->s - 1) * sh->dil_w, ALIGN_ELEMS);  /* the slab */
         ws.b = round_up(round_up(Kg, nr) * job.rows_per_block * job.wp, ALIGN_ELEMS);      /* dy^T */
+    } else if (job.images > 1) {  /* one block: all pixels of the item's images */
+        job.block_pixels = job.images * PQ;
+        job.blocks = 1;
+        ws.dy_rows = round_up(Kg * job.block_pixels, ALIGN_ELEMS);
     } else {  /* im2col^T is gathered through a buffer of IM2COL_T_DEPTH_MAX pixels per row */
         job.block_pixels = min64(PQ, min64(cfg->tiles.kc, IM2COL_T_DEPTH_MAX));
         job.blocks = ceil_div(PQ, job.block_pixels);
+    }
+    if (!implicit) {
         const int64_t dyt = round_up(round_up(Kg, transposed ? nr : mr) * job.block_pixels, ALIGN_ELEMS);
         const int64_t gemm = round_up(FN(gemm_workspace)(cfg, job.block_pixels), ALIGN_ELEMS);
         ws.a = transposed ? gemm : dyt;  /* the operand packed per item comes first */
         ws.b = transposed ? dyt : gemm;
     }
-    const int64_t items = sh->n * G * job.blocks;
+    const int64_t items = ceil_div(sh->n, job.images) * G * job.blocks;
     const int t = (int)min64(want, items);
     ws.partial = (t > 1 || transposed) ? round_up(dw_size, ALIGN_ELEMS) : 0;
     ws.db_partial = db ? round_up(sh->k, ALIGN_ELEMS) : 0;
@@ -159,7 +172,7 @@ static int FN(conv2d_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_
     {
         REAL *mine = work + cconv_thread_id() * stride, *a = mine, *b = mine + ws.a;
         REAL *acc = ws.partial ? b + ws.b : dw, *bias_acc = db ? b + ws.b + ws.partial : NULL;
-        REAL *dyt = transposed ? b : a;
+        REAL *dyt = transposed ? b : a, *dy_rows = mine + stride - ws.dy_rows;
         int64_t it;
         int p;
         /* Zero all t private copies, shared out (OpenMP may run fewer than t threads: a serial
@@ -171,13 +184,28 @@ static int FN(conv2d_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_
         if (implicit) memset(a, 0, (size_t)ws.a * sizeof(REAL));
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
-            const int64_t blk = it % job.blocks, g = (it / job.blocks) % G, n = it / (job.blocks * G);
+            const int64_t blk = it % job.blocks, g = (it / job.blocks) % G, n = it / (job.blocks * G) * job.images;
             const int64_t rows = implicit ? min64(job.rows_per_block, sh->p - blk * job.rows_per_block) : 0;
             const int64_t q0 = implicit ? blk * job.rows_per_block * sh->q : blk * job.block_pixels;
-            const int64_t nq = implicit ? rows * sh->q : min64(job.block_pixels, PQ - q0);
+            const int64_t count = min64(job.images, sh->n - n);
+            const int64_t nq = implicit ? rows * sh->q : min64(job.block_pixels, count * PQ - q0);
             const int64_t dy_offset = (n * sh->k + g * Kg) * PQ;
-            FN(transpose_panels)(cfg, dy + dy_offset + q0, relu_y ? relu_y + dy_offset + q0 : NULL, PQ, Kg, nq,
-                                 transposed ? nr : mr, dyt, bias_acc ? bias_acc + g * Kg : NULL);
+            if (job.images > 1) {  /* the images' rows of dy side by side (masked), then as one */
+                for (int64_t k = 0; k < Kg; ++k)
+                    for (int64_t i = 0; i < count; ++i) {
+                        const int64_t at = dy_offset + (i * sh->k + k) * PQ;
+                        REAL *dst = dy_rows + k * nq + i * PQ;
+                        if (relu_y)
+                            for (int64_t j = 0; j < PQ; ++j) dst[j] = FN(relu_grad)(dy[at + j], relu_y[at + j]);
+                        else
+                            memcpy(dst, dy + at, (size_t)PQ * sizeof(REAL));
+                    }
+                FN(transpose_panels)(cfg, dy_rows, NULL, nq, Kg, nq, transposed ? nr : mr, dyt,
+                                     bias_acc ? bias_acc + g * Kg : NULL);
+            } else {
+                FN(transpose_panels)(cfg, dy + dy_offset + q0, relu_y ? relu_y + dy_offset + q0 : NULL, PQ, Kg, nq,
+                                     transposed ? nr : mr, dyt, bias_acc ? bias_acc + g * Kg : NULL);
+            }
             if (implicit)
                 FN(grad_weight_implicit_item)(&job, n, g, blk * job.rows_per_block, rows, dyt, a, acc);
             else

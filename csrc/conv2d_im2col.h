@@ -49,18 +49,24 @@ static FN(im2col_row) FN(decode_row)(const cconv_conv2d_shape *sh, int64_t row)
     return d;
 }
 
-/* Columns [j, j + count) of one im2col row (pixels q0 + j ...), walked one output row at a time. */
+/* Columns [j, j + count) of one im2col row (pixels q_first + j ...), walked one output row at a
+ * time; pixels past the image's P*Q continue in the next image, image_stride elements on. */
 static void FN(gather_row)(const cconv_conv2d_shape *sh, const FN(im2col_row) *d, const REAL *plane,
-                           int64_t q_first, int64_t count, REAL *dst, int64_t dstride)
+                           int64_t image_stride, int64_t q_first, int64_t count, REAL *dst, int64_t dstride)
 {
-    int64_t oh = q_first / sh->q, ow = q_first % sh->q, j = 0;
+    const int64_t pq = sh->p * sh->q;
+    int64_t oh = q_first % pq / sh->q, ow = q_first % sh->q, j = 0;
+    plane += q_first / pq * image_stride;
     while (j < count) {
         const int64_t run = min64(count - j, sh->q - ow), ih = oh * sh->stride_h + d->h_off;
         const REAL *src_row = (ih >= 0 && ih < sh->h) ? plane + ih * sh->w : NULL;
         FN(gather_run)(dst + j * dstride, dstride, src_row, ow, run, d->ow_lo, d->ow_hi, sh->stride_w, d->w_off);
         j += run;
         ow = 0;
-        ++oh;
+        if (++oh == sh->p) {
+            oh = 0;
+            plane += image_stride;
+        }
     }
 }
 
@@ -93,11 +99,13 @@ static void FN(pack_im2col)(const cconv_conv2d_shape *sh, const REAL *xg, int64_
     }
 }
 
-/* The transpose: rows [q0, q0 + nq) (output pixels, the reduction) x columns [j0, j0 + n)
- * (im2col rows) into NR-column panels, for the weight gradient. Eight im2col rows at a time are
- * gathered contiguously (nq <= IM2COL_T_DEPTH_MAX) and then transposed into place with the SIMD transpose. */
+/* The transpose: rows [q0, q0 + nq) (output pixels, the reduction, running on into the next
+ * images, image_stride apart) x columns [j0, j0 + n) (im2col rows) into NR-column panels, for the
+ * weight gradient. Eight im2col rows at a time are gathered contiguously (nq <=
+ * IM2COL_T_DEPTH_MAX) and then transposed into place with the SIMD transpose. */
 static void FN(pack_im2col_t)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const REAL *xg,
-                              int64_t q0, int64_t nq, int64_t j0, int64_t n, int nr, REAL *out)
+                              int64_t image_stride, int64_t q0, int64_t nq, int64_t j0, int64_t n, int nr,
+                              REAL *out)
 {
     enum { ROWS = 8 };
     REAL rows_buf[ROWS * IM2COL_T_DEPTH_MAX];
@@ -113,7 +121,7 @@ static void FN(pack_im2col_t)(const FN(cconv_gemm_config) *cfg, const cconv_conv
                     continue;
                 }
                 const FN(im2col_row) d = FN(decode_row)(sh, j0 + p + jj + i);
-                FN(gather_row)(sh, &d, xg + d.c * sh->h * sh->w, q0, nq, row, 1);
+                FN(gather_row)(sh, &d, xg + d.c * sh->h * sh->w, image_stride, q0, nq, row, 1);
             }
             cfg->transpose(rows_buf, NULL, nq, take, nq, nq, 0, panel + jj, nr, NULL);
         }
@@ -142,13 +150,15 @@ static void FN(col2im_add)(const cconv_conv2d_shape *sh, const REAL *dcol, int64
 }
 
 /* Where the packing callbacks (gemm_driver.h's gemm_pack_fn) of a work item read: one image's
- * group of x (or of dy, with its ReLU mask), from output pixel q0 on. */
+ * group of x (or of dy, with its ReLU mask), from output pixel q0 on; the weight gradient's
+ * pixels run on into the next images, image_stride elements apart. */
 typedef struct {
     const FN(cconv_gemm_config) *cfg;
     const cconv_conv2d_shape *sh;
     const REAL *xg;
     const REAL *mask;  /* dy's ReLU mask (the forward's output), or NULL */
     int64_t q0;
+    int64_t image_stride;
 } FN(im2col_source);
 
 /* B = im2col: depth = im2col rows [p0, p0 + kc), columns = pixels q0 + [j0, j0 + cols). */
@@ -165,7 +175,7 @@ static void FN(pack_im2col_t_panels)(const void *source, int64_t i0, int64_t n, 
                                      REAL *out)
 {
     const FN(im2col_source) *src = (const FN(im2col_source) *)source;
-    FN(pack_im2col_t)(src->cfg, src->sh, src->xg, src->q0 + p0, kc, i0, n, width, out);
+    FN(pack_im2col_t)(src->cfg, src->sh, src->xg, src->image_stride, src->q0 + p0, kc, i0, n, width, out);
 }
 
 /* The pointwise case, where im2col is x itself (row c = channel plane c). B = x's channels
@@ -195,4 +205,30 @@ static void FN(pack_dy_columns)(const void *source, int64_t j0, int64_t cols, in
     const FN(im2col_source) *src = (const FN(im2col_source) *)source;
     const int64_t pq = src->sh->p * src->sh->q, at = src->q0 + j0;
     FN(pack_panels)(src->cfg, src->xg + at, src->mask ? src->mask + at : NULL, 1, pq, cols, p0, kc, width, out);
+}
+
+/* Whole images side by side as B, for maps too small to fill the micro-kernels' tiles and the
+ * cache blocks on their own: image i's P*Q columns start at column i*padded (padded: P*Q rounded
+ * up to whole panels), packed by `pack` from `first` moved on by i*image_stride (x or dy, and
+ * dy's mask); the columns between are zero. gemm_run packs them in one block (images*padded is
+ * at most its nc), so j0 is 0 and cols all of them. */
+typedef struct {
+    FN(gemm_pack_fn) pack;
+    FN(im2col_source) first;
+    int64_t images, padded;
+} FN(image_columns);
+
+static void FN(pack_image_columns)(const void *source, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int width,
+                                   REAL *out)
+{
+    const FN(image_columns) *src = (const FN(image_columns) *)source;
+    const int64_t pq = src->first.sh->p * src->first.sh->q;
+    (void)j0;
+    (void)cols;
+    for (int64_t i = 0; i < src->images; ++i) {
+        FN(im2col_source) one = src->first;
+        one.xg += i * one.image_stride;
+        if (one.mask) one.mask += i * one.image_stride;
+        src->pack(&one, 0, pq, p0, kc, width, out + i * src->padded * kc);
+    }
 }

@@ -147,11 +147,38 @@ static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles 
     return tile_fill(crs, tiles->mr) * tile_fill(kg, tiles->nr) > 1.25 * tile_fill(kg, tiles->mr) * tile_fill(crs, tiles->nr);
 }
 
-/* The algorithm AUTO runs: the implicit GEMM where it applies and pays (rules above), else the
- * pointwise product for 1x1 filters (it packs the input rows as they are), else the GEMM. */
+/* How many whole images the GEMM's work items of `pass` could hold: the images whose pixels fit
+ * one block of columns (forward and gradient of the input, each image's columns rounded up to
+ * whole NR-wide panels) or one depth block (weight gradient). Below two, items stay within one
+ * image. */
+static int64_t images_per_block(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, const cconv_gemm_tiles *tiles)
+{
+    const int64_t pq = sh->p * sh->q;
+    if (pq == 0) return 1;
+    const int64_t fit = pass == CCONV_CONV2D_GRAD_WEIGHT ? tiles->kc / pq : tiles->nc / round_up(pq, tiles->nr);
+    return clamp64(fit, 1, max64(sh->n, 1));
+}
+
+/* Whole images per work item of the GEMM: on small maps, several, so that the weights (or, in
+ * the weight gradient, the sums of dw) stream from memory once per group of images instead of
+ * once per image; as many as fit (images_per_block) while every thread still gets an item, in
+ * groups of nearly equal size. */
+static int64_t images_per_item(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, const cconv_gemm_tiles *tiles,
+                               int threads)
+{
+    int64_t images = images_per_block(sh, pass, tiles);
+    images = min64(images, max64(1, sh->n * sh->groups / max64(threads, 1)));
+    return images > 1 ? ceil_div(sh->n, ceil_div(sh->n, images)) : 1;
+}
+
+/* The algorithm AUTO runs: on maps small enough that the GEMM's items hold several images, the
+ * GEMM (the implicit GEMM streams the weights once per image); else the implicit GEMM where it
+ * applies and pays (rules above), else the pointwise product for 1x1 filters (it packs the input
+ * rows as they are), else the GEMM. */
 static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass,
                                      const cconv_gemm_tiles *tiles)
 {
+    if (images_per_block(sh, pass, tiles) > 1) return is_pointwise(sh) ? CCONV_CONV2D_POINTWISE : CCONV_CONV2D_GEMM;
     if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
         const int pays = pass == CCONV_CONV2D_GRAD_WEIGHT ? implicit_gemm_pays_for_weights(sh, tiles)
@@ -163,9 +190,11 @@ static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_
 }
 
 conv2d_plan conv2d_make_plan(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, cconv_conv2d_algorithm requested,
-                             const cconv_gemm_tiles *tiles, int elem_size)
+                             const cconv_gemm_tiles *tiles, int elem_size, int threads)
 {
-    conv2d_plan plan = {requested == CCONV_CONV2D_AUTO ? choose(sh, pass, tiles) : requested, 0, 0};
+    conv2d_plan plan = {requested == CCONV_CONV2D_AUTO ? choose(sh, pass, tiles) : requested, 0, 0, 1};
+    if (plan.algorithm == CCONV_CONV2D_GEMM || plan.algorithm == CCONV_CONV2D_POINTWISE)
+        plan.images = images_per_item(sh, pass, tiles, threads);
     if (plan.algorithm == CCONV_CONV2D_IMPLICIT_GEMM && pass != CCONV_CONV2D_GRAD_WEIGHT) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
         plan.pixel_kernel = pixel_kernel_pays(&fs, tiles, elem_size);
@@ -179,5 +208,5 @@ cconv_conv2d_algorithm cconv_conv2d_auto(const cconv_conv2d_shape *sh, cconv_con
 {
     const cconv_gemm_configs *configs = cconv_gemm_configs_current();
     const cconv_gemm_tiles *tiles = elem_size == 8 ? &configs->f64->tiles : &configs->f32->tiles;
-    return conv2d_make_plan(sh, pass, CCONV_CONV2D_AUTO, tiles, elem_size).algorithm;
+    return conv2d_make_plan(sh, pass, CCONV_CONV2D_AUTO, tiles, elem_size, 1).algorithm;
 }

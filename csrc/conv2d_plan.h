@@ -48,6 +48,7 @@ typedef struct {
     cconv_conv2d_algorithm algorithm;
     int pixel_kernel;  /* implicit GEMM: tiles of pixels x filters (the pixel micro-kernel) */
     int transposed;    /* GEMM and pointwise weight gradients: dw^T = im2col . dy^T */
+    int64_t images;    /* GEMM and pointwise: whole images per work item (1: blocks of one image) */
 } conv2d_plan;
 
 /* Whether the implicit GEMM's B-offset tiles can cover whole output rows (gemm_config.h's runs). */
@@ -55,8 +56,8 @@ int slab_offset_row_runs(const slab_shape *fs, const cconv_gemm_tiles *tiles, in
 
 /* The plan for `pass`: `requested` (AUTO: the algorithm this file picks for the shape; else one
  * that conv2d_unsupported() accepts) with the variant that suits the tiles of the micro-kernels
- * in use and elements of elem_size bytes. */
+ * in use, elements of elem_size bytes and `threads` threads. */
 conv2d_plan conv2d_make_plan(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, cconv_conv2d_algorithm requested,
-                             const cconv_gemm_tiles *tiles, int elem_size);
+                             const cconv_gemm_tiles *tiles, int elem_size, int threads);
 
 #endif

@@ -37,6 +37,10 @@ CASES = {
     "pointwise_few_filters": ((2, 70, 20, 21), (3, 70, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
     "pointwise_grouped": ((2, 12, 6, 5), (18, 4, 1, 1), dict(groups=3, dilation=2),
                           ["gemm", "implicit_gemm", "pointwise"]),
+    # maps smaller than one block of columns: the GEMM's items hold several whole images
+    "small_maps": ((7, 24, 4, 4), (20, 24, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
+    "small_maps_strided_odd": ((5, 6, 7, 9), (10, 6, 3, 3), dict(stride=2), ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
+    "small_maps_pointwise_grouped": ((6, 12, 3, 5), (18, 4, 1, 1), dict(groups=3), ["gemm", "implicit_gemm", "pointwise"]),
     "one_by_one_padded": ((2, 4, 5, 6), (8, 4, 1, 1), dict(padding=1), ["gemm"]),  # crops the implicit dx
     "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm"]),
 }
