@@ -1,19 +1,31 @@
-"""cconv's benchmarks, runnable from an installed wheel: `python -m cconv.bench [conv|pool|epoch|all]`.
+"""cconv's benchmarks, runnable from an installed wheel: `python -m cconv.bench [conv|layers|pool|epoch|all]`.
 
 Each table times cconv and, when PyTorch is installed, PyTorch's CPU path in the same run, with
 the same thread count, and prints medians and the ratio torch time / cconv time (above 1 means
 cconv is faster). These machines are shared and noisy: compare ratios, not absolute times; the
 cconv and torch runs of a row are interleaved, round by round, so both see the same spells.
 
-  conv   forward and backward (grad x + grad weight + grad bias) of the standard layer shapes
-  pool   max, average and L2 pooling 2x2/2 on a (64, 64, 32, 32) batch, forward and backward
-  epoch  one training epoch (SGD with momentum) of LeNet-5 and of the MNIST CNN
+  conv    forward and backward (grad x + grad weight + grad bias) of the standard layer shapes
+  layers  the same for depthwise, strided, grouped, dilated and large-kernel layers; its summary
+          caps each row's ratio at 4x so that one layer cannot carry the geometric mean
+  pool    max, average and L2 pooling 2x2/2 on a (64, 64, 32, 32) batch, forward and backward
+  epoch   one training epoch (SGD with momentum) of LeNet-5 and of the MNIST CNN
+
+Malloc settings (--malloc): glibc's default malloc hands PyTorch's large outputs fresh pages that
+it pays first-touch page faults on, while cconv reuses its buffers. The conv and layers tables
+therefore run twice, each in a child process that times cconv and torch interleaved: 'tuned'
+with GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=... (large blocks
+stay in the heap and are reused; the harder comparison and the headline) and 'default' with
+glibc's defaults; glibc reads GLIBC_TUNABLES only at process start, hence the child processes.
+Without glibc or without PyTorch the tables run once in this process.
 """
 import argparse
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -32,6 +44,22 @@ CONV_SHAPES = [  # name, (N, C, H, W, K, R, stride, pad)
     ("batch1_vgg", (1, 64, 56, 56, 64, 3, 1, 1)),
 ]
 FIRST_LAYERS = ("lenet1", "mnist_a", "cifar_a")
+LAYER_SHAPES = [  # name, (N, C, H, W, K, R, stride, pad, dilation, groups)
+    ("dw3_s1", (64, 96, 32, 32, 96, 3, 1, 1, 1, 96)), ("dw3_s2", (64, 144, 32, 32, 144, 3, 2, 1, 1, 144)),
+    ("dw5_s1", (32, 240, 14, 14, 240, 5, 1, 2, 1, 240)), ("stem7_s2", (8, 3, 224, 224, 64, 7, 2, 3, 1, 1)),
+    ("down1x1_s2", (32, 64, 56, 56, 128, 1, 2, 0, 1, 1)), ("conv3_s2", (32, 64, 56, 56, 128, 3, 2, 1, 1, 1)),
+    ("group1x1_g4", (32, 240, 28, 28, 240, 1, 1, 0, 1, 4)), ("resnext_g32", (16, 128, 28, 28, 128, 3, 1, 1, 1, 32)),
+    ("dilated3_d2", (8, 256, 33, 33, 256, 3, 1, 2, 2, 1)), ("k5_s1", (32, 32, 32, 32, 64, 5, 1, 2, 1, 1)),
+]
+# The tables that time convolution rows: their shapes and the cap on each row's ratio in the
+# summary's geometric mean (None: uncapped).
+CONV_TABLES = {"conv": (CONV_SHAPES, None), "layers": (LAYER_SHAPES, 4.0)}
+TABLES = ("conv", "layers", "pool", "epoch")
+
+# The 'tuned' malloc: blocks up to 1 GiB come from the heap rather than fresh mmaps, and the heap
+# is trimmed only past 4 GiB, so a freed output's pages are reused instead of faulted in again.
+TUNED_GLIBC = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296"
+MALLOC_SETTINGS = {"tuned": TUNED_GLIBC, "default": None}  # the GLIBC_TUNABLES of each child
 
 
 def median_times(fns, repeats, warmup=2):
@@ -54,45 +82,115 @@ def geometric_mean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def header(torch):
+def process_malloc():
+    """Words for this process's malloc: the C library and any environment that changes it."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD"))}
+    return f"{platform.libc_ver()[0] or 'system'} " + (f"with environment {env}" if env else "default settings")
+
+
+def header(torch, malloc_note):
     info = config()
-    malloc = {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "OMP_"))}
+    omp = {k: v for k, v in os.environ.items() if k.startswith("OMP_")}
     print(f"cconv {info['cconv']} ({info['simd_selected']}, OpenMP {info['openmp']}), "
           f"{cconv.get_num_threads()} thread(s), numpy {np.__version__}, python {platform.python_version()}, "
-          f"{platform.machine()}" + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ", no torch"))
-    print(f"malloc: {platform.libc_ver()[0] or 'system'} default settings"
-          + (f"; environment {malloc}" if malloc else ""))
+          f"{platform.machine()}" + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ", no torch")
+          + (f", environment {omp}" if omp else ""))
+    print(f"malloc: {malloc_note}", flush=True)
 
 
-def conv_table(torch, repeats):
+# ---------------------------------------------------------------------------- convolution rows
+def time_conv_row(torch, repeats, n, c, h, w, k, r, stride, pad, dilation=1, groups=1):
+    """Median times (s) of one float32 convolution layer, its forward ('fwd') and its backward
+    ('bwd': grad x, grad weight and grad bias), in cconv and, when torch is given, in PyTorch
+    ('tfwd', 'tbwd'), all four interleaved. The conv table's rows are dilation 1, groups 1."""
     rng = np.random.default_rng(0)
-    print(f"\nconvolution, float32, median of {repeats} (ms); ratio = torch / cconv")
-    print(f"{'shape':<11} {'cconv fwd':>9} {'bwd':>8} {'torch fwd':>9} {'bwd':>8} {'fwd x':>6} {'f+b x':>6}")
-    ratios = {}
-    for name, (n, c, h, w, k, r, stride, pad) in CONV_SHAPES:
-        x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-        weight = rng.standard_normal((k, c, r, r), dtype=np.float32) * 0.1
-        bias = np.zeros(k, np.float32)
-        y = F.conv2d(x, weight, bias, stride=stride, padding=pad)
-        fns = [lambda: F.conv2d(x, weight, bias, stride=stride, padding=pad),
-               lambda: F.conv2d_backward(y, x, weight, stride=stride, padding=pad)]
-        if torch is not None:
-            tx, tw, tb, ty = (torch.from_numpy(a) for a in (x, weight, bias, y))
-            fns += [lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad),
-                    lambda: torch.ops.aten.convolution_backward(
-                        ty, tx, tw, [k], [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1, [True, True, True])]
-        times = median_times(fns, repeats)
-        fwd, bwd = times[:2]
-        line = f"{name:<11} {fwd * 1e3:>9.3f} {bwd * 1e3:>8.3f}"
-        if torch is not None:
-            tfwd, tbwd = times[2:]
-            ratios[name] = (tfwd + tbwd) / (fwd + bwd)
-            line += f" {tfwd * 1e3:>9.3f} {tbwd * 1e3:>8.3f} {tfwd / fwd:>6.2f} {ratios[name]:>6.2f}"
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    weight = rng.standard_normal((k, c // groups, r, r), dtype=np.float32) * 0.1
+    bias = np.zeros(k, np.float32)
+    geometry = dict(stride=stride, padding=pad, dilation=dilation, groups=groups)
+    y = F.conv2d(x, weight, bias, **geometry)
+    fns = [lambda: F.conv2d(x, weight, bias, **geometry),
+           lambda: F.conv2d_backward(y, x, weight, **geometry)]
+    if torch is not None:
+        tx, tw, tb, ty = (torch.from_numpy(a) for a in (x, weight, bias, y))
+        fns += [lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad, dilation, groups),
+                lambda: torch.ops.aten.convolution_backward(
+                    ty, tx, tw, [k], [stride] * 2, [pad] * 2, [dilation] * 2, False, [0, 0], groups,
+                    [True, True, True])]
+    return dict(zip(("fwd", "bwd", "tfwd", "tbwd"), median_times(fns, repeats)))
+
+
+def fb_ratio(times):
+    """Forward+backward ratio torch / cconv of one row's times."""
+    return (times["tfwd"] + times["tbwd"]) / (times["fwd"] + times["bwd"])
+
+
+def selected_shapes(table, rows):
+    shapes = CONV_TABLES[table][0]
+    return [(name, shape) for name, shape in shapes if not rows or name in rows]
+
+
+def summary_line(table, label, ratios):
+    """The forward+backward ratios' geometric mean (capped per row for the layers table), the
+    lowest row and, in the conv table, the first layers."""
+    cap = CONV_TABLES[table][1]
+    mean = geometric_mean([min(r, cap) if cap else r for r in ratios.values()])
+    lowest = min(ratios, key=ratios.get)
+    line = (f"forward+backward ratio{label}: geometric mean {mean:.2f}"
+            + (f" (each row capped at {cap:g}x)" if cap else "") + f", lowest {ratios[lowest]:.2f} ({lowest})")
+    first = [s for s in FIRST_LAYERS if s in ratios]
+    return line + (", first layers " + ", ".join(f"{s} {ratios[s]:.2f}" for s in first) if first else "")
+
+
+def conv_rows_table(table, torch, args, settings):
+    """Prints the conv or layers table. settings None: timed in this process; else a list of
+    malloc settings, each timed in its own child process and shown as its own ratio columns,
+    the absolute times being the first setting's."""
+    shapes = selected_shapes(table, args.rows)
+    runs = None if settings is None else [run_child(table, setting, args)["rows"] for setting in settings]
+    labels = [""] if settings is None else [f" {setting}" for setting in settings]
+    width = max(6, *(len("f+b x" + label) for label in labels))
+    title = {"conv": "convolution", "layers": "convolution layers (depthwise, strided, grouped, dilated)"}[table]
+    source = "" if settings is None else f", times from the '{settings[0]}' run"
+    print(f"\n{title}, float32, median of {args.repeats} (ms{source}); ratio = torch / cconv")
+    print(f"{'shape':<11} {'cconv fwd':>9} {'bwd':>8} {'torch fwd':>9} {'bwd':>8}"
+          + "".join(f" {'fwd x' + label:>{width}} {'f+b x' + label:>{width}}" for label in labels))
+    ratios = [{} for _ in labels]
+    for name, shape in shapes:
+        row = [time_conv_row(torch, args.repeats, *shape)] if runs is None else [run[name] for run in runs]
+        line = f"{name:<11} {row[0]['fwd'] * 1e3:>9.3f} {row[0]['bwd'] * 1e3:>8.3f}"
+        if "tfwd" in row[0]:
+            line += f" {row[0]['tfwd'] * 1e3:>9.3f} {row[0]['tbwd'] * 1e3:>8.3f}"
+            for times, table_ratios in zip(row, ratios):
+                table_ratios[name] = fb_ratio(times)
+                line += f" {times['tfwd'] / times['fwd']:>{width}.2f} {table_ratios[name]:>{width}.2f}"
         print(line, flush=True)
-    if ratios:
-        print(f"forward+backward ratio: geometric mean {geometric_mean(list(ratios.values())):.2f}, "
-              f"lowest {min(ratios.values()):.2f} ({min(ratios, key=ratios.get)}), first layers "
-              + ", ".join(f"{s} {ratios[s]:.2f}" for s in FIRST_LAYERS))
+    for setting, table_ratios in zip(settings or [None], ratios):
+        if table_ratios:
+            which = "" if setting is None else f", malloc {setting}" + (" (the headline)" if setting == "tuned" else "")
+            print(summary_line(table, which, table_ratios))
+
+
+def run_child(table, setting, args):
+    """Times one conv table in a child process (`--malloc inherit --json`) whose environment has
+    the GLIBC_TUNABLES of `setting` (glibc reads it only at process start) and no MALLOC_*
+    variables; returns the child's JSON: its rows' times and the GLIBC_TUNABLES it ran with."""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")}
+    if MALLOC_SETTINGS[setting]:
+        env["GLIBC_TUNABLES"] = MALLOC_SETTINGS[setting]
+    # the child imports the same cconv as this process, wherever that came from
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(cconv.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "cconv.bench", table, "--malloc", "inherit", "--json",
+               "--threads", str(cconv.get_num_threads()), "--repeats", str(args.repeats)]
+    if args.rows:
+        command += ["--rows", ",".join(args.rows)]
+    print(f"[{table}: timing with malloc '{setting}' in a child process]", file=sys.stderr, flush=True)
+    child = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"cconv.bench: the '{setting}' child process of the {table} table "
+                         f"failed (exit status {child.returncode})")
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def pool_table(torch, repeats):
@@ -205,18 +303,34 @@ def epoch_table(torch, repeats, samples, batch_size, mnist_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m cconv.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("tables", nargs="*", help="conv, pool, epoch or all (default: all)")
+    parser = argparse.ArgumentParser(prog="python -m cconv.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tables", nargs="*", help="conv, layers, pool, epoch or all (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for cconv and torch")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--samples", type=int, default=4096, help="images per epoch")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--mnist", default=None, help="folder with MNIST IDX files (else synthetic data)")
     parser.add_argument("--no-torch", action="store_true", help="time cconv only")
+    parser.add_argument("--malloc", choices=("both", "tuned", "default", "inherit"), default="both",
+                        help="malloc of the conv and layers tables: 'both' (default) runs each in two "
+                             "child processes, glibc malloc tuned by GLIBC_TUNABLES (the headline) and "
+                             "glibc's defaults, side by side; 'tuned' or 'default' runs one of them; "
+                             "'inherit' runs in this process with its environment. Without glibc or "
+                             "PyTorch: inherit")
+    # internal: the child mode, one conv table's times as one JSON line on stdout
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    # internal: only these comma-separated rows of the conv and layers tables (quick checks, tests)
+    parser.add_argument("--rows", type=lambda s: s.split(","), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    unknown = set(args.tables) - {"conv", "pool", "epoch", "all"}
+    unknown = set(args.tables) - {*TABLES, "all"}
     if unknown:
-        parser.error(f"unknown table(s) {sorted(unknown)}: choose from conv, pool, epoch, all")
+        parser.error(f"unknown table(s) {sorted(unknown)}: choose from {', '.join(TABLES)}, all")
+    known_rows = {name for shapes, _ in CONV_TABLES.values() for name, _ in shapes}
+    if args.rows and set(args.rows) - known_rows:
+        parser.error(f"unknown row(s) {sorted(set(args.rows) - known_rows)}")
+    if args.json and (len(args.tables) != 1 or args.tables[0] not in CONV_TABLES or args.malloc != "inherit"):
+        parser.error("--json times one of conv, layers with --malloc inherit")
     if args.threads is not None:
         cconv.set_num_threads(args.threads)
     torch = None
@@ -226,10 +340,29 @@ def main(argv=None):
             torch.set_num_threads(cconv.get_num_threads())
         except ImportError:
             pass
-    header(torch)
-    tables = {"conv", "pool", "epoch"} if not args.tables or "all" in args.tables else set(args.tables)
-    if "conv" in tables:
-        conv_table(torch, args.repeats)
+    if args.json:  # child mode: no header, only the results
+        rows = {name: time_conv_row(torch, args.repeats, *shape)
+                for name, shape in selected_shapes(args.tables[0], args.rows)}
+        print(json.dumps({"table": args.tables[0], "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
+                          "threads": cconv.get_num_threads(), "rows": rows}))
+        return 0
+
+    tables = set(TABLES) if not args.tables or "all" in args.tables else set(args.tables)
+    in_process = ("--malloc inherit" if args.malloc == "inherit" else "no PyTorch" if torch is None
+                  else "not glibc" if platform.libc_ver()[0] != "glibc" else None)
+    if in_process:
+        settings = None
+        header(torch, f"every table in this process ({in_process}): {process_malloc()}")
+    else:
+        settings = list(MALLOC_SETTINGS) if args.malloc == "both" else [args.malloc]
+        columns = {"tuned": f"GLIBC_TUNABLES={TUNED_GLIBC} (the headline)",
+                   "default": "glibc's default settings (GLIBC_TUNABLES unset)"}
+        header(torch, "conv and layers tables in child processes, one per column: "
+               + "; ".join(f"'{s}' = {columns[s]}" for s in settings)
+               + f"; MALLOC_* unset in each; pool and epoch in this process: {process_malloc()}")
+    for table in ("conv", "layers"):
+        if table in tables:
+            conv_rows_table(table, torch, args, settings)
     if "pool" in tables:
         pool_table(torch, args.repeats)
     if "epoch" in tables:

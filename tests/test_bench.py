@@ -1,8 +1,20 @@
 """`python -m cconv.bench` runs from the installed package and prints its tables (no timing is
 asserted: speed is measured by running the benchmark, never in tests)."""
+import json
+import math
+import platform
+
 import pytest
 
 from cconv import bench
+
+
+def row_lines(out, names):
+    """The printed table line of each row name."""
+    lines = {name: [line for line in out.splitlines() if line.startswith(name + " ")] for name in names}
+    for name, found in lines.items():
+        assert found, name
+    return {name: found[0] for name, found in lines.items()}
 
 
 def test_pool_and_epoch_tables_print_every_row(capsys):
@@ -10,10 +22,47 @@ def test_pool_and_epoch_tables_print_every_row(capsys):
                        "--no-torch"]) == 0
     out = capsys.readouterr().out
     assert "thread" in out and "malloc" in out
-    for row in ("max", "avg", "lp2", "lenet5", "mnist"):
-        assert any(line.startswith(row + " ") for line in out.splitlines()), row
+    row_lines(out, ("max", "avg", "lp2", "lenet5", "mnist"))
 
 
-def test_unknown_table_is_an_error():
+def test_layers_table_prints_every_row(capsys):
+    # without torch there is nothing to compare malloc settings for: one run in this process
+    assert bench.main(["layers", "--repeats", "1", "--no-torch"]) == 0
+    out = capsys.readouterr().out
+    assert "every table in this process (no PyTorch)" in out
+    row_lines(out, [name for name, _ in bench.LAYER_SHAPES])
+
+
+def test_json_child_mode_prints_the_times_of_each_row(capsys):
+    assert bench.main(["conv", "--malloc", "inherit", "--json", "--rows", "lenet2,mnist_b",
+                       "--repeats", "1", "--no-torch"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["table"] == "conv" and set(result["rows"]) == {"lenet2", "mnist_b"}
+    for times in result["rows"].values():
+        assert set(times) == {"fwd", "bwd"} and all(t > 0 for t in times.values())
+
+
+def test_malloc_settings_are_child_processes_side_by_side(capsys, monkeypatch):
+    pytest.importorskip("torch")
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the malloc settings are glibc's")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")  # replaced or removed in the children
+    children = []
+    run_child = bench.run_child
+    monkeypatch.setattr(bench, "run_child", lambda *args: children.append(run_child(*args)) or children[-1])
+    rows = ("down1x1_s2", "group1x1_g4")
+    assert bench.main(["layers", "--repeats", "1", "--rows", ",".join(rows)]) == 0
+    assert [child["glibc_tunables"] for child in children] == [bench.TUNED_GLIBC, None]
+    out = capsys.readouterr().out
+    assert "f+b x tuned" in out and "f+b x default" in out
+    for line in row_lines(out, rows).values():
+        ratios = [float(v) for v in line.split()[-4:]]  # fwd and f+b ratios, tuned then default
+        assert all(math.isfinite(r) and r > 0 for r in ratios), line
+    assert "malloc tuned (the headline): geometric mean" in out and "malloc default: geometric mean" in out
+
+
+def test_unknown_table_or_row_is_an_error():
     with pytest.raises(SystemExit):
         bench.main(["nonsense"])
+    with pytest.raises(SystemExit):
+        bench.main(["layers", "--rows", "nonsense"])
