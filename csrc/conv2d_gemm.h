@@ -44,7 +44,7 @@ static int FN(gemm_forward_images)(const FN(cconv_gemm_config) *cfg, const cconv
     const int64_t padded = round_up(PQ, cfg->tiles.nr), blocks = ceil_div(sh->n, images), items = blocks * G;
     const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS);
     const int64_t a_group = round_up(round_up(Kg, cfg->tiles.mr) * CRS, ALIGN_ELEMS);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS), ALIGN_ELEMS);
+    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS, 0, 1), ALIGN_ELEMS);
     const int64_t cbuf_size = round_up(Kg * images * padded, ALIGN_ELEMS);
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
 
@@ -96,7 +96,7 @@ static int FN(gemm_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d
     const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS), nc = min64(round_up(PQ, nr), round_up(cfg->tiles.nc, nr));
     const int64_t nqb = ceil_div(PQ, nc), items = sh->n * G * nqb;
     const int64_t a_rows = round_up(Kg, cfg->tiles.mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS), ALIGN_ELEMS);
+    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS, 0, 1), ALIGN_ELEMS);
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
 
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
@@ -150,7 +150,7 @@ static int FN(gemm_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_con
     const int64_t kc_max = FN(gemm_depth_block)(cfg, Kg);
     const int64_t nc = images > 1 ? images * padded : min64(round_up(PQ, nr), round_up(cfg->tiles.nc, nr));
     const int64_t a_rows = round_up(cb * RS, mr), a_block = round_up(a_rows * Kg, ALIGN_ELEMS);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, Kg), ALIGN_ELEMS);
+    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, Kg, 0, 1), ALIGN_ELEMS);
     const int64_t col_size = pointwise && images == 1 ? 0 : round_up(a_rows * nc, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
 

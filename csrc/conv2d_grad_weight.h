@@ -149,7 +149,7 @@ static int FN(conv2d_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_
     }
     if (!implicit) {
         const int64_t dyt = round_up(round_up(Kg, transposed ? nr : mr) * job.block_pixels, ALIGN_ELEMS);
-        const int64_t gemm = round_up(FN(gemm_workspace)(cfg, job.block_pixels), ALIGN_ELEMS);
+        const int64_t gemm = round_up(FN(gemm_workspace)(cfg, job.block_pixels, transposed, !transposed), ALIGN_ELEMS);
         ws.a = transposed ? gemm : dyt;  /* the operand packed per item comes first */
         ws.b = transposed ? dyt : gemm;
     }

@@ -44,7 +44,7 @@ static int FN(matmul)(const FN(cconv_gemm_config) *cfg, int64_t m, int64_t n, in
      * same A panels again: then A is packed once, by all threads, before the items. */
     const int shared_a = ceil_div(m, mc) == 1 && nb > 1;
     const int64_t a_rows = round_up(m, mr), kblocks = ceil_div(k, kc_max);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, k), ALIGN_ELEMS);
+    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, k, !shared_a, 1), ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     const FN(strided_source) asrc = {cfg, a, amask, ars, acs};
 

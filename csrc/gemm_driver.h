@@ -103,13 +103,20 @@ static int64_t FN(gemm_depth_block)(const FN(cconv_gemm_config) *cfg, int64_t k)
     return balanced_block(k, cfg->tiles.kc);
 }
 
-/* Elements of workspace one thread needs to run gemm_run on a problem of k, 64-byte aligned
- * (panels are read aligned): the A and B blocks it packs. */
-static int64_t FN(gemm_workspace)(const FN(cconv_gemm_config) *cfg, int64_t k)
+/* The elements of the A block gemm_run packs for a problem of depth k (A not packed before). */
+static int64_t FN(gemm_a_block)(const FN(cconv_gemm_config) *cfg, int64_t k)
+{
+    return round_up(round_up(cfg->tiles.mc, cfg->tiles.mr) * FN(gemm_depth_block)(cfg, k), 16);
+}
+
+/* Elements of workspace one thread needs to run gemm_run on a problem of depth k, 64-byte aligned
+ * (panels are read aligned): the A block it packs (unless A was packed before: packs_a = 0), then
+ * the B block (unless B was: packs_b = 0). */
+static int64_t FN(gemm_workspace)(const FN(cconv_gemm_config) *cfg, int64_t k, int packs_a, int packs_b)
 {
     const cconv_gemm_tiles *t = &cfg->tiles;
-    const int64_t kc = FN(gemm_depth_block)(cfg, k);
-    return round_up(round_up(t->mc, t->mr) * kc, 16) + round_up(round_up(t->nc, t->nr) * kc, 16);
+    const int64_t b_block = round_up(round_up(t->nc, t->nr) * FN(gemm_depth_block)(cfg, k), 16);
+    return (packs_a ? FN(gemm_a_block)(cfg, k) : 0) + (packs_b ? b_block : 0);
 }
 
 /* The tiles of one packed block: c (m x n) = act(base + A . B) from panels of depth kc. */
@@ -124,14 +131,14 @@ static void FN(gemm_macro_kernel)(const FN(cconv_gemm_config) *cfg, int64_t m, i
                       min64(mr, m - i), min64(nr, n - j), accumulate, bias ? bias + i : NULL, relu);
 }
 
-/* Runs problem p on one thread; `work` holds gemm_workspace(cfg, p->k) elements. A operand
- * packed before is used in one block of all m rows. */
+/* Runs problem p on one thread; `work` holds gemm_workspace(cfg, p->k, A packed here, B packed
+ * here) elements. An A operand packed before is used in one block of all m rows. */
 static void FN(gemm_run)(const FN(cconv_gemm_config) *cfg, const FN(gemm_problem) *p, REAL *work)
 {
     const cconv_gemm_tiles *t = &cfg->tiles;
     const int64_t kc_max = FN(gemm_depth_block)(cfg, p->k);
     const int64_t mc = p->a.packed ? p->m : round_up(t->mc, t->mr), nc = round_up(t->nc, t->nr);
-    REAL *apanels = work, *bpanels = work + round_up(round_up(t->mc, t->mr) * kc_max, 16);
+    REAL *apanels = work, *bpanels = work + (p->a.packed ? 0 : FN(gemm_a_block)(cfg, p->k));
     for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
         const int64_t cols = min64(nc, p->n - j0);
         for (int64_t p0 = 0; p0 < p->k; p0 += kc_max) {
