@@ -63,6 +63,20 @@ slab_layout slab_layout_make(const slab_shape *fs, int64_t rows)
     return L;
 }
 
+/* The implicit GEMM refuses geometries whose slab would hold more than this many elements per
+ * block of one output row: only huge padding or dilation get there (with the answer mostly
+ * zeros), and the GEMM, which packs only the pixels it reads, runs them in bounded memory. */
+#define SLAB_ELEMENTS_MAX ((double)(1 << 27))
+
+/* The elements of a slab for blocks of one output row, in floating point: such geometries may
+ * not fit an int64. */
+static double slab_elements_per_row(const slab_shape *fs)
+{
+    const double rows = 1.0 + (double)(fs->r - 1) * (double)fs->dil_h / (double)fs->stride_h;
+    const double phases = (double)min64(fs->stride_h, fs->r) * (double)min64(fs->stride_w, fs->s);
+    return (double)fs->cin * rows * (double)slab_row_period(fs) * phases;
+}
+
 static int is_pointwise(const cconv_conv2d_shape *sh)
 {
     return sh->r == 1 && sh->s == 1 && sh->stride_h == 1 && sh->stride_w == 1 && sh->pad_top == 0 &&
@@ -86,6 +100,9 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
         if (!slab_row_period(&fs))
             return "the implicit GEMM's gradient of the input needs padding no wider than the dilated filter "
                    "minus one on each side (wider padding crops the gradient)";
+        if (slab_elements_per_row(&fs) > SLAB_ELEMENTS_MAX)
+            return "the implicit GEMM's copy of the padded input would be too large for this padding and dilation "
+                   "(the GEMM runs it)";
         return NULL;
     }
     case CCONV_CONV2D_POINTWISE:

@@ -240,3 +240,31 @@ def test_switching_simd_path_during_calls_is_safe():
     switcher.join()
     _conv.force_simd_path(before)
     assert not failures, failures[0]
+
+
+def test_implicit_gemm_refuses_a_slab_too_large_and_auto_runs_the_gemm():
+    """Huge padding and dilation with a 1x1 output: the implicit GEMM's padded copy of the input
+    would not fit memory (its size does not even fit an int64), so it refuses by name and 'auto'
+    runs the GEMM, which answers cheaply. Only the middle filter row meets the pixel."""
+    big = 2**31 - 1
+    rng = np.random.default_rng(0)
+    issue = (np.ones((1, 641, 1, 1), np.float32), np.ones((8, 641, 3, 2), np.float32),
+             dict(padding=((big, big), (6700416, 6700416)), dilation=(big, 13400832)))
+    hits = (rng.standard_normal((1, 641, 1, 1)), rng.standard_normal((8, 641, 3, 1)),
+            dict(padding=((big, big), (0, 0)), dilation=(big, 1)))
+    for x, w, kwargs in (issue, hits):
+        listed = F.conv_algorithms(x.shape, w.shape, **kwargs)
+        assert all("implicit_gemm" not in entry["applicable"] for entry in listed.values())
+        with pytest.raises(ValueError, match="too large for this padding and dilation"):
+            F.conv2d(x, w, algorithm="implicit_gemm", **kwargs)
+    x, w, kwargs = hits
+    middle = w[:, :, 1, 0]
+    y = F.conv2d(x, w, **kwargs)
+    np.testing.assert_allclose(y.ravel(), middle @ x.ravel(), rtol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = F.conv2d_backward(dy, x, w, **kwargs)
+    np.testing.assert_allclose(dx.ravel(), middle.T @ dy.ravel(), rtol=1e-12)
+    want_dw = np.zeros_like(w)
+    want_dw[:, :, 1, 0] = np.outer(dy.ravel(), x.ravel())
+    np.testing.assert_allclose(dw, want_dw, rtol=1e-12)
+    np.testing.assert_allclose(db, dy.ravel(), rtol=1e-12)
