@@ -1,6 +1,11 @@
 """2-D convolution on NCHW NumPy arrays, forward and backward, with PyTorch's semantics.
 
 The arguments are checked and normalised here; the C kernels (csrc/conv2d.c) do every loop.
+
+conv2d and conv2d_backward check everything they are given, then call conv2d_unchecked /
+conv2d_backward_unchecked, which only allocate the outputs and call the kernels. The layers call
+the unchecked entries directly, with a geometry from conv2d_geometry that they compute once per
+input shape: their input was checked where it entered the layer or the model.
 """
 import numpy as np
 
@@ -15,12 +20,14 @@ def _prepare(x, weight, stride, padding, dilation, groups):
     x = as_float_array(x, "x", ndim=4)
     weight = as_float_array(weight, "weight", ndim=4)
     check_same_dtype(x, "x", weight=weight)
-    geometry, out_shape = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    geometry, out_shape = conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     return x, weight, geometry, out_shape
 
 
-def _geometry(x_shape, w_shape, stride, padding, dilation, groups):
-    """The kernels' geometry and the output shape of a convolution of these shapes."""
+def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
+    """(the kernels' ConvGeometry, the output shape (N, K, P, Q)) of a convolution of an x of
+    shape x_shape by a weight of shape w_shape (tuples of 4 ints >= 0), the other arguments as
+    conv2d takes them; ValueError / TypeError when they do not describe a convolution."""
     n, c, h, w = x_shape
     k, c_per_group, r, s = w_shape
     groups = as_int(groups, "groups", 1)
@@ -83,7 +90,7 @@ def conv_algorithms(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
             raise ValueError(f"{name} must have 4 entries, got {shape}")
     x_shape = tuple(as_int(v, "x_shape", 0) for v in x_shape)
     w_shape = tuple(as_int(v, "w_shape", 0) for v in w_shape)
-    geometry, _ = _geometry(x_shape, w_shape, stride, padding, dilation, groups)
+    geometry, _ = conv2d_geometry(x_shape, w_shape, stride, padding, dilation, groups)
     return {p: {"applicable": [a for a in ALGORITHMS if geometry.unsupported(p, a) is None],
                 "auto": geometry.auto(p, dtype)} for p in PASSES}
 
@@ -116,10 +123,18 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
         check_same_dtype(x, "x", bias=bias)
         if bias.shape[0] != weight.shape[0]:
             raise ValueError(f"bias must have K={weight.shape[0]} entries (one per filter), got {bias.shape[0]}")
+    return conv2d_unchecked(x, weight, bias, geometry, out_shape, activation, algorithms)
+
+
+def conv2d_unchecked(x, weight, bias, geometry, out_shape, activation=None, algorithms=None):
+    """conv2d without the checks, for C-contiguous arrays of one float dtype whose shapes match
+    `geometry` and `out_shape` (as conv2d_geometry returned them), activation None or 'relu' and
+    `algorithms` None ('auto') or a dict that _algorithms returned. The kernels trust the sizes
+    in `geometry`: arrays that do not match them would be read out of bounds."""
     y = _memory.empty(out_shape, dtype=x.dtype)
     _conv.conv2d_forward(geometry, x.reshape(-1), weight.reshape(-1),
                          None if bias is None else bias.reshape(-1), y.reshape(-1), activation == "relu",
-                         algorithms, get_num_threads())
+                         algorithms or {}, get_num_threads())
     return y
 
 
@@ -146,11 +161,19 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     if activation == "relu":
         if output is None:
             raise ValueError("activation='relu' needs output=, the forward pass's activated output")
-        relu_y = check_grad_out(output, out_shape, x.dtype, name="output").reshape(-1)
+        relu_y = check_grad_out(output, out_shape, x.dtype, name="output")
+    return conv2d_backward_unchecked(grad_out, x, weight, geometry, compute_grad_x, relu_y, algorithms)
+
+
+def conv2d_backward_unchecked(grad_out, x, weight, geometry, compute_grad_x=True, relu_output=None,
+                              algorithms=None):
+    """conv2d_backward without the checks, for arrays as conv2d_unchecked takes them and a
+    grad_out of its output's shape; relu_output is None, or the output of a forward pass with
+    activation='relu' (whose derivative then masks grad_out)."""
     grad_x = _memory.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
     grad_weight = _memory.empty(weight.shape, dtype=x.dtype)
     grad_bias = _memory.empty(weight.shape[0], dtype=x.dtype)
-    _conv.conv2d_backward(geometry, grad_out.reshape(-1), relu_y, x.reshape(-1), weight.reshape(-1),
-                          None if grad_x is None else grad_x.reshape(-1), grad_weight.reshape(-1), grad_bias.reshape(-1),
-                          algorithms, get_num_threads())
+    _conv.conv2d_backward(geometry, grad_out.reshape(-1), None if relu_output is None else relu_output.reshape(-1),
+                          x.reshape(-1), weight.reshape(-1), None if grad_x is None else grad_x.reshape(-1),
+                          grad_weight.reshape(-1), grad_bias.reshape(-1), algorithms or {}, get_num_threads())
     return grad_x, grad_weight, grad_bias

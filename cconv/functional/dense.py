@@ -3,6 +3,9 @@
 thread pool competing for the cores, and results that do not depend on the thread count.
 
 The weight has Keras's (in_features, out_features) layout: y = x @ weight + bias.
+
+dense and dense_backward check their arguments, then call dense_unchecked /
+dense_backward_unchecked, which the layers call directly with arrays checked upstream.
 """
 import numpy as np
 
@@ -47,11 +50,16 @@ def dense(x, weight, bias=None, activation=None):
         check_same_dtype(x, "x", bias=bias)
         if bias.shape[0] != weight.shape[1]:
             raise ValueError(f"bias must have out_features={weight.shape[1]} entries, got {bias.shape[0]}")
+    return dense_unchecked(x, weight, bias, activation)
+
+
+def dense_unchecked(x, weight, bias=None, activation=None):
+    """dense without the checks, for C-contiguous arrays of one float dtype with matching shapes
+    and activation None or 'relu'."""
     n, (features_in, features_out) = x.shape[0], weight.shape
     y = _memory.empty((n, features_out), dtype=x.dtype)
-    _conv.dense_forward(n, features_in, features_out, x.reshape(-1), weight.reshape(-1),
-                        None if bias is None else bias, y.reshape(-1), activation == "relu",
-                        get_num_threads())
+    _conv.dense_forward(n, features_in, features_out, x.reshape(-1), weight.reshape(-1), bias,
+                        y.reshape(-1), activation == "relu", get_num_threads())
     return y
 
 
@@ -72,11 +80,20 @@ def dense_backward(grad_out, x, weight, compute_grad_x=True, activation=None, ou
     if activation == "relu":
         if output is None:
             raise ValueError("activation='relu' needs output=, the forward pass's activated output")
-        relu_y = _check_2d(output, (n, features_out), x.dtype, "output").reshape(-1)
+        relu_y = _check_2d(output, (n, features_out), x.dtype, "output")
+    return dense_backward_unchecked(grad_out, x, weight, compute_grad_x, relu_y)
+
+
+def dense_backward_unchecked(grad_out, x, weight, compute_grad_x=True, relu_output=None):
+    """dense_backward without the checks, for arrays as dense_unchecked takes them and a grad_out
+    of its output's shape; relu_output is None, or the output of a forward pass with
+    activation='relu' (whose derivative then masks grad_out)."""
+    n, (features_in, features_out) = x.shape[0], weight.shape
     grad_x = _memory.empty(x.shape, dtype=x.dtype) if compute_grad_x else None
     grad_weight = _memory.empty(weight.shape, dtype=x.dtype)
     grad_bias = _memory.empty(features_out, dtype=x.dtype)
-    _conv.dense_backward(n, features_in, features_out, grad_out.reshape(-1), relu_y, x.reshape(-1),
+    _conv.dense_backward(n, features_in, features_out, grad_out.reshape(-1),
+                         None if relu_output is None else relu_output.reshape(-1), x.reshape(-1),
                          weight.reshape(-1), None if grad_x is None else grad_x.reshape(-1),
                          grad_weight.reshape(-1), grad_bias, get_num_threads())
     return grad_x, grad_weight, grad_bias

@@ -9,6 +9,10 @@ size and allocates the outputs (from cconv._memory's buffer cache). Output size 
           window would start at or beyond H + pad                           (ceil_mode=True)
 
 Windows that run off the input are clipped; padding is at most half the kernel.
+
+The public operators check their arguments, then call pool2d_unchecked / pool2d_backward_unchecked
+with a geometry from pool2d_geometry; the layers call these directly, with a geometry they compute
+once per input shape.
 """
 import numbers
 
@@ -19,7 +23,7 @@ from cconv._args import as_float_array, check_grad_out, pair, pool_out_size
 from cconv._threads import get_num_threads
 
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "lp_pool2d",
-           "lp_pool2d_backward"]
+           "lp_pool2d_backward", "pool2d_geometry", "pool2d_unchecked", "pool2d_backward_unchecked"]
 
 
 def _check_flag(value, name):
@@ -38,39 +42,51 @@ def _check_norm_type(norm_type):
     return value
 
 
-def _geometry(x, kernel_size, stride, padding, ceil_mode):
-    """The kernels' PoolGeometry, every argument checked."""
+def pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """The kernels' PoolGeometry for an x of shape x_shape (4 ints), every argument checked."""
     kh, kw = pair(kernel_size, "kernel_size")
     sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
     ph, pw = pair(padding, "padding", minimum=0)
     ceil_mode = _check_flag(ceil_mode, "ceil_mode")
-    n, c, h, w = x.shape
+    n, c, h, w = x_shape
     if h == 0 or w == 0:
-        raise ValueError(f"x must have a non-empty height and width, got shape {x.shape}")
+        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
     p = pool_out_size(h, kh, sh, ph, ceil_mode, "height")
     q = pool_out_size(w, kw, sw, pw, ceil_mode, "width")
     return _pool.PoolGeometry(n=n, c=c, h=h, w=w, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), p=p, q=q)
 
 
-def _forward(op, x, kernel_size, stride, padding, ceil_mode, option=0.0):
-    x = as_float_array(x, "x", ndim=4)
-    geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
+def pool2d_unchecked(op, x, geometry, option=0.0):
+    """Pooling `op` ('max', 'avg' or 'lp') of a C-contiguous float array x of the shape that
+    `geometry` describes, without the checks; option: count_include_pad (avg, 0 or 1) or
+    norm_type (lp)."""
     y = _memory.empty(geometry.output_shape, dtype=x.dtype)
     if y.size:
-        _pool.forward(op, geometry, x.reshape(-1), y.reshape(-1), float(option), get_num_threads())
+        _pool.forward(op, geometry, x.reshape(-1), y.reshape(-1), option, get_num_threads())
     return y
+
+
+def pool2d_backward_unchecked(op, grad_out, x, geometry, option=0.0):
+    """The gradient of pool2d_unchecked with respect to x, for a grad_out of its output's shape
+    and dtype, without the checks."""
+    grad_x = _memory.empty(x.shape, dtype=x.dtype)
+    if grad_x.size:
+        _pool.backward(op, geometry, grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), option,
+                       get_num_threads())
+    return grad_x
+
+
+def _forward(op, x, kernel_size, stride, padding, ceil_mode, option=0.0):
+    x = as_float_array(x, "x", ndim=4)
+    geometry = pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode)
+    return pool2d_unchecked(op, x, geometry, float(option))
 
 
 def _backward(op, grad_out, x, kernel_size, stride, padding, ceil_mode, option=0.0):
     x = as_float_array(x, "x", ndim=4)
-    geometry = _geometry(x, kernel_size, stride, padding, ceil_mode)
+    geometry = pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode)
     grad_out = check_grad_out(grad_out, geometry.output_shape, x.dtype)
-    grad_x = _memory.empty(x.shape, dtype=x.dtype)
-    if grad_x.size == 0:
-        return grad_x
-    _pool.backward(op, geometry, grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), float(option),
-                   get_num_threads())
-    return grad_x
+    return pool2d_backward_unchecked(op, grad_out, x, geometry, float(option))
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):

@@ -8,7 +8,9 @@ Layers never modify their `x` or `grad_out` arguments in place.
 `forward` and `backward` check their argument; a model checks its input once and passes the
 arrays between its layers through `forward_unchecked` / `backward_unchecked`. So `_forward`
 must return an array of shape (N,) + output_shape in the layer's dtype, and `_backward` one of
-(N,) + input_shape: the next layer takes it as it is.
+(N,) + input_shape: the next layer takes it as it is. The layers that run C kernels call
+cconv.functional's unchecked entries, with the kernels' geometry computed once per input shape
+(`_geometry`).
 """
 import numpy as np
 
@@ -65,6 +67,7 @@ class Layer:
         self._grads = {}
         self._buffers = {}
         self._forward_batch = None  # batch size of the last forward, for backward's check
+        self._geometry_cache = (None, None)  # (input shape, its geometry); see _geometry
 
     # -- parameters -----------------------------------------------------------------------
     @property
@@ -111,6 +114,7 @@ class Layer:
         if rng is None:
             rng = np.random.default_rng()
         self.dtype = dtype
+        self._geometry_cache = (None, None)
         output_shape = tuple(int(d) for d in self._build(input_shape, rng))
         if not output_shape or min(output_shape) < 1:
             raise ValueError(f"{self.describe()}: input shape {input_shape} gives the empty output "
@@ -178,6 +182,22 @@ class Layer:
         if len(input_shape) != 3:
             raise ValueError(f"{self.describe()} expects (C, H, W) inputs, got input shape {input_shape}")
         return input_shape
+
+    def _geometry(self, x_shape):
+        """_make_geometry(x_shape), computed again only when x_shape differs from the last one's
+        (in a model only the batch size changes, and rarely). The cache is one immutable (shape,
+        geometry) tuple replaced in one assignment, so threads calling the layer with different
+        batch sizes each get the geometry of their own input."""
+        shape, geometry = self._geometry_cache
+        if shape != x_shape:
+            geometry = self._make_geometry(x_shape)
+            self._geometry_cache = (x_shape, geometry)
+        return geometry
+
+    def _make_geometry(self, x_shape):
+        """What the layer's kernels need to know about an input of shape x_shape (layers that
+        call _geometry implement it)."""
+        raise NotImplementedError
 
     def _forward(self, x):
         raise NotImplementedError

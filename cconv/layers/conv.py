@@ -57,15 +57,19 @@ class Conv2D(KernelLayer):
         self._init_params(shape, self.filters, fan_in, fan_out, rng)
         return (self.filters, p, q)
 
-    def _kernel(self, x):
-        return F.conv2d(x, self._params["weight"], self._params.get("bias"), stride=self.stride,
-                        padding=self._pads, dilation=self.dilation, groups=self.groups,
-                        activation=self._fused)
+    def _make_geometry(self, x_shape):
+        return F.conv2d_geometry(x_shape, self._params["weight"].shape, self.stride, self._pads,
+                                 self.dilation, self.groups)
 
-    def _kernel_backward(self, grad_out, compute_grad_x):
-        return F.conv2d_backward(grad_out, self._x, self._params["weight"], stride=self.stride,
-                                 padding=self._pads, dilation=self.dilation, groups=self.groups,
-                                 compute_grad_x=compute_grad_x, activation=self._fused, output=self._y)
+    def _kernel(self, x):
+        geometry, out_shape = self._geometry(x.shape)
+        return F.conv2d_unchecked(x, self._params["weight"], self._params.get("bias"), geometry, out_shape,
+                                  self._fused)
+
+    def _kernel_backward(self, grad_out, compute_grad_x, relu_output):
+        geometry, _ = self._geometry(self._x.shape)
+        return F.conv2d_backward_unchecked(grad_out, self._x, self._params["weight"], geometry, compute_grad_x,
+                                           relu_output)
 
     def get_config(self):
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),

@@ -45,11 +45,10 @@ class Dense(KernelLayer):
         return (self.units,)
 
     def _kernel(self, x):
-        return F.dense(x, self._params["weight"], self._params.get("bias"), activation=self._fused)
+        return F.dense_unchecked(x, self._params["weight"], self._params.get("bias"), self._fused)
 
-    def _kernel_backward(self, grad_out, compute_grad_x):
-        return F.dense_backward(grad_out, self._x, self._params["weight"], compute_grad_x=compute_grad_x,
-                                activation=self._fused, output=self._y)
+    def _kernel_backward(self, grad_out, compute_grad_x, relu_output):
+        return F.dense_backward_unchecked(grad_out, self._x, self._params["weight"], compute_grad_x, relu_output)
 
     def get_config(self):
         return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,

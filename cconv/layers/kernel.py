@@ -1,6 +1,10 @@
 """KernelLayer: what Conv2D and Dense share. A weight, an optional bias and an activation, with
 the output computed by one C kernel call; ReLU is fused into that call (applied as the output is
-written, its derivative as the gradient is read), other activations run as a layer after it."""
+written, its derivative as the gradient is read), other activations run as a layer after it.
+
+The kernels run through cconv.functional's unchecked entries: the input was checked where it
+entered the layer or the model, and the parameters keep the shapes and dtype they were built with
+(optimizers and load_state_dict update them in place)."""
 from cconv import initializers
 from cconv.layers.activations import check_activation, get_activation
 from cconv.layers.base import Layer
@@ -37,8 +41,9 @@ class KernelLayer(Layer):
         """The layer's output for x, with self._fused applied (one C kernel call)."""
         raise NotImplementedError
 
-    def _kernel_backward(self, grad_out, compute_grad_x):
-        """(grad_x or None, grad_weight, grad_bias) for grad_out = dL/d(self._y)."""
+    def _kernel_backward(self, grad_out, compute_grad_x, relu_output):
+        """(grad_x or None, grad_weight, grad_bias) for grad_out = dL/d(self._y); relu_output is
+        self._y when the ReLU is fused (its derivative masks grad_out), else None."""
         raise NotImplementedError
 
     def _forward(self, x):
@@ -49,7 +54,8 @@ class KernelLayer(Layer):
     def _backward(self, grad_out, compute_grad_x=True):
         if self._act is not None:
             grad_out = self._act._backward(grad_out)
-        grad_x, self._grads["weight"], grad_bias = self._kernel_backward(grad_out, compute_grad_x)
+        relu_output = self._y if self._fused else None
+        grad_x, self._grads["weight"], grad_bias = self._kernel_backward(grad_out, compute_grad_x, relu_output)
         if self.use_bias:
             self._grads["bias"] = grad_bias
         return grad_x

@@ -10,10 +10,12 @@ from cconv.layers.base import Layer
 
 class _Pool2D(Layer):
     """Shared shape logic: kernel_size, stride (default = kernel_size), padding, ceil_mode.
-    Subclasses name their functional operators in `_op` / `_op_backward`; _pool_args gives
-    every argument after x."""
+    Subclasses name their kernels' operation in `_op` and set its option in `_option`
+    (count_include_pad for 'avg', norm_type for 'lp'), as cconv.functional.pool2d_unchecked
+    takes them."""
 
-    _op = _op_backward = None
+    _op = None
+    _option = 0.0
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, name=None):
         super().__init__(name)
@@ -35,16 +37,16 @@ class _Pool2D(Layer):
             raise ValueError(f"{self.describe()} on input shape {input_shape}: {exc}") from None
         return (c, p, q)
 
-    def _pool_args(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                    ceil_mode=self.ceil_mode)
+    def _make_geometry(self, x_shape):
+        return F.pool2d_geometry(x_shape, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def _forward(self, x):
         self._x = x
-        return self._op(x, **self._pool_args())
+        return F.pool2d_unchecked(self._op, x, self._geometry(x.shape), self._option)
 
     def _backward(self, grad_out):
-        return self._op_backward(grad_out, self._x, **self._pool_args())
+        return F.pool2d_backward_unchecked(self._op, grad_out, self._x, self._geometry(self._x.shape),
+                                           self._option)
 
     def get_config(self):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
@@ -54,21 +56,19 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """MaxPool2D(kernel_size, stride=None, padding=0, ceil_mode=False): the window maximum."""
 
-    _op, _op_backward = staticmethod(F.max_pool2d), staticmethod(F.max_pool2d_backward)
+    _op = "max"
 
 
 class AvgPool2D(_Pool2D):
     """AvgPool2D(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True)."""
 
-    _op, _op_backward = staticmethod(F.avg_pool2d), staticmethod(F.avg_pool2d_backward)
+    _op = "avg"
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  name=None):
         super().__init__(kernel_size, stride, padding, ceil_mode, name)
         self.count_include_pad = bool(count_include_pad)
-
-    def _pool_args(self):
-        return dict(super()._pool_args(), count_include_pad=self.count_include_pad)
+        self._option = float(self.count_include_pad)
 
     def get_config(self):
         return dict(super().get_config(), count_include_pad=self.count_include_pad)
@@ -77,7 +77,7 @@ class AvgPool2D(_Pool2D):
 class LPPool2D(_Pool2D):
     """LPPool2D(norm_type, kernel_size, stride=None, ceil_mode=False): (sum x^p)^(1/p) per window."""
 
-    _op, _op_backward = staticmethod(F.lp_pool2d), staticmethod(F.lp_pool2d_backward)
+    _op = "lp"
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False, name=None):
         super().__init__(kernel_size, stride, 0, ceil_mode, name)
@@ -86,10 +86,7 @@ class LPPool2D(_Pool2D):
         if not (np.isfinite(norm_type) and norm_type > 0):
             raise ValueError(f"norm_type must be a positive finite number, got {norm_type}")
         self.norm_type = float(norm_type)
-
-    def _pool_args(self):
-        return dict(norm_type=self.norm_type, kernel_size=self.kernel_size, stride=self.stride,
-                    ceil_mode=self.ceil_mode)
+        self._option = self.norm_type
 
     def get_config(self):
         return {"norm_type": self.norm_type, "kernel_size": list(self.kernel_size),
@@ -103,11 +100,15 @@ class GlobalAvgPool2D(Layer):
         self._window = self._image_shape(input_shape)[1:]
         return (input_shape[0],)
 
+    def _make_geometry(self, x_shape):
+        return F.pool2d_geometry(x_shape, self._window)
+
     def _forward(self, x):
         self._x = x
-        return F.avg_pool2d(x, self._window).reshape(x.shape[0], x.shape[1])
+        y = F.pool2d_unchecked("avg", x, self._geometry(x.shape), 1.0)  # 1.0: count_include_pad
+        return y.reshape(x.shape[0], x.shape[1])
 
     def _backward(self, grad_out):
         n, c = grad_out.shape
-        return F.avg_pool2d_backward(np.ascontiguousarray(grad_out).reshape(n, c, 1, 1), self._x,
-                                     self._window)
+        return F.pool2d_backward_unchecked("avg", np.ascontiguousarray(grad_out).reshape(n, c, 1, 1), self._x,
+                                           self._geometry(self._x.shape), 1.0)
