@@ -1,4 +1,4 @@
-"""Element-wise activation layers (NumPy): ReLU, LeakyReLU, Sigmoid, Tanh.
+"""Activation layers (NumPy): ReLU, LeakyReLU, Sigmoid, Tanh (element-wise) and Softmax.
 
 `get_activation(name)` makes the activation that Conv2D / Dense / Residual apply to their
 own output when given `activation='relu'` etc.
@@ -68,8 +68,27 @@ class Tanh(Layer):
         return grad_out * (1 - self._y * self._y)
 
 
-_ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh}
-ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
+class Softmax(Layer):
+    """exp(x) / sum(exp(x)) over axis 1 (the classes of a Dense output, the channels of an image),
+    computed with the maximum subtracted so it never overflows.
+
+    The cross-entropy loss takes logits by default and applies the softmax itself (more
+    accurately): end a classifier in Softmax only for probabilities, and train it with
+    CrossEntropy(from_logits=False)."""
+
+    def _forward(self, x):
+        exp = np.exp(x - x.max(axis=1, keepdims=True))
+        self._y = exp / exp.sum(axis=1, keepdims=True)
+        return self._y
+
+    def _backward(self, grad_out):
+        y = self._y
+        return y * (grad_out - (grad_out * y).sum(axis=1, keepdims=True))
+
+
+_ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
+                "softmax": Softmax}
+ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear")
 
 
 def check_activation(name):
