@@ -17,8 +17,8 @@ import numpy as np
 
 from cconv._args import as_int, as_real_array
 from cconv._io import save_npz_atomically
-from cconv.layers import Layer, layer_from_json, layer_to_json
-from cconv.layers.base import as_model_dtype, as_shape, walk_layers
+from cconv.layers import Layer, Softmax, layer_from_json, layer_to_json
+from cconv.layers.base import as_model_dtype, as_shape, check_distinct, walk_layers
 
 __all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -68,6 +68,7 @@ class Sequential:
         """Append a layer (built at once when the model already is)."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential holds cconv.layers.Layer objects, got {type(layer).__name__}")
+        check_distinct(self.layers + [layer], f"the model {self.name!r}")
         taken = {l.name for l in walk_layers(self.layers)}
         for item in walk_layers([layer]):
             if item.name is None:
