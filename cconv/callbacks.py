@@ -7,8 +7,10 @@ training after the current epoch.
 """
 import math
 import numbers
+import os
 
 from cconv._args import as_count, as_finite_float
+from cconv._paths import check_writable
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler"]
 
@@ -135,6 +137,13 @@ class ModelCheckpoint(_Monitor):
     def on_train_begin(self, logs=None):
         if self.save_best_only:
             super().on_train_begin(logs)
+        folder = os.path.dirname(self.path)
+        # fail before training, not after its first epoch, when the files cannot be written
+        if "{" not in self.path:
+            check_writable(self.path, "ModelCheckpoint's file")
+        elif "{" not in folder:
+            check_writable(folder or ".", f"ModelCheckpoint's files {self.path!r} in the folder",
+                           directory=True)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -75,6 +75,7 @@ import numpy as np
 
 from cconv._args import as_int
 from cconv._io import save_npz_atomically
+from cconv._paths import check_writable, naming_path
 from cconv.callbacks import Callback, ModelCheckpoint
 from cconv.trainer import History, StepResult, Trainer, TrainingDivergedError
 
@@ -187,7 +188,8 @@ def save_checkpoint(path, model, optimizer, epoch, seed, history=()):
             "iterations": int(optimizer.iterations), "state": kinds,
             "history": [[int(e), {k: float(v) for k, v in logs.items()}] for e, logs in history]}
     arrays["meta"] = np.array(json.dumps(meta))
-    save_npz_atomically(path, arrays)
+    with naming_path(path, "the checkpoint"):
+        save_npz_atomically(path, arrays)
 
 
 def load_checkpoint(path):
@@ -255,6 +257,8 @@ class DistributedTrainer(Trainer):
                                                                        augment, callbacks)
             if checkpoint is not None:
                 checkpoint = os.fspath(checkpoint)
+                if self.rank == 0:  # the writer: fail now, not after the first epoch
+                    check_writable(checkpoint, "the checkpoint")
             elif resume:
                 raise ValueError("resume=True needs a checkpoint path")
             X, y = self._check_data(X, y)
@@ -283,6 +287,10 @@ class DistributedTrainer(Trainer):
                                        "iterations": self.optimizer.iterations,
                                        "state": self.optimizer.state}}
         state = comm.bcast(state, root=0)
+        if state["epoch"] and verbose:
+            self._file = sys.stdout if file is None else file
+            self.log(f"Resumed from checkpoint {checkpoint} at epoch {state['epoch']} (epochs done; "
+                     f"training continues up to epoch {epochs})")
         model.load_state_dict(state["model"])
         self._load_optimizer(state["optimizer"])
         self._start_epoch, self._seed = state["epoch"], state["seed"]

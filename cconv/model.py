@@ -17,6 +17,7 @@ import numpy as np
 
 from cconv._args import as_int, as_real_array
 from cconv._io import save_npz_atomically
+from cconv._paths import naming_path
 from cconv.layers import Layer, Softmax, layer_from_json, layer_to_json
 from cconv.layers.base import as_model_dtype, as_shape, check_distinct, walk_layers
 
@@ -365,7 +366,8 @@ class Sequential:
         header = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config(),
                   "arrays": entries}
         arrays[HEADER_KEY] = np.array(json.dumps(header))
-        save_npz_atomically(path, arrays)
+        with naming_path(path, "the model file"):
+            save_npz_atomically(path, arrays)
 
 
 def _digest(array):

@@ -7,6 +7,7 @@ becomes NaN or infinite, fit restores the weights of the last batch whose loss w
 and raises TrainingDivergedError naming the epoch and batch.
 """
 import math
+import os
 import signal
 import sys
 import threading
@@ -138,6 +139,19 @@ def split_validation(X, y, validation_split, validation_data):
         raise ValueError(f"validation_split={validation_split} of {len(X)} samples leaves an empty "
                          f"{'training' if split_at == 0 else 'validation'} set")
     return X[:split_at], y[:split_at], (X[split_at:], y[split_at:])
+
+
+# Set in the processes that an MPI launcher starts (Open MPI, MPICH / Intel MPI, PMIx, Slurm).
+LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_ID")
+
+
+def is_live_terminal(file):
+    """Whether progress may be redrawn in place ('\r') on `file`: it is a terminal, and not the
+    pseudo-terminal an MPI launcher gives its ranks (their output often ends in a log file,
+    where every redraw would stay)."""
+    if any(name in os.environ for name in LAUNCHER_VARIABLES):
+        return False
+    return hasattr(file, "isatty") and file.isatty()
 
 
 class _InterruptFlag:
@@ -292,7 +306,7 @@ class Trainer:
         """fit, for the arguments as fit's checks returned them."""
         self._file = sys.stdout if file is None else file
         self.epochs = epochs
-        live = verbose == 1 and hasattr(self._file, "isatty") and self._file.isatty()
+        live = verbose == 1 and is_live_terminal(self._file)
 
         model, n = self.model, X.shape[0]
         rng = np.random.default_rng(seed)
