@@ -5,6 +5,7 @@ own output when given `activation='relu'` etc.
 """
 import numpy as np
 
+from cconv import functional as F
 from cconv.layers.base import Layer
 
 
@@ -77,13 +78,11 @@ class Softmax(Layer):
     CrossEntropy(from_logits=False)."""
 
     def _forward(self, x):
-        exp = np.exp(x - x.max(axis=1, keepdims=True))
-        self._y = exp / exp.sum(axis=1, keepdims=True)
+        self._y = F.softmax(x, 1)
         return self._y
 
     def _backward(self, grad_out):
-        y = self._y
-        return y * (grad_out - (grad_out * y).sum(axis=1, keepdims=True))
+        return F.softmax_backward(grad_out, self._y, 1)
 
 
 _ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
