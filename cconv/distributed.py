@@ -77,7 +77,7 @@ from cconv._args import as_int
 from cconv._io import save_npz_atomically
 from cconv._paths import check_writable, naming_path
 from cconv.callbacks import Callback, ModelCheckpoint
-from cconv.trainer import History, StepResult, Trainer, TrainingDivergedError
+from cconv.trainer import History, StepResult, Trainer, TrainingDivergedError, split_validation
 
 __all__ = ["DistributedTrainer", "ShardedSampler", "abort_on_error", "load_checkpoint",
            "save_checkpoint", "CHECKPOINT_FORMAT"]
@@ -249,7 +249,8 @@ class DistributedTrainer(Trainer):
             super().log(message)
 
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, seed=None,
-            verbose=1, callbacks=None, augment=None, file=None, checkpoint=None, resume=False):
+            verbose=1, callbacks=None, augment=None, file=None, checkpoint=None, resume=False,
+            validation_split=0.0):
         """Trainer.fit on every rank; `batch_size` per rank. checkpoint: a path written by rank 0
         after every epoch; resume=True continues from it when it exists (its seed then wins)."""
         with abort_on_error(self.comm):
@@ -261,6 +262,7 @@ class DistributedTrainer(Trainer):
                     check_writable(checkpoint, "the checkpoint")
             elif resume:
                 raise ValueError("resume=True needs a checkpoint path")
+            X, y, validation_data = split_validation(X, y, validation_split, validation_data)
             X, y = self._check_data(X, y)
             validation_data = self._check_validation_data(validation_data)
             return self._fit_ranks(X, y, epochs, batch_size, validation_data, shuffle, seed, verbose,
