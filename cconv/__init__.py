@@ -3,6 +3,30 @@
 C kernels (OpenMP) compute convolution and pooling; `cconv.functional` exposes them on NumPy
 arrays; the layer, model and trainer classes build and train whole CNNs on top of them.
 """
+import os as _os
+
+# Between parallel regions, GNU OpenMP's idle threads spin on their cores for about 300,000
+# iterations before they sleep. A small network runs thousands of short regions, so on a shared
+# machine those spins take the cores that other processes need (two trainings side by side were
+# 10x slower each instead of 2x). A short spin keeps cconv's speed when it is alone. Set before
+# the extensions load the OpenMP runtime, which reads it once; the user's own setting wins.
+if not any(name in _os.environ for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")):
+    _os.environ["GOMP_SPINCOUNT"] = "1000"
+
+try:  # the compiled extensions first, so that a missing build says what to do
+    from cconv import _conv, _memory, _pool  # noqa: F401
+except ImportError as _exc:
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    if _os.path.exists(_os.path.join(_os.path.dirname(_here), "setup.py")):
+        _hint = (f"you are importing cconv from its source folder {_here}, which holds the sources "
+                 f"but not the compiled extensions (_conv, _pool, _memory). Run Python from another "
+                 f"folder to use the installed cconv, or build here with `pip install -e .` (or "
+                 f"`python setup.py build_ext --inplace`)")
+    else:
+        _hint = (f"cconv's compiled extensions in {_here} cannot be loaded ({_exc}); reinstall "
+                 f"cconv (pip install --force-reinstall cconv)")
+    raise ImportError(_hint) from None
+
 from cconv import functional
 from cconv._config import show_config
 from cconv._memory import release_memory

@@ -4,12 +4,15 @@
                 [--lr LR] [--optimizer adam|adamw|sgd] [--threads T] [--seed S] [--out PATH]
                 [--plots DIR] [--distributed [--checkpoint PATH] [--resume]]
     cconv info
+    cconv bench [TABLE ...] [options]
+    cconv --version
 
 `cconv train` trains a small CNN (on the digits set shipped with cconv by default), showing
 progress, then prints the model summary and the test accuracy and saves the model; with
 --plots DIR it also draws the first conv layer's filters, the activation maps of one test
 image and the training curves there (cconv.viz, which needs matplotlib: cconv[viz]).
-`cconv info` prints the build configuration (OpenMP, SIMD, threads).
+`cconv info` prints the build configuration (OpenMP, SIMD, threads). `cconv bench` runs the
+benchmark tables of `python -m cconv.bench` (the same options; `cconv bench --help`).
 
 `mpirun -n 4 cconv train --distributed` trains data-parallel over MPI (cconv.distributed, which
 needs mpi4py: cconv[mpi]): --batch-size is per rank, rank 0 prints and saves, a checkpoint is
@@ -22,6 +25,7 @@ import time
 
 import cconv
 from cconv import callbacks, datasets, optim
+from cconv._paths import check_writable, naming_path
 from cconv.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
 from cconv.trainer import TrainingDivergedError
 
@@ -87,8 +91,8 @@ def threads_arg(text):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="cconv", description="Small, fast CNNs on the CPU.")
+    parser.add_argument("--version", action="version", version=f"cconv {cconv.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
     train = commands.add_parser("train", help="train a CNN and save it",
                                 description="Train a small CNN, print its summary and test accuracy, "
                                             "and save it.")
@@ -124,6 +128,8 @@ def build_parser():
     train.add_argument("--resume", action="store_true",
                        help="with --distributed: continue from --checkpoint when it exists")
     commands.add_parser("info", help="show the build configuration")
+    commands.add_parser("bench", help="time cconv against PyTorch (python -m cconv.bench's tables)",
+                        add_help=False)
     return parser
 
 
@@ -137,10 +143,14 @@ def run_train(args, out=None):
     batch_size = args.batch_size or (32 if kind == "digits" else 64)
     lr = args.lr or DEFAULT_LR[kind, args.optimizer]
     path = args.out or f"cconv-{args.data.partition(':')[0]}.npz"
+    # fail before training, not after it, when the results could not be written
+    check_writable(path, "the model file (--out)")
     viz = None
-    if args.plots is not None:  # fail before training when the plots cannot be written
+    if args.plots is not None:
         from cconv import viz
-        os.makedirs(args.plots, exist_ok=True)
+        with naming_path(args.plots, "the --plots folder"):
+            os.makedirs(args.plots, exist_ok=True)
+        check_writable(args.plots, "the --plots folder", directory=True)
     model = (digits_cnn if kind == "digits" else mnist_cnn)(args.seed)
     trainer_class, fit_options, ranks, lead = cconv.Trainer, {}, 1, True
     if args.distributed:
@@ -192,8 +202,15 @@ def write_plots(viz, directory, model, image, history, out):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    if argv[:1] == ["bench"]:  # bench parses its own options
+        from cconv import bench
+        return bench.main(argv[1:]) or 0
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     if args.command == "info":
         cconv.show_config()
         return 0

@@ -31,6 +31,7 @@ def config():
 
 
 def show_config():
-    """Print the build configuration (see config())."""
+    """Print the build configuration: cconv, Python and NumPy versions, OpenMP, the SIMD paths
+    built and selected, the thread count and the convolution algorithms."""
     for key, value in config().items():
         print(f"{key:>14}: {value}")

@@ -3,6 +3,7 @@
 None (the default) means OpenMP's own default, which honours OMP_NUM_THREADS and
 threadpoolctl; -1 means every core; a positive int is that many threads; 0 is an error.
 """
+import numbers
 import os
 import threading
 
@@ -29,8 +30,9 @@ def set_num_threads(n):
     """Use `n` threads in every kernel: None = OpenMP's default, -1 = all cores, n >= 1."""
     global _requested
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):  # NumPy ints too
             raise TypeError(f"set_num_threads takes None or an int, got {type(n).__name__}")
+        n = int(n)
         if n == 0 or n < -1:
             raise ValueError(f"set_num_threads takes None, -1 (all cores) or n >= 1, got {n}")
     with _lock:

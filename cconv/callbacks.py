@@ -7,8 +7,10 @@ training after the current epoch.
 """
 import math
 import numbers
+import os
 
 from cconv._args import as_count, as_finite_float
+from cconv._paths import check_writable
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler"]
 
@@ -73,8 +75,10 @@ class _Monitor(Callback):
 
 
 class EarlyStopping(_Monitor):
-    """Stop when `monitor` has not improved by more than min_delta for `patience` epochs;
-    with restore_best_weights the model gets the weights of the best epoch back."""
+    """Stop when `monitor` has not improved by more than min_delta for `patience` epochs in a
+    row (Keras's rule; patience 0 stops at the first epoch without improvement); with
+    restore_best_weights the model gets the weights of the best epoch back. `stopped_epoch` is
+    the epoch (from 0) it stopped after, None when training ran to its last epoch."""
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
                  restore_best_weights=False, verbose=0):
@@ -99,7 +103,11 @@ class EarlyStopping(_Monitor):
                 self.best_state = self.model.state_dict()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        # as in Keras: stop after `patience` epochs without improvement (patience 0 acts as 1),
+        # unless this epoch is the last one anyway
+        epochs = getattr(self.trainer, "epochs", None)
+        last = epochs is not None and epoch + 1 >= epochs
+        if self.wait >= max(self.patience, 1) and not last:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
             if self.verbose:
@@ -129,6 +137,13 @@ class ModelCheckpoint(_Monitor):
     def on_train_begin(self, logs=None):
         if self.save_best_only:
             super().on_train_begin(logs)
+        folder = os.path.dirname(self.path)
+        # fail before training, not after its first epoch, when the files cannot be written
+        if "{" not in self.path:
+            check_writable(self.path, "ModelCheckpoint's file")
+        elif "{" not in folder:
+            check_writable(folder or ".", f"ModelCheckpoint's files {self.path!r} in the folder",
+                           directory=True)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -145,7 +160,9 @@ class ModelCheckpoint(_Monitor):
 
 class LearningRateScheduler(Callback):
     """Set optimizer.lr = schedule(epoch, base_lr) at the start of every epoch; base_lr is the
-    optimizer's lr when training begins. `schedule` is e.g. cconv.optim.CosineLR(t_max)."""
+    optimizer's lr when the first fit with this callback begins. `schedule` is e.g.
+    cconv.optim.CosineLR(t_max). A second fit() restarts the schedule: its epochs count from 0
+    again and start from the same base_lr (not from the lr the first fit ended with)."""
 
     def __init__(self, schedule, verbose=0):
         if not callable(schedule):
@@ -156,7 +173,8 @@ class LearningRateScheduler(Callback):
         self.base_lr = None
 
     def on_train_begin(self, logs=None):
-        self.base_lr = self.trainer.optimizer.lr
+        if self.base_lr is None:  # a later fit restarts the schedule from the same base lr
+            self.base_lr = self.trainer.optimizer.lr
 
     def on_epoch_begin(self, epoch, logs=None):
         lr = self.schedule(epoch, self.base_lr)

@@ -75,8 +75,9 @@ import numpy as np
 
 from cconv._args import as_int
 from cconv._io import save_npz_atomically
+from cconv._paths import check_writable, naming_path
 from cconv.callbacks import Callback, ModelCheckpoint
-from cconv.trainer import History, StepResult, Trainer, TrainingDivergedError
+from cconv.trainer import History, StepResult, Trainer, TrainingDivergedError, split_validation
 
 __all__ = ["DistributedTrainer", "ShardedSampler", "abort_on_error", "load_checkpoint",
            "save_checkpoint", "CHECKPOINT_FORMAT"]
@@ -187,7 +188,8 @@ def save_checkpoint(path, model, optimizer, epoch, seed, history=()):
             "iterations": int(optimizer.iterations), "state": kinds,
             "history": [[int(e), {k: float(v) for k, v in logs.items()}] for e, logs in history]}
     arrays["meta"] = np.array(json.dumps(meta))
-    save_npz_atomically(path, arrays)
+    with naming_path(path, "the checkpoint"):
+        save_npz_atomically(path, arrays)
 
 
 def load_checkpoint(path):
@@ -247,7 +249,8 @@ class DistributedTrainer(Trainer):
             super().log(message)
 
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, seed=None,
-            verbose=1, callbacks=None, augment=None, file=None, checkpoint=None, resume=False):
+            verbose=1, callbacks=None, augment=None, file=None, checkpoint=None, resume=False,
+            validation_split=0.0):
         """Trainer.fit on every rank; `batch_size` per rank. checkpoint: a path written by rank 0
         after every epoch; resume=True continues from it when it exists (its seed then wins)."""
         with abort_on_error(self.comm):
@@ -255,8 +258,11 @@ class DistributedTrainer(Trainer):
                                                                        augment, callbacks)
             if checkpoint is not None:
                 checkpoint = os.fspath(checkpoint)
+                if self.rank == 0:  # the writer: fail now, not after the first epoch
+                    check_writable(checkpoint, "the checkpoint")
             elif resume:
                 raise ValueError("resume=True needs a checkpoint path")
+            X, y, validation_data = split_validation(X, y, validation_split, validation_data)
             X, y = self._check_data(X, y)
             validation_data = self._check_validation_data(validation_data)
             return self._fit_ranks(X, y, epochs, batch_size, validation_data, shuffle, seed, verbose,
@@ -283,6 +289,10 @@ class DistributedTrainer(Trainer):
                                        "iterations": self.optimizer.iterations,
                                        "state": self.optimizer.state}}
         state = comm.bcast(state, root=0)
+        if state["epoch"] and verbose:
+            self._file = sys.stdout if file is None else file
+            self.log(f"Resumed from checkpoint {checkpoint} at epoch {state['epoch']} (epochs done; "
+                     f"training continues up to epoch {epochs})")
         model.load_state_dict(state["model"])
         self._load_optimizer(state["optimizer"])
         self._start_epoch, self._seed = state["epoch"], state["seed"]

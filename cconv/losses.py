@@ -10,16 +10,27 @@ __all__ = ["CrossEntropy", "MeanSquaredError", "get", "NAMES"]
 
 
 class CrossEntropy:
-    """Softmax cross-entropy on logits (N, C), averaged over the batch.
+    """CrossEntropy(from_logits=True): softmax cross-entropy on logits (N, C), averaged over the
+    batch.
 
     Targets are class indices (N,) in 0..C-1, or target probabilities (N, C) (e.g. one-hot).
     Computed through log-softmax with the row maximum subtracted, so it never overflows.
+    With from_logits=False the output is taken as probabilities (a model ending in a softmax)
+    and clipped to [1e-7, 1] before the logarithm, as Keras does; logits are more accurate.
     """
 
     name = "cross_entropy"
     classification = True
+    EPSILON = 1e-7
+
+    def __init__(self, from_logits=True):
+        if not isinstance(from_logits, bool):
+            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = from_logits
 
     def __call__(self, output, target):
+        if not self.from_logits:
+            return self._on_probabilities(output, target)
         n = output.shape[0]
         shifted = output - output.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
@@ -35,6 +46,17 @@ class CrossEntropy:
             loss = -(target * log_probs).sum() / n
             grad = probs * target.sum(axis=1, keepdims=True) - target
         grad /= output.dtype.type(n)
+        return float(loss), grad
+
+    def _on_probabilities(self, output, target):
+        n = output.shape[0]
+        probs = np.clip(output, self.EPSILON, 1.0)
+        if target.ndim == 1:
+            target = np.eye(output.shape[1], dtype=output.dtype)[target]
+        target = target.astype(output.dtype, copy=False)
+        loss = -(target * np.log(probs)).sum() / n
+        # d(-log p)/dp, zero where the clip holds the probability (as the clip's derivative is)
+        grad = np.where(output == probs, -target / probs, 0).astype(output.dtype) / output.dtype.type(n)
         return float(loss), grad
 
     def check_targets(self, y, n, output_shape):

@@ -17,8 +17,9 @@ import numpy as np
 
 from cconv._args import as_int, as_real_array
 from cconv._io import save_npz_atomically
-from cconv.layers import Layer, layer_from_json, layer_to_json
-from cconv.layers.base import as_model_dtype, as_shape, walk_layers
+from cconv._paths import naming_path
+from cconv.layers import Layer, Softmax, layer_from_json, layer_to_json
+from cconv.layers.base import as_model_dtype, as_shape, check_distinct, walk_layers
 
 __all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -55,6 +56,8 @@ class Sequential:
         self.output_shape = None
         self.training = True
         self._rng = None
+        self.trainer = None  # set by compile()
+        self.metrics = []
         if layers is not None:
             if isinstance(layers, Layer):
                 layers = [layers]
@@ -68,6 +71,7 @@ class Sequential:
         """Append a layer (built at once when the model already is)."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential holds cconv.layers.Layer objects, got {type(layer).__name__}")
+        check_distinct(self.layers + [layer], f"the model {self.name!r}")
         taken = {l.name for l in walk_layers(self.layers)}
         for item in walk_layers([layer]):
             if item.name is None:
@@ -144,7 +148,16 @@ class Sequential:
             self.build(x.shape[1:])
         return self.forward_unchecked(x)
 
-    __call__ = forward
+    def __call__(self, x, training=False):
+        """The output for the batch x, as a Keras model call: in inference mode (Dropout off,
+        BatchNorm on its running statistics) unless training=True. forward() runs in the
+        model's current mode instead."""
+        was_training = self.training
+        self.train(bool(training))
+        try:
+            return self.forward(x)
+        finally:
+            self.train(was_training)
 
     def forward_unchecked(self, x):
         """forward for a batch x that check_input returned (or a part of one) of a built model;
@@ -181,6 +194,63 @@ class Sequential:
         if not outputs:
             return np.empty((0,) + self.output_shape, dtype=self.dtype)
         return np.concatenate(outputs)
+
+    def ends_in_softmax(self):
+        """Whether the model's output is a softmax (a Softmax layer or activation='softmax')."""
+        last = self.layers[-1] if self.layers else None
+        return isinstance(last, Softmax) or getattr(last, "activation", None) == "softmax"
+
+    # -- Keras-style training: compile, then fit / evaluate (a Trainer underneath) -------------
+    def compile(self, optimizer="adam", loss="cross_entropy", metrics=None):
+        """Choose the optimizer and loss for fit / evaluate, as in Keras (a cconv.Trainer does
+        the work). `optimizer`: 'adam', 'adamw', 'sgd' or a cconv.optim object; `loss`:
+        'cross_entropy' (Keras's 'sparse_categorical_crossentropy' and
+        'categorical_crossentropy' name it too), 'mse' or a cconv.losses object. The
+        cross-entropy takes logits, so the last layer needs no softmax; a model that ends in
+        one gets the cross-entropy on probabilities instead, as these names mean in Keras.
+        `metrics`: None or ['accuracy'] (accuracy is computed for every classification loss)."""
+        from cconv import losses
+        from cconv.trainer import Trainer
+
+        if isinstance(loss, str):
+            loss = losses.get(loss)
+            if isinstance(loss, losses.CrossEntropy) and self.ends_in_softmax():
+                loss = losses.CrossEntropy(from_logits=False)
+        trainer = Trainer(self, loss=loss, optimizer=optimizer)
+        metrics = [] if metrics is None else list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+        for metric in metrics:
+            if metric not in ("accuracy", "acc"):
+                raise ValueError(f"unknown metric {metric!r}; cconv computes 'accuracy' (for a "
+                                 f"classification loss) and the loss itself")
+            if not trainer.loss.classification:
+                raise ValueError(f"metric 'accuracy' needs a classification loss, not {trainer.loss.name}")
+        self.trainer = trainer
+        self.metrics = ["accuracy"] if metrics else []
+        return self
+
+    def _compiled(self, what):
+        if self.trainer is None:
+            raise RuntimeError(f"{what} needs a compiled model: call model.compile(optimizer='adam', "
+                               f"loss='cross_entropy', metrics=['accuracy']) first (or use "
+                               f"cconv.Trainer(model, loss, optimizer))")
+        return self.trainer
+
+    def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
+            callbacks=None, shuffle=True, seed=None, verbose=1, **options):
+        """Train as Keras's model.fit does (after compile); returns a History (history['loss'],
+        ...). The other options of cconv.Trainer.fit (augment, file) pass through."""
+        return self._compiled("fit").fit(x, y, epochs=epochs, batch_size=batch_size,
+                                         validation_split=validation_split,
+                                         validation_data=validation_data, callbacks=callbacks,
+                                         shuffle=shuffle, seed=seed, verbose=verbose, **options)
+
+    def evaluate(self, x, y, batch_size=256, return_dict=False):
+        """As Keras's model.evaluate: the loss, or [loss, accuracy] when compiled with
+        metrics=['accuracy']; with return_dict=True the dict of Trainer.evaluate."""
+        result = self._compiled("evaluate").evaluate(x, y, batch_size=batch_size)
+        if return_dict:
+            return result
+        return [result["loss"], result["accuracy"]] if self.metrics else result["loss"]
 
     # -- parameters ---------------------------------------------------------------------
     def named_parameters(self):
@@ -296,7 +366,8 @@ class Sequential:
         header = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config(),
                   "arrays": entries}
         arrays[HEADER_KEY] = np.array(json.dumps(header))
-        save_npz_atomically(path, arrays)
+        with naming_path(path, "the model file"):
+            save_npz_atomically(path, arrays)
 
 
 def _digest(array):

@@ -7,6 +7,7 @@ becomes NaN or infinite, fit restores the weights of the last batch whose loss w
 and raises TrainingDivergedError naming the epoch and batch.
 """
 import math
+import os
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from cconv._args import as_int
 from cconv.callbacks import Callback
 from cconv.model import Sequential
 
-__all__ = ["Trainer", "History", "TrainingDivergedError", "ProgressBar"]
+__all__ = ["Trainer", "History", "TrainingDivergedError", "ProgressBar", "split_validation"]
 
 
 class StepResult(NamedTuple):
@@ -62,6 +63,18 @@ class History:
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key):
+        try:
+            return self.history[key]
+        except KeyError:
+            raise KeyError(f"no metric {key!r} in this history; it holds {', '.join(self.history) or 'none'}") from None
+
+    def __contains__(self, key):
+        return key in self.history
+
+    def keys(self):
+        return self.history.keys()
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, metrics={list(self.history)})"
@@ -105,6 +118,40 @@ class ProgressBar:
         line, elapsed = self._line(done, samples, logs)
         self.file.write(("\r" if self.live else "") + line + f"  {elapsed:.1f} s\n")
         self.file.flush()
+
+
+def split_validation(X, y, validation_split, validation_data):
+    """(X, y, validation_data) with the last `validation_split` fraction of (X, y) moved to
+    validation_data when validation_split is not 0."""
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+            or not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be a number from 0 to below 1 (the fraction of "
+                         f"the samples held out for validation), got {validation_split!r}")
+    if not validation_split:
+        return X, y, validation_data
+    if validation_data is not None:
+        raise ValueError("pass validation_data or validation_split, not both")
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
+    split_at = int(len(X) * (1 - validation_split))
+    if split_at == 0 or split_at == len(X):
+        raise ValueError(f"validation_split={validation_split} of {len(X)} samples leaves an empty "
+                         f"{'training' if split_at == 0 else 'validation'} set")
+    return X[:split_at], y[:split_at], (X[split_at:], y[split_at:])
+
+
+# Set in the processes that an MPI launcher starts (Open MPI, MPICH / Intel MPI, PMIx, Slurm).
+LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_ID")
+
+
+def is_live_terminal(file):
+    """Whether progress may be redrawn in place ('\r') on `file`: it is a terminal, and not the
+    pseudo-terminal an MPI launcher gives its ranks (their output often ends in a log file,
+    where every redraw would stay)."""
+    if any(name in os.environ for name in LAUNCHER_VARIABLES):
+        return False
+    return hasattr(file, "isatty") and file.isatty()
 
 
 class _InterruptFlag:
@@ -166,6 +213,7 @@ class Trainer:
         self.optimizer = optim.get(optimizer)
         self.stop_training = False
         self.metric_names = []
+        self.epochs = None  # the epoch limit of the fit running (for callbacks)
         self._file = sys.stdout
 
     # -- helpers ------------------------------------------------------------------------
@@ -182,8 +230,18 @@ class Trainer:
             self.model.build(X.shape[1:])
         if not np.all(np.isfinite(X)):
             raise ValueError(f"{names[0]} contains NaN or infinite values")
+        self._check_loss_fits_model()
         y = self.loss.check_targets(y, X.shape[0], self.model.output_shape)
         return X, y
+
+    def _check_loss_fits_model(self):
+        """A softmax output under a loss that applies its own softmax would train on the
+        softmax of probabilities: wrong gradients that still look like training."""
+        if getattr(self.loss, "from_logits", False) and self.model.ends_in_softmax():
+            raise ValueError("the model ends in a softmax but the cross-entropy loss takes logits "
+                             "(it applies the softmax itself): remove the final softmax (more "
+                             "accurate; predict() then gives logits), or pass "
+                             "loss=cconv.losses.CrossEntropy(from_logits=False)")
 
     def _batch_metrics(self, output, target):
         loss, grad = self.loss(output, target)
@@ -198,11 +256,13 @@ class Trainer:
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, seed=None,
-            verbose=1, callbacks=None, augment=None, file=None):
+            verbose=1, callbacks=None, augment=None, file=None, validation_split=0.0):
         """Train for `epochs` passes over (X, y); returns a History.
 
         X: (N,) + model input shape; y: class labels (N,) for cross_entropy, targets shaped
         like the output for mse. validation_data: (X_val, y_val), evaluated after each epoch.
+        validation_split: instead of validation_data, the fraction (0 to 1) of the samples held
+        out for validation: the last ones, taken before shuffling, as Keras does.
         seed: seeds shuffling, Dropout and `augment`. verbose: 0 silent, 1 progress bar,
         2 one line per epoch. callbacks: cconv.callbacks objects. augment: a callable
         augment(x_batch, rng) -> batch of the same shape, applied to every training batch (e.g.
@@ -211,6 +271,7 @@ class Trainer:
         """
         epochs, batch_size, seed, callbacks = self._check_fit_args(epochs, batch_size, verbose, seed,
                                                                    augment, callbacks)
+        X, y, validation_data = split_validation(X, y, validation_split, validation_data)
         X, y = self._check_data(X, y)
         validation_data = self._check_validation_data(validation_data)
         return self._fit_checked(X, y, epochs, batch_size, validation_data, shuffle, seed, verbose,
@@ -244,7 +305,8 @@ class Trainer:
                      callbacks, augment, file):
         """fit, for the arguments as fit's checks returned them."""
         self._file = sys.stdout if file is None else file
-        live = verbose == 1 and hasattr(self._file, "isatty") and self._file.isatty()
+        self.epochs = epochs
+        live = verbose == 1 and is_live_terminal(self._file)
 
         model, n = self.model, X.shape[0]
         rng = np.random.default_rng(seed)

@@ -15,6 +15,7 @@ accumulates in pyplot's figure list; in Jupyter a returned Figure shows as the c
 """
 import math
 import os
+import textwrap
 
 import numpy as np
 
@@ -22,6 +23,7 @@ try:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError('cconv.viz needs matplotlib, an optional extra of cconv: '
                       'pip install "cconv[viz]" (or pip install matplotlib)') from exc
@@ -33,6 +35,7 @@ from cconv.model import Sequential
 __all__ = ["plot_filters", "plot_activations", "plot_history", "plot_images"]
 
 GAP_COLOR = "#4a7ab0"  # the lines between tiles: a colour no grey tile contains
+COLOUR_SCALE_INCHES = 0.9  # the width a grey mosaic's colour scale adds to its figure
 
 
 def _figure(width, height):
@@ -46,6 +49,14 @@ def _finish(fig, path, dpi):
     if path is not None:
         fig.savefig(os.fspath(path), dpi=dpi)
     return fig
+
+
+def _set_title(ax, title, inches, fontsize=10):
+    """ax's title, its lines wrapped at spaces to fit `inches` (a panel's width), so that a long
+    layer name is not clipped at the figure's edge."""
+    chars = max(12, int(inches * 72 / (0.6 * fontsize)))  # about 0.6 em a character
+    lines = [textwrap.fill(line, chars, break_long_words=False) for line in str(title).split("\n")]
+    ax.set_title("\n".join(lines), fontsize=fontsize)
 
 
 def _normalize_tiles(tiles):
@@ -74,14 +85,19 @@ def _mosaic(tiles, columns):
     return grid[:-gap, :-gap]
 
 
-def _show_mosaic(ax, tiles, cmap):
-    """Draw (K, h, w) grey or (K, h, w, 3) RGB tiles on `ax`, about as many columns as rows."""
+def _show_mosaic(ax, tiles, cmap, what):
+    """Draw (K, h, w) grey or (K, h, w, 3) RGB tiles on `ax`, about as many columns as rows; a
+    grey mosaic gets a colour scale from each tile's minimum to its maximum (`what`: 'filter',
+    'map')."""
     image = _mosaic(_normalize_tiles(tiles), math.ceil(math.sqrt(tiles.shape[0])))
     if image.ndim == 3:
         ax.imshow(image, interpolation="nearest")
     else:
         cmap = matplotlib.colormaps[cmap].with_extremes(bad=GAP_COLOR)
-        ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+        shown = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+        bar = ax.figure.colorbar(shown, ax=ax, ticks=[0.0, 1.0], shrink=0.8, aspect=15, pad=0.02)
+        bar.ax.set_yticklabels(["min", "max"], fontsize=8)
+        bar.set_label(f"each {what} from its own min to max", fontsize=8)
     ax.set_axis_off()
 
 
@@ -136,12 +152,13 @@ def plot_filters(layer_or_weights, path=None, channel=None, title=None, cmap="gr
     else:
         shown = 0 if channel is None else int(channel)
         tiles, what = weights[:, shown], ("" if c == 1 else f"input channel {shown} of {c}")
-    fig = _figure(*_grid_inches(k))
+    width, height = _grid_inches(k)
+    fig = _figure(width + (0 if what == "RGB" else COLOUR_SCALE_INCHES), height)
     ax = fig.add_subplot()
-    _show_mosaic(ax, tiles, cmap)
+    _show_mosaic(ax, tiles, cmap, "filter")
     if title is None:
         title = f"{k} filters {r}x{s}" + (f" of {name}" if name else "") + (f"\n{what}" if what else "")
-    ax.set_title(title, fontsize=10)
+    _set_title(ax, title, width)
     return _finish(fig, path, dpi)
 
 
@@ -204,16 +221,16 @@ def plot_activations(model, x, layer=None, path=None, title=None, cmap="gray", d
                          f"choose a conv or pooling layer")
     maps = out[0].astype(np.float64)
     width, height = _grid_inches(maps.shape[0], tile=0.55)
-    fig = _figure(0.6 * height + width, height)
+    fig = _figure(0.6 * height + width + COLOUR_SCALE_INCHES, height)
     image_ax, maps_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [0.6 * height, width]})
     picture = _as_image(x[0].astype(np.float64))
     image_ax.imshow(picture, cmap=None if picture.ndim == 3 else "gray", interpolation="nearest")
     image_ax.set_axis_off()
-    image_ax.set_title(f"input {'x'.join(map(str, x.shape[1:]))}", fontsize=10)
-    _show_mosaic(maps_ax, maps, cmap)
+    _set_title(image_ax, f"input {'x'.join(map(str, x.shape[1:]))}", 0.6 * height)
+    _show_mosaic(maps_ax, maps, cmap, "map")
     if title is None:
         title = f"{maps.shape[0]} maps {maps.shape[1]}x{maps.shape[2]} after layer {index} ({chosen.name})"
-    maps_ax.set_title(title, fontsize=10)
+    _set_title(maps_ax, title, width)
     return _finish(fig, path, dpi)
 
 
@@ -241,10 +258,25 @@ def plot_history(history, path=None, val_label="validation", dpi=100):
                 ax.plot(epochs, values, style, marker="o" if len(values) <= 30 else None,
                         markersize=3, label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
         ax.set_title(str(name), fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     return _finish(fig, path, dpi)
+
+
+def _displayable_rgb(image):
+    """An RGB(A) image as imshow draws it right: integers as they are (0..255), floats in
+    [0, 1] as they are, floats in 0..255 (an image loaded as float) divided by 255, and any
+    other floats scaled from their min to their max (imshow would clip them to a blank panel)."""
+    if image.dtype.kind != "f":
+        return image
+    lo, hi = float(np.nanmin(image)), float(np.nanmax(image))
+    if lo >= 0 and hi <= 1:
+        return image
+    if lo >= 0 and hi <= 255:
+        return image / 255.0
+    return _normalize_tiles(image[None].astype(np.float64))[0]
 
 
 def plot_images(images, titles=None, path=None, columns=None, cmap="gray", robust=False,
@@ -252,7 +284,7 @@ def plot_images(images, titles=None, path=None, columns=None, cmap="gray", robus
     """Pictures side by side (e.g. a photo and its filtered versions): HxW arrays drawn in
     `cmap`, scaled from their min to their max (robust=True: from their 1st to their 99th
     percentile, so a few extreme pixels do not wash out the rest), or HxWx3 RGB arrays (uint8,
-    or floats in [0, 1]). `columns` defaults to all in one row; `width` is each panel's width
+    floats in [0, 1], floats in 0..255 divided by 255; other floats scaled from min to max). `columns` defaults to all in one row; `width` is each panel's width
     in inches."""
     images = [np.asarray(image) for image in images]
     if not images:
@@ -274,7 +306,7 @@ def plot_images(images, titles=None, path=None, columns=None, cmap="gray", robus
     for i, (ax, image) in enumerate(zip(axes, images)):
         ax.set_axis_off()
         if image.ndim == 3:
-            ax.imshow(image)
+            ax.imshow(_displayable_rgb(image))
         else:
             limits = np.percentile(image, [1, 99]) if robust else (None, None)
             ax.imshow(image, cmap=cmap, vmin=limits[0], vmax=limits[1])

@@ -1,5 +1,6 @@
 """Tests of the `cconv` command line: `train` on the embedded digits (one short epoch) and on
-a fake MNIST folder, `python -m cconv`, argument errors, and `info`."""
+a fake MNIST folder, `python -m cconv`, argument errors, output paths checked before training,
+`info`, `bench`, `--version` and the help of a bare `cconv`."""
 import os
 import shutil
 import subprocess
@@ -57,7 +58,7 @@ def test_default_models():
 
 @pytest.mark.parametrize("argv", [
     ["train", "--epochs", "0"], ["train", "--threads", "0"], ["train", "--lr", "-1"],
-    ["train", "--optimizer", "lbfgs"], ["train", "--batch-size", "x"], ["fly"], [],
+    ["train", "--optimizer", "lbfgs"], ["train", "--batch-size", "x"], ["fly"],
 ])
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
@@ -90,3 +91,30 @@ def test_python_dash_m(tmp_path):
         return  # the console script exists only once the package is installed
     result = subprocess.run(["cconv", "train", "--help"], capture_output=True, text=True, env=env)
     assert result.returncode == 0 and "--epochs" in result.stdout
+
+
+@pytest.mark.parametrize("option, name", [("--out", "m.npz"), ("--plots", "plots")])
+def test_unwritable_outputs_fail_before_training_naming_the_path(tmp_path, capsys, option, name):
+    (tmp_path / "file").write_text("not a folder")
+    path = str(tmp_path / "file" / name)  # inside a file: cannot be created
+    assert main(["train", "--epochs", "30", "--out", str(tmp_path / "ok.npz"), option, path]) == 1
+    captured = capsys.readouterr()
+    assert path in captured.err and ".tmp" not in captured.err
+    assert "Epoch" not in captured.out  # no training ran
+
+
+def test_version_and_bare_command_print_and_exit_0(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"cconv {cconv.__version__}"
+    assert main([]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: cconv") and "train" in text and "bench" in text
+
+
+def test_bench_subcommand_runs_the_bench_tables_with_its_options(monkeypatch):
+    from cconv import bench
+    calls = []
+    monkeypatch.setattr(bench, "main", lambda argv: calls.append(argv) or 0)
+    assert main(["bench", "pool", "--repeats", "1", "--no-torch"]) == 0
+    assert calls == [["pool", "--repeats", "1", "--no-torch"]]

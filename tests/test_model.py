@@ -333,3 +333,38 @@ def test_saved_file_is_a_plain_zip(tmp_path):
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
     assert "__cconv__.npy" in names and "0.weight.npy" in names
+
+
+# ---------------------------------------------------------------------------- layer objects
+
+@pytest.mark.parametrize("make", [ReLU, lambda: MaxPool2D(2)])
+def test_a_layer_object_used_twice_is_refused_when_the_model_is_built(make):
+    shared = make()
+    with pytest.raises(ValueError, match="same .* object twice.*create a new instance"):
+        cconv.Sequential([Conv2D(2, 3, padding=1), shared, Conv2D(2, 3, padding=1), shared])
+    model = cconv.Sequential([Conv2D(2, 3, padding=1), shared])
+    with pytest.raises(ValueError, match="create a new instance"):
+        model.add(shared)
+    assert len(model) == 2  # the refused layer was not added
+    with pytest.raises(ValueError, match="create a new instance"):
+        model.add(Residual([Conv2D(2, 3, padding=1), shared]))
+
+
+def test_a_residual_block_refuses_a_layer_object_used_twice():
+    relu = ReLU()
+    with pytest.raises(ValueError, match="Residual uses the same ReLU object twice"):
+        Residual([Conv2D(2, 3, padding=1), relu, Conv2D(2, 3, padding=1), relu])
+
+
+def test_a_fresh_instance_per_place_gives_finite_difference_gradients(rng):
+    # the model a PyTorch user writes with one shared ReLU(), written with one ReLU per place
+    model = cconv.Sequential([Dense(6), ReLU(), Dense(5), ReLU(), Dense(3)], input_shape=(4,),
+                             dtype="float64", seed=3)
+    x = rng.standard_normal((5, 4))
+    y = np.array([0, 2, 1, 1, 0])
+    loss_fn = losses.get("cross_entropy")
+    _, grad = loss_fn(model.forward(x), y)
+    model.backward(grad)
+    for param, analytic in zip(model.parameters(), [g.copy() for g in model.gradients()]):
+        numeric = numerical_gradient(lambda: np.array(loss_fn(model.forward(x), y)[0]), param, 1.0, 1e-6)
+        assert rel_error(analytic, numeric) < 1e-6

@@ -9,6 +9,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -92,3 +93,35 @@ def test_import_keeps_the_gil_disabled():
     out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def source_copy(root, with_setup_py):
+    """A copy of the cconv package's Python files (no compiled extensions) under root, as a
+    source checkout (with setup.py beside it) or as a broken installation."""
+    package = os.path.dirname(os.path.abspath(cconv.__file__))
+    shutil.copytree(package, os.path.join(root, "cconv"),
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__", "*.c", "*.html"))
+    if with_setup_py:
+        with open(os.path.join(root, "setup.py"), "w") as f:
+            f.write("# a source checkout\n")
+
+
+def import_error(cwd):
+    done = subprocess.run([sys.executable, "-c", "import cconv"], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(cwd)})
+    assert done.returncode != 0
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_importing_from_the_source_folder_says_what_to_do(tmp_path):
+    source_copy(tmp_path, with_setup_py=True)
+    message = import_error(tmp_path)
+    assert message.startswith("ImportError: you are importing cconv from its source folder")
+    assert "Run Python from another folder" in message and "pip install -e ." in message
+    assert "partially initialized" not in message
+
+
+def test_an_installation_without_its_extensions_says_to_reinstall(tmp_path):
+    source_copy(tmp_path, with_setup_py=False)
+    message = import_error(tmp_path)
+    assert "cannot be loaded" in message and "reinstall cconv" in message

@@ -7,6 +7,8 @@ kernels to split the work across threads. The autouse fixture in conftest.py res
 default thread count (None) after each test.
 """
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -166,3 +168,17 @@ def test_weight_gradient_when_openmp_gives_fewer_threads_than_asked(tmp_path):
                             cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) < 1e-12
+
+
+def spin_setting(env):
+    code = "import os, cconv; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
+    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    clean["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(cconv.__file__)))
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True,
+                          text=True, check=True).stdout.split()
+
+
+def test_import_bounds_openmp_spinning_unless_the_user_chose():
+    assert spin_setting({}) == ["1000", "None"]
+    assert spin_setting({"OMP_WAIT_POLICY": "active"}) == ["None", "active"]
+    assert spin_setting({"GOMP_SPINCOUNT": "infinite"}) == ["infinite", "None"]

@@ -294,3 +294,47 @@ def test_mse_matches_torch(rng):
     ref.backward()
     assert loss == pytest.approx(ref.item(), rel=1e-12)
     np.testing.assert_allclose(grad, t.grad.numpy(), atol=1e-14)
+
+
+# ---------------------------------------------------------------------------- output paths
+
+def test_an_unwritable_checkpoint_path_fails_before_training(digits, tmp_path):
+    (x, y), (xt, yt) = digits
+    model = small_cnn()
+    before = weights(model)
+    for path in [str(tmp_path / "missing" / "best.npz"), str(tmp_path / "missing" / "e{epoch}.npz")]:
+        checkpoint = callbacks.ModelCheckpoint(path, monitor="val_loss")
+        with pytest.raises(FileNotFoundError, match="missing.*does not exist"):
+            cconv.Trainer(model).fit(x[:64], y[:64], epochs=2, validation_data=(xt, yt),
+                                     callbacks=[checkpoint], verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, weights(model)))  # nothing trained
+
+
+def test_a_failed_save_names_the_users_path(tmp_path):
+    target = tmp_path / "model.npz"
+    target.mkdir()  # a folder where the file should go
+    with pytest.raises(OSError, match=f"cannot write the model file '{target}'") as info:
+        small_cnn().save(str(target))
+    assert ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_redraws_in_place_only_on_a_terminal_outside_mpi(digits, monkeypatch):
+    (x, y), _ = digits
+    for name in cconv.trainer.LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    outputs = {}
+    for kind, file in [("pipe", io.StringIO()), ("terminal", FakeTerminal())]:
+        cconv.Trainer(small_cnn()).fit(x[:512], y[:512], epochs=1, batch_size=8, file=file)
+        outputs[kind] = file.getvalue()
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")  # a rank started by mpirun, on its pty
+    under_mpi = FakeTerminal()
+    cconv.Trainer(small_cnn()).fit(x[:512], y[:512], epochs=1, batch_size=8, file=under_mpi)
+    assert "\r" in outputs["terminal"]
+    for text in (outputs["pipe"], under_mpi.getvalue()):
+        assert "\r" not in text and text.count("\n") == 1 and text.startswith("Epoch 1/1")

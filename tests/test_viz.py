@@ -209,7 +209,7 @@ def test_plot_activations(viz, tmp_path, rng):
     for tile, maps in zip(tiles_of(maps_ax, 6), per_tile_scaled(expected)):
         np.testing.assert_allclose(shrink(tile, (8, 8)), maps, atol=1e-5)
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), per_tile_scaled(image)[0], atol=1e-6)
-    assert "6 maps 8x8 after layer 0 (conv2d_1)" in maps_ax.get_title()
+    assert "6 maps 8x8 after layer 0 (conv2d_1)" in " ".join(maps_ax.get_title().split())
 
 
 def test_plot_activations_chooses_layers(viz, rng):
@@ -313,8 +313,8 @@ def test_cli_plots(viz, tmp_path, capsys):
     assert "Test accuracy" in text and "Wrote" in text
     for name in ("filters.png", "activations.png", "history.png"):
         assert os.path.abspath(plots / name) in text
-    check_png(plots / "filters.png", size=(390, 430))  # 48 tiles: 7 x 7
-    check_png(plots / "activations.png", size=(704, 465))  # the digit and 48 maps
+    check_png(plots / "filters.png", size=(480, 430))  # 48 tiles: 7 x 7, and the colour scale
+    check_png(plots / "activations.png", size=(794, 465))  # the digit, 48 maps, the scale
     check_curves_png(plots / "history.png")
     model = cconv.load_model(tmp_path / "m.npz")
     assert model[0].params["weight"].shape == (48, 1, 3, 3)
@@ -340,7 +340,7 @@ def test_digits_example_pictures(viz, tmp_path):
     written = run_example("digits_filters.py")["main"](str(tmp_path), epochs=2)
     assert [os.path.basename(p) for p in written] == [
         "digits_filters_init.png", "digits_filters.png", "digits_activations.png", "digits_history.png"]
-    for path, size in zip(written, [(340, 380), (340, 380), (616, 410)]):  # 32 tiles: 6 x 6
+    for path, size in zip(written, [(430, 380), (430, 380), (706, 410)]):  # 32 tiles: 6 x 6, the scale
         check_png(path, size=size)
     check_curves_png(written[3])
 
@@ -360,3 +360,42 @@ def test_digits_example_learns_structured_filters(viz):
     assert history.history["val_accuracy"][-1] > 0.9
     assert neighbour_correlation(initial) < 0.1
     assert neighbour_correlation(model[0].params["weight"]) > 0.5
+
+
+# ----------------------------------------------------------------------------- legibility
+
+def test_titles_fit_inside_the_figure(viz, rng):
+    model = cconv.Sequential([Conv2D(3, 3, padding=1, name="a_rather_long_convolution_name")],
+                             input_shape=(1, 8, 8), seed=0)
+    for fig in (viz.plot_activations(model, rng.random((1, 8, 8))), viz.plot_filters(model)):
+        renderer = fig.canvas.get_renderer()
+        fig.canvas.draw()
+        for ax in fig.axes:
+            box = ax.title.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.x1 <= fig.bbox.width, ax.get_title()
+        titles = " ".join(" ".join(ax.get_title() for ax in fig.axes).split())
+        assert "(a_rather_long_convolution_name)" in titles or "of a_rather_long_convolution_name" in titles
+
+
+def test_grey_mosaics_have_a_colour_scale(viz, rng):
+    fig = viz.plot_filters(rng.normal(size=(4, 1, 3, 3)))
+    scale = fig.axes[-1]
+    assert [t.get_text() for t in scale.get_yticklabels()] == ["min", "max"]
+    assert "each filter" in scale.get_ylabel()
+    assert len(viz.plot_filters(rng.normal(size=(4, 3, 3, 3))).axes) == 1  # RGB: no scale
+
+
+def test_float_rgb_images_in_0_to_255_are_drawn_not_clipped(viz, rng):
+    rgb = rng.integers(0, 256, size=(30, 40, 3)).astype(np.float64)
+    drawn = viz.plot_images([rgb]).axes[0].images[0].get_array()
+    np.testing.assert_allclose(drawn, rgb / 255)
+    wide = rng.normal(size=(5, 6, 3)) * 1000
+    drawn = viz.plot_images([wide]).axes[0].images[0].get_array()
+    assert drawn.min() == 0 and drawn.max() == 1
+
+
+def test_history_ticks_are_whole_epochs(viz):
+    fig = viz.plot_history({"loss": [2.0, 1.5, 1.2]})
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)

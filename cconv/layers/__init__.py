@@ -2,11 +2,11 @@
 
     from cconv.layers import Conv2D, MaxPool2D, Flatten, Dense, ReLU
 
-Conv2D and the pooling layers run on the C kernels (cconv.functional); Dense, BatchNorm2D,
+Conv2D, Dense and the pooling layers run on the C kernels (cconv.functional); BatchNorm2D,
 Dropout and the activations are vectorised NumPy. Every layer has forward / backward,
 `params` / `grads` dicts of NumPy arrays, and train() / eval() modes.
 """
-from cconv.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from cconv.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from cconv.layers.base import Layer
 from cconv.layers.conv import Conv2D
 from cconv.layers.dense import Dense, Flatten
@@ -15,13 +15,13 @@ from cconv.layers.regularization import BatchNorm2D, Dropout
 from cconv.layers.residual import Residual
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "LPPool2D", "GlobalAvgPool2D", "Dense",
-           "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D", "Residual",
+           "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm2D", "Residual",
            "LAYER_CLASSES", "layer_to_json", "layer_from_json"]
 
 # The classes a saved model may name; load_model refuses anything else.
 LAYER_CLASSES = {cls.__name__: cls for cls in (
     Conv2D, MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D, Dense, Flatten, ReLU, LeakyReLU,
-    Sigmoid, Tanh, Dropout, BatchNorm2D, Residual)}
+    Sigmoid, Tanh, Softmax, Dropout, BatchNorm2D, Residual)}
 
 
 def layer_to_json(layer):

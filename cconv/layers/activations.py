@@ -1,10 +1,11 @@
-"""Element-wise activation layers (NumPy): ReLU, LeakyReLU, Sigmoid, Tanh.
+"""Activation layers (NumPy): ReLU, LeakyReLU, Sigmoid, Tanh (element-wise) and Softmax.
 
 `get_activation(name)` makes the activation that Conv2D / Dense / Residual apply to their
 own output when given `activation='relu'` etc.
 """
 import numpy as np
 
+from cconv import functional as F
 from cconv.layers.base import Layer
 
 
@@ -68,8 +69,25 @@ class Tanh(Layer):
         return grad_out * (1 - self._y * self._y)
 
 
-_ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh}
-ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
+class Softmax(Layer):
+    """exp(x) / sum(exp(x)) over axis 1 (the classes of a Dense output, the channels of an image),
+    computed with the maximum subtracted so it never overflows.
+
+    The cross-entropy loss takes logits by default and applies the softmax itself (more
+    accurately): end a classifier in Softmax only for probabilities, and train it with
+    CrossEntropy(from_logits=False)."""
+
+    def _forward(self, x):
+        self._y = F.softmax(x, 1)
+        return self._y
+
+    def _backward(self, grad_out):
+        return F.softmax_backward(grad_out, self._y, 1)
+
+
+_ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
+                "softmax": Softmax}
+ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear")
 
 
 def check_activation(name):

@@ -52,6 +52,22 @@ def walk_layers(layers):
         yield from walk_layers(layer.sublayers())
 
 
+def check_distinct(layers, where):
+    """ValueError when one layer object appears twice in `layers` (nested ones included).
+
+    A layer keeps what its backward needs from its last forward (its input, a mask, ...), so
+    an object used at two places of a network would back-propagate the second use's values
+    through the first: the gradients would be wrong. Each place needs its own instance."""
+    seen = set()
+    for layer in walk_layers(layers):
+        if id(layer) in seen:
+            raise ValueError(f"{where} uses the same {type(layer).__name__} object twice; a layer "
+                             f"object remembers its last forward pass for backward, so it can sit at "
+                             f"one place only: create a new instance for each place, e.g. "
+                             f"{type(layer).__name__}() again")
+        seen.add(id(layer))
+
+
 class Layer:
     """Base class of every layer. Subclasses implement _build, _forward, _backward, get_config."""
 

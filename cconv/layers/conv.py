@@ -13,8 +13,18 @@ def padding_to_json(padding):
     return as_int(padding, "padding", 0)
 
 
+def _positional_message(filters, kernel_size, more):
+    """Why Conv2D(a, b, c, ...) is refused: PyTorch's Conv2d(in_channels, out_channels,
+    kernel_size) would silently read here as filters=a, kernel_size=b, stride=c."""
+    call = ", ".join(map(repr, (filters, kernel_size) + more))
+    return (f"Conv2D({call}): Conv2D takes (filters, kernel_size) positionally and the rest "
+            f"(stride=, padding=, ...) by keyword. If this is PyTorch's Conv2d(in_channels, "
+            f"out_channels, kernel_size), write Conv2D({kernel_size!r}, {more[0]!r}): cconv takes "
+            f"the input channels from the layer's input")
+
+
 class Conv2D(KernelLayer):
-    """Conv2D(filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
+    """Conv2D(filters, kernel_size, *, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
     activation=None, kernel_initializer=None, bias_initializer='zeros', name=None)
 
     Input (N, C, H, W) -> output (N, filters, P, Q); the weight has shape
@@ -24,9 +34,11 @@ class Conv2D(KernelLayer):
     defaults to He uniform (Glorot uniform for sigmoid / tanh).
     """
 
-    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 use_bias=True, activation=None, kernel_initializer=None,
+    def __init__(self, filters, kernel_size, *more_positional, stride=1, padding=0, dilation=1,
+                 groups=1, use_bias=True, activation=None, kernel_initializer=None,
                  bias_initializer="zeros", name=None):
+        if more_positional:
+            raise TypeError(_positional_message(filters, kernel_size, more_positional))
         super().__init__(name)
         self.filters = as_int(filters, "filters", 1)
         self.kernel_size = pair(kernel_size, "kernel_size")

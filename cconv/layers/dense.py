@@ -27,7 +27,9 @@ class Dense(KernelLayer):
     bias_initializer='zeros', name=None)
 
     y = x @ weight + bias for x of shape (N, in_features); weight has shape
-    (in_features, units). Put a Flatten() before it after conv / pooling layers.
+    (in_features, units). Put a Flatten() before it after conv / pooling layers. `activation`
+    ('relu', 'leaky_relu', 'sigmoid', 'tanh', 'softmax' or None) is applied to the output; a
+    classifier's last Dense usually has none, since the cross-entropy loss takes logits.
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,

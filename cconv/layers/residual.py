@@ -1,6 +1,6 @@
 """Residual: y = activation(inner(x) + shortcut(x)), so ResNet blocks fit in a Sequential."""
 from cconv.layers.activations import check_activation, get_activation
-from cconv.layers.base import Layer
+from cconv.layers.base import Layer, check_distinct
 
 
 def _as_layer_list(layers, name):
@@ -32,6 +32,7 @@ class Residual(Layer):
         if not self.layers:
             raise ValueError("Residual needs at least one inner layer")
         self.shortcut = [] if shortcut is None else _as_layer_list(shortcut, "shortcut")
+        check_distinct(self.sublayers(), "Residual")
         self.activation = check_activation(activation)
         self._act = get_activation(self.activation, inplace=True)
 
