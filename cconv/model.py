@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from cconv._args import as_int, as_real_array
+from cconv._args import as_bool, as_int, as_real_array
 from cconv._io import save_npz_atomically
 from cconv.layers import Layer, layer_from_json, layer_to_json
 from cconv.layers.base import as_model_dtype, as_shape, walk_layers
@@ -157,6 +157,7 @@ class Sequential:
         """Back-propagate dL/doutput through every layer; returns dL/dinput (None when
         need_input_grad is False, which spares the first layer that work). The last layer
         checks grad_out; the others take the gradients that the layers pass back unchecked."""
+        need_input_grad = as_bool(need_input_grad, "need_input_grad")
         last = len(self.layers) - 1
         if last < 0:
             return grad_out

@@ -14,7 +14,7 @@ cconv.functional's unchecked entries, with the kernels' geometry computed once p
 """
 import numpy as np
 
-from cconv._args import as_float_array
+from cconv._args import as_bool, as_float_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -139,6 +139,7 @@ class Layer:
 
         With need_input_grad=False (a network's first layer) only the parameter gradients are
         computed and None is returned."""
+        need_input_grad = as_bool(need_input_grad, "need_input_grad")
         if self._forward_batch is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         grad_out = self._check_array(grad_out, self.output_shape, "grad_out", "output")
