@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from cconv.layers.base import Layer
+from cconv.layers.base import Layer, new_array
 
 
 class Dropout(Layer):
@@ -59,8 +59,12 @@ class BatchNorm2D(Layer):
 
     def _build(self, input_shape, rng):
         c = self._image_shape(input_shape)[0]
-        self._params = {"gamma": np.ones(c, self.dtype), "beta": np.zeros(c, self.dtype)}
-        self._buffers = {"running_mean": np.zeros(c, self.dtype), "running_var": np.ones(c, self.dtype)}
+
+        def filled(value):
+            return new_array(rng, (c,), self.dtype, lambda: np.full(c, value, self.dtype))
+
+        self._params = {"gamma": filled(1), "beta": filled(0)}
+        self._buffers = {"running_mean": filled(0), "running_var": filled(1)}
         self._grads = {}
         return input_shape
 
