@@ -80,8 +80,7 @@ def _read_idx(path, check=None):
     """read_idx; `check(dtype, shape)` may raise ValueError about the header before any data
     is read."""
     with open(path, "rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
+        compressed = raw.peek(2)[:2] == b"\x1f\x8b"  # peek: a pipe cannot seek back
         size = os.fstat(raw.fileno()).st_size
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         try:
