@@ -163,6 +163,14 @@ def as_finite_float(value, name, low=None, high=None, low_open=False, high_open=
     return value
 
 
+def as_bool(value, name):
+    """`value` (True or False, NumPy's bools included) as a Python bool; TypeError for anything
+    else, so that a truthy string such as 'no' is never taken for True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def as_count(value, name, minimum):
     """`value` (an int, not a bool) as a Python int >= minimum; ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

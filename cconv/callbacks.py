@@ -137,6 +137,7 @@ class ModelCheckpoint(_Monitor):
     def on_train_begin(self, logs=None):
         if self.save_best_only:
             super().on_train_begin(logs)
+        self._check_path_fields()
         folder = os.path.dirname(self.path)
         # fail before training, not after its first epoch, when the files cannot be written
         if "{" not in self.path:
@@ -144,6 +145,19 @@ class ModelCheckpoint(_Monitor):
         elif "{" not in folder:
             check_writable(folder or ".", f"ModelCheckpoint's files {self.path!r} in the folder",
                            directory=True)
+
+    def _check_path_fields(self):
+        """Fail before the first epoch when `path` names a field fit will not log (or is not a
+        valid format string), rather than after an epoch of training."""
+        if "{" not in self.path:
+            return
+        sample = {name: 0.0 for name in self.trainer.metric_names}
+        try:
+            self.path.format(epoch=1, **sample)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(f"ModelCheckpoint path {self.path!r} cannot be filled in ({type(exc).__name__}: "
+                             f"{exc}); it may use {{epoch}} and the metrics fit logs: "
+                             f"{', '.join(self.trainer.metric_names)}") from None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

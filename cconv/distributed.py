@@ -74,7 +74,7 @@ import traceback
 import numpy as np
 
 from cconv._args import as_int
-from cconv._io import save_npz_atomically
+from cconv._io import open_npz, save_npz_atomically
 from cconv._paths import check_writable, naming_path
 from cconv.callbacks import Callback, ModelCheckpoint
 from cconv.trainer import History, StepResult, Trainer, TrainingDivergedError, split_validation
@@ -195,25 +195,27 @@ def save_checkpoint(path, model, optimizer, epoch, seed, history=()):
 def load_checkpoint(path):
     """Read a checkpoint written by save_checkpoint: a dict with 'model' (a state_dict for
     Sequential.load_state_dict), 'optimizer' (type name, iterations, state), 'epoch', 'seed'
-    and 'history'. ValueError when it is not an intact cconv checkpoint."""
+    and 'history'.
+
+    Raises OSError (FileNotFoundError, IsADirectoryError, ...) when the file system cannot
+    give the file, and ValueError when it is not an intact cconv checkpoint (not an archive,
+    truncated, corrupt, missing or malformed entries)."""
     path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
-                raise ValueError(f"not a version-{CHECKPOINT_VERSION} {CHECKPOINT_FORMAT} file")
-            model = {k[6:]: data[k] for k in data.files if k.startswith("model/")}
-            state = {}
-            for index, parts in meta["state"].items():
-                arrays = tuple(data[f"optim/{index}/{j}"] for j in range(max(parts, 1)))
-                state[int(index)] = arrays if parts else arrays[0]
-    except FileNotFoundError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise ValueError(f"cannot read checkpoint {path!r}: {exc}") from None
-    return {"model": model, "epoch": meta["epoch"], "seed": meta["seed"],
-            "history": [(e, logs) for e, logs in meta["history"]],
-            "optimizer": {"type": meta["optimizer"], "iterations": meta["iterations"], "state": state}}
+    with open_npz(path, "cannot read checkpoint") as data:
+        meta = json.loads(str(data["meta"]))
+        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT \
+                or meta.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"not a version-{CHECKPOINT_VERSION} {CHECKPOINT_FORMAT} file")
+        model = {k[6:]: data[k] for k in data.files if k.startswith("model/")}
+        state = {}
+        for index, parts in meta["state"].items():
+            arrays = tuple(data[f"optim/{index}/{j}"] for j in range(max(parts, 1)))
+            state[int(index)] = arrays if parts else arrays[0]
+        return {"model": model, "epoch": as_int(meta["epoch"], "epoch", 0),
+                "seed": as_int(meta["seed"], "seed", 0),
+                "history": [(int(e), dict(logs)) for e, logs in meta["history"]],
+                "optimizer": {"type": str(meta["optimizer"]),
+                              "iterations": as_int(meta["iterations"], "iterations", 0), "state": state}}
 
 
 class _EpochCheckpoint(Callback):

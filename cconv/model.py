@@ -2,7 +2,7 @@
 
 A saved model is one `.npz` file (read with allow_pickle=False, so loading never runs code)
 holding a JSON header under the key "__cconv__" (format name, version, the architecture,
-and a SHA-256 of every array) and one array per parameter or buffer. `save` writes a
+and a SHA-256 of the architecture and of every array) and one array per parameter or buffer. `save` writes a
 temporary file in the target directory and renames it over the target (os.replace), so a
 crash while saving leaves any previous file intact.
 """
@@ -11,15 +11,14 @@ import json
 import os
 import re
 import zipfile
-import zlib
 
 import numpy as np
 
-from cconv._args import as_int, as_real_array
-from cconv._io import save_npz_atomically
+from cconv._args import as_bool, as_int, as_real_array
+from cconv._io import open_npz, save_npz_atomically, stored_array_header
 from cconv._paths import naming_path
 from cconv.layers import Layer, Softmax, layer_from_json, layer_to_json
-from cconv.layers.base import as_model_dtype, as_shape, check_distinct, walk_layers
+from cconv.layers.base import ParamBudget, as_model_dtype, as_shape, check_distinct, walk_layers
 
 __all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -86,21 +85,22 @@ class Sequential:
         layer.train(self.training)
         self.layers.append(layer)
 
-    def _build_layer(self, index, layer, shape):
+    def _build_layer(self, index, layer, shape, rng=None):
         try:
-            return layer.build(shape, self.dtype, self._rng)
+            return layer.build(shape, self.dtype, self._rng if rng is None else rng)
         except ValueError as exc:
             raise ValueError(f"layer {index} ({layer.describe()}): {exc}") from None
 
-    def build(self, input_shape):
-        """Create every layer's parameters for inputs of shape (N,) + input_shape."""
+    def build(self, input_shape, rng=None):
+        """Create every layer's parameters for inputs of shape (N,) + input_shape; `rng` draws
+        their initial values (default: a generator seeded with the model's seed)."""
         input_shape = as_shape(input_shape, "input_shape")
         if not self.layers:
             raise ValueError("the model has no layers")
         self._rng = np.random.default_rng(self.seed)
         shape = input_shape
         for index, layer in enumerate(self.layers):
-            shape = self._build_layer(index, layer, shape)
+            shape = self._build_layer(index, layer, shape, rng)
         self.input_shape = input_shape
         self.output_shape = shape
         return self
@@ -170,6 +170,7 @@ class Sequential:
         """Back-propagate dL/doutput through every layer; returns dL/dinput (None when
         need_input_grad is False, which spares the first layer that work). The last layer
         checks grad_out; the others take the gradients that the layers pass back unchecked."""
+        need_input_grad = as_bool(need_input_grad, "need_input_grad")
         last = len(self.layers) - 1
         if last < 0:
             return grad_out
@@ -363,8 +364,9 @@ class Sequential:
                 arrays[key] = value
                 entries.append({"name": key, "kind": kind, "shape": list(value.shape),
                                 "dtype": value.dtype.name, "sha256": _digest(value)})
-        header = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config(),
-                  "arrays": entries}
+        config = self.get_config()
+        header = {"format": FORMAT, "version": FORMAT_VERSION, "model": config,
+                  "model_sha256": _config_digest(config), "arrays": entries}
         arrays[HEADER_KEY] = np.array(json.dumps(header))
         with naming_path(path, "the model file"):
             save_npz_atomically(path, arrays)
@@ -374,37 +376,44 @@ def _digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
+def _config_digest(config):
+    """SHA-256 of the architecture, so that the header is checked like the arrays are."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
 def load_model(path):
     """Rebuild a model saved by Sequential.save.
 
-    Raises FileNotFoundError for a missing file and ValueError for anything that is not an
-    intact cconv model file: not a zip/.npz, truncated, corrupt, another program's .npz, an
-    unknown format version or layer, or arrays that do not match the architecture or their
-    recorded checksums. Nothing from the file is ever unpickled or executed.
+    Exceptions, one type per kind of failure:
+      OSError (FileNotFoundError, IsADirectoryError, PermissionError, ...) when the file
+        system cannot give the file: missing, a directory or other non-regular file,
+        unreadable;
+      ValueError for anything that is not an intact cconv model file: not a zip/.npz,
+        truncated, corrupt (bit flips included), another program's .npz, an unknown format
+        version or layer, a header nested too deeply, or arrays that do not match the
+        architecture or their recorded checksums.
+    The arrays' shapes are checked against the archive before they are read, and the declared
+    architecture may not need more parameter data than the file holds, so a small crafted file
+    cannot make the loader allocate or initialise a huge model. Nothing from the file is ever
+    unpickled or executed.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path!r}")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":
-        raise ValueError(f"cannot load cconv model {path!r}: not a .npz (zip) archive"
-                         + (" (the file is empty)" if not magic else ""))
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("it holds a single array, not a .npz archive")
-            if HEADER_KEY not in data.files:
-                raise ValueError("it is an .npz file without a cconv header (not written by "
-                                 "cconv's Sequential.save)")
-            header = _parse_header(data[HEADER_KEY])
-            model = _model_from_header(header)
-            return _fill_model(model, header, data)
-    except ValueError as exc:
-        raise ValueError(f"cannot load cconv model {path!r}: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot load cconv model {path!r}: the file is corrupt, truncated or not "
-                         f"a .npz archive ({type(exc).__name__}: {exc})") from None
+    with open_npz(path, "cannot load cconv model") as data:
+        if HEADER_KEY not in data.files:
+            raise ValueError("it is an .npz file without a cconv header (not written by "
+                             "cconv's Sequential.save)")
+        header = _parse_header(data[HEADER_KEY])
+        model = _model_from_header(header, ParamBudget(_array_bytes_limit(path, data)))
+        return _fill_model(model, header, data)
+
+
+def _array_bytes_limit(path, data):
+    """The most array data the archive can hold: its size on disk (cconv saves uncompressed),
+    or deflate's largest expansion of it when an entry is compressed."""
+    size = os.path.getsize(path)
+    if any(info.compress_type != zipfile.ZIP_STORED for info in data.zip.infolist()):
+        size *= 1032
+    return size
 
 
 def _parse_header(raw):
@@ -426,10 +435,15 @@ def _parse_header(raw):
         raise ValueError(f"unknown format version {version}")
     if not isinstance(header.get("model"), dict) or not isinstance(header.get("arrays"), list):
         raise ValueError("the header lacks the 'model' or 'arrays' entry")
+    # files saved before the architecture had a checksum have none to check
+    if "model_sha256" in header and header["model_sha256"] != _config_digest(header["model"]):
+        raise ValueError("the architecture does not match its recorded checksum (the file was "
+                         "modified or corrupted)")
     return header
 
 
-def _model_from_header(header):
+def _model_from_header(header, budget):
+    """The model the header describes, its parameters allocated (uninitialised) from `budget`."""
     config = header["model"]
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
@@ -439,8 +453,9 @@ def _model_from_header(header):
         raise ValueError("the architecture has no input shape")
     name = config.get("name", "sequential")
     try:
-        return Sequential([layer_from_json(item) for item in layers], input_shape=input_shape,
-                          dtype=config.get("dtype", "float32"), name=name)
+        model = Sequential([layer_from_json(item) for item in layers],
+                           dtype=config.get("dtype", "float32"), name=name)
+        return model.build(input_shape, rng=budget)
     except TypeError as exc:
         raise ValueError(f"invalid architecture: {exc}") from None
 
@@ -464,13 +479,16 @@ def _fill_model(model, header, data):
     if stored != names:
         raise ValueError(f"the archive's arrays do not match the architecture (missing "
                          f"{sorted(names - stored)[:5]}, unexpected {sorted(stored - names)[:5]})")
+    for key, target in expected.items():  # before reading any: a header may declare anything
+        name = key.split(":", 1)[1]
+        shape, dtype = stored_array_header(data, name)
+        if shape != target.shape or dtype != target.dtype:
+            raise ValueError(f"array {name!r} has shape {shape} and dtype {dtype}; the "
+                             f"architecture needs {target.shape} {target.dtype}")
     state = {}
     for key, target in expected.items():
         name = key.split(":", 1)[1]
         value = data[name]
-        if value.shape != target.shape or value.dtype != target.dtype:
-            raise ValueError(f"array {name!r} has shape {value.shape} and dtype {value.dtype}; the "
-                             f"architecture needs {target.shape} {target.dtype}")
         if _digest(value) != listed[key]["sha256"]:
             raise ValueError(f"array {name!r} does not match its recorded checksum (the file was "
                              f"modified or corrupted)")

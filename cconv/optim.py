@@ -10,17 +10,60 @@ import math
 
 import numpy as np
 
-from cconv._args import as_count, as_finite_float
+from cconv._args import as_bool, as_count, as_finite_float
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR", "CosineLR", "get", "NAMES"]
 
 
+class _Checked:
+    """A hyper-parameter attribute checked on every assignment (`opt.lr = -1` raises like
+    the constructor would): `check(value, name)` returns the value to store or raises."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj, value):
+        setattr(obj, self.slot, self.check(value, self.name))
+
+
+def _positive(value, name):
+    return as_finite_float(value, name, 0, low_open=True)
+
+
+def _non_negative(value, name):
+    return as_finite_float(value, name, 0)
+
+
+def _below_one(value, name):
+    return as_finite_float(value, name, 0, 1, high_open=True)
+
+
+def _betas(value, name):
+    try:
+        beta1, beta2 = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {value!r}") from None
+    return (_below_one(beta1, f"{name}[0]"), _below_one(beta2, f"{name}[1]"))
+
+
 class Optimizer:
-    """Base class: learning rate `lr`, L2 `weight_decay`, state per parameter position."""
+    """Base class: learning rate `lr`, L2 `weight_decay`, state per parameter position.
+
+    Hyper-parameters are checked whenever they are set, after construction too: assigning
+    `opt.lr = -1` (or a NaN, or a string) raises ValueError / TypeError and keeps the old value."""
+
+    lr = _Checked(_positive)
+    weight_decay = _Checked(_non_negative)
 
     def __init__(self, lr, weight_decay=0.0):
-        self.lr = as_finite_float(lr, "lr", 0, low_open=True)
-        self.weight_decay = as_finite_float(weight_decay, "weight_decay", 0)
+        self.lr = lr
+        self.weight_decay = weight_decay
         self.iterations = 0
         self.state = {}
 
@@ -55,10 +98,13 @@ class SGD(Optimizer):
     """SGD(lr, momentum=0, nesterov=False, weight_decay=0), PyTorch's update:
     g += weight_decay * p; buf = momentum * buf + g; p -= lr * (g + momentum * buf if nesterov else buf)."""
 
+    momentum = _Checked(_below_one)
+    nesterov = _Checked(as_bool)
+
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = as_finite_float(momentum, "momentum", 0, 1, high_open=True)
-        self.nesterov = bool(nesterov)
+        self.momentum = momentum
+        self.nesterov = nesterov
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
 
@@ -86,15 +132,13 @@ class Adam(Optimizer):
 
     decoupled = False
 
+    betas = _Checked(_betas)
+    eps = _Checked(_non_negative)
+
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        try:
-            beta1, beta2 = betas
-        except (TypeError, ValueError):
-            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-        self.betas = (as_finite_float(beta1, "betas[0]", 0, 1, high_open=True),
-                      as_finite_float(beta2, "betas[1]", 0, 1, high_open=True))
-        self.eps = as_finite_float(eps, "eps", 0)
+        self.betas = betas
+        self.eps = eps
 
     def _update(self, index, param, grad):
         beta1, beta2 = self.betas

@@ -15,6 +15,7 @@ from reference import numerical_gradient, rel_error
 
 import cconv
 from cconv import losses
+from cconv.model import _config_digest
 from cconv.layers import (AvgPool2D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
                           LeakyReLU, LPPool2D, MaxPool2D, ReLU, Residual, Sigmoid, Tanh)
 
@@ -283,13 +284,17 @@ def test_foreign_files_raise_valueerror(tmp_path):
         cconv.load_model(tmp_path / "missing.npz")
 
 
-def rewrite(path, out, header_edit=None, array_edit=None):
-    """Copy a saved model with its header and / or arrays modified (a tampered file)."""
+def rewrite(path, out, header_edit=None, array_edit=None, keep_checksum=False):
+    """Copy a saved model with its header and / or arrays modified (a crafted file). The
+    architecture's checksum is recomputed (so the checks behind it are reached) unless
+    keep_checksum."""
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     header = json.loads(str(arrays.pop("__cconv__")))
     if header_edit:
         header_edit(header)
+        if not keep_checksum:
+            header["model_sha256"] = _config_digest(header["model"])
     if array_edit:
         array_edit(arrays)
     np.savez(out, __cconv__=np.array(json.dumps(header)), **arrays)
@@ -314,6 +319,16 @@ def test_tampered_files_raise_valueerror(tmp_path, header_edit, array_edit, matc
     bad = tmp_path / "bad.npz"
     rewrite(path, bad, header_edit, array_edit)
     with pytest.raises(ValueError, match=match):
+        cconv.load_model(bad)
+
+
+def test_edited_architecture_fails_its_checksum(tmp_path):
+    path = tmp_path / "good.npz"
+    model = cconv.Sequential([Dropout(0.5), Flatten(), Dense(3)], input_shape=(1, 4, 4))
+    model.save(path)
+    bad = tmp_path / "bad.npz"
+    rewrite(path, bad, lambda h: h["model"]["layers"][0]["config"].update(rate=0.25), keep_checksum=True)
+    with pytest.raises(ValueError, match="architecture does not match its recorded checksum"):
         cconv.load_model(bad)
 
 

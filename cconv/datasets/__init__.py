@@ -59,53 +59,94 @@ def load_digits():
 def read_idx(path):
     """Read an IDX file (optionally gzipped) into a native-byte-order ndarray.
 
+    The file is streamed: the header is read and checked first, and then exactly the number of
+    bytes it declares, so a corrupt or hostile file (a gzip bomb, /dev/zero) costs no more
+    memory or time than the array it declares, at most 16 GiB.
+
     Raises FileNotFoundError when the file is missing and ValueError when it is not a valid
-    IDX file: bad magic number, unknown element type, zero dimensions, or a data size that
-    does not match the header.
+    IDX file: bad magic number, unknown element type, zero dimensions, a data size that does
+    not match the header, or corrupt gzip data.
     """
-    path = os.fspath(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"{path}: not an IDX file (only {len(raw)} bytes, the header needs 4)")
-    if raw[0] != 0 or raw[1] != 0:
+    return _read_idx(os.fspath(path))
+
+
+# deflate expands at most 1032:1, so a .gz file this many times smaller than the data its IDX
+# header declares cannot hold that data
+_MAX_GZIP_RATIO = 1100
+_CHUNK = 1 << 22
+
+
+def _read_idx(path, check=None):
+    """read_idx; `check(dtype, shape)` may raise ValueError about the header before any data
+    is read."""
+    with open(path, "rb") as raw:
+        compressed = raw.peek(2)[:2] == b"\x1f\x8b"  # peek: a pipe cannot seek back
+        size = os.fstat(raw.fileno()).st_size
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        try:
+            with stream:
+                return _read_idx_stream(path, stream, size, compressed, check)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not compressed:
+                raise
+            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
+
+
+def _read_exactly(stream, count):
+    """Up to `count` bytes from `stream` (fewer only at its end), read in bounded chunks."""
+    parts, left = [], count
+    while left > 0:
+        part = stream.read(min(left, _CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def _read_idx_stream(path, stream, file_size, compressed, check):
+    magic = _read_exactly(stream, 4)
+    if len(magic) < 4:
+        raise ValueError(f"{path}: not an IDX file (only {len(magic)} bytes, the header needs 4)")
+    if magic[0] != 0 or magic[1] != 0:
         raise ValueError(f"{path}: not an IDX file (magic number must start with two zero "
-                         f"bytes, got {raw[0]:#04x} {raw[1]:#04x})")
-    type_code, ndim = raw[2], raw[3]
+                         f"bytes, got {magic[0]:#04x} {magic[1]:#04x})")
+    type_code, ndim = magic[2], magic[3]
     if type_code not in _IDX_TYPES:
         raise ValueError(f"{path}: unknown IDX element type {type_code:#04x} (expected one of "
                          f"{', '.join(f'{c:#04x}' for c in _IDX_TYPES)})")
     if ndim == 0:
         raise ValueError(f"{path}: IDX header declares 0 dimensions")
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions "
-                         f"need {header_size})")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dims = _read_exactly(stream, 4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({4 + len(dims)} bytes, {ndim} dimensions "
+                         f"need {4 + 4 * ndim})")
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
     dtype = _IDX_TYPES[type_code]
     expected = dtype.itemsize
     for d in shape:
         expected *= d
         if expected > _MAX_IDX_BYTES:
             raise ValueError(f"{path}: IDX header declares an implausibly large array {shape}")
-    actual = len(raw) - header_size
-    if actual != expected:
-        kind = "truncated" if actual < expected else "has trailing bytes"
-        raise ValueError(f"{path}: IDX file {kind}: header declares shape {shape} of "
-                         f"{dtype.name} ({expected} bytes of data) but the file holds {actual}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
-
-
-def _read_bytes(path):
-    """The file's bytes, gunzipped when the file starts with the gzip magic number."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
-    return raw
+    if check is not None:
+        check(dtype, shape)
+    header_size = 4 + 4 * ndim
+    # cheap size checks before reading anything: a plain file's size is known, and a gzip
+    # file cannot expand by more than deflate's ratio
+    limit = file_size * _MAX_GZIP_RATIO if compressed else file_size - header_size
+    if file_size and limit < expected:
+        what = ("could not hold" if compressed else "holds only")
+        raise ValueError(f"{path}: IDX file truncated: header declares shape {shape} of "
+                         f"{dtype.name} ({expected} bytes of data) but the file {what} "
+                         f"{'that much' if compressed else f'{limit}'}")
+    data = _read_exactly(stream, expected)
+    if len(data) < expected:
+        raise ValueError(f"{path}: IDX file truncated: header declares shape {shape} of "
+                         f"{dtype.name} ({expected} bytes of data) but the file holds {len(data)}")
+    if stream.read(1):
+        raise ValueError(f"{path}: IDX file has trailing bytes: header declares shape {shape} "
+                         f"of {dtype.name} ({expected} bytes of data) but the file holds more")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def _find_idx(directory, prefix, what):
@@ -119,6 +160,17 @@ def _find_idx(directory, prefix, what):
                 return full
     raise FileNotFoundError(f"no {names[0]}[.gz] in {directory!r} (MNIST / Fashion-MNIST IDX "
                             f"files are expected there)")
+
+
+def _expect_uint8(path, ndim, what, count=None):
+    """A read_idx header check: a `ndim`-D uint8 array (of `count` items when given)."""
+    def check(dtype, shape):
+        if len(shape) != ndim or dtype != np.uint8:
+            raise ValueError(f"{path}: expected a {ndim}-D uint8 {what} array, got {len(shape)}-D "
+                             f"{dtype.name}")
+        if count is not None and shape[0] != count:
+            raise ValueError(f"{path} holds {shape[0]} {what}s but the labels file holds {count} labels")
+    return check
 
 
 def load_mnist(directory, kind="train"):
@@ -136,17 +188,9 @@ def load_mnist(directory, kind="train"):
     prefix = "train" if kind == "train" else "t10k"
     images_path = _find_idx(directory, prefix, "images")
     labels_path = _find_idx(directory, prefix, "labels")
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{images_path}: expected a 3-D uint8 image array, got {images.ndim}-D "
-                         f"{images.dtype}")
-    if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise ValueError(f"{labels_path}: expected a 1-D uint8 label array, got {labels.ndim}-D "
-                         f"{labels.dtype}")
-    if len(images) != len(labels):
-        raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds "
-                         f"{len(labels)} labels")
+    # both headers are checked before the images are read
+    labels = _read_idx(labels_path, _expect_uint8(labels_path, 1, "label"))
+    images = _read_idx(images_path, _expect_uint8(images_path, 3, "image", len(labels)))
     if labels.size and labels.max() > 9:
         raise ValueError(f"{labels_path}: labels must be 0..9, found {int(labels.max())}")
     x = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]

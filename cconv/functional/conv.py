@@ -10,7 +10,7 @@ input shape: their input was checked where it entered the layer or the model.
 import numpy as np
 
 from cconv import _conv, _memory
-from cconv._args import (as_float_array, as_int, check_activation, check_grad_out, check_same_dtype,
+from cconv._args import (as_bool, as_float_array, as_int, check_activation, check_grad_out, check_same_dtype,
                          conv_out_size, conv_padding, pair)
 from cconv._threads import get_num_threads
 
@@ -154,6 +154,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         (grad_x (N, C, H, W), grad_weight (K, C / groups, R, S), grad_bias (K,)), in x's dtype.
     """
     check_activation(activation)
+    compute_grad_x = as_bool(compute_grad_x, "compute_grad_x")
     x, weight, geometry, out_shape = _prepare(x, weight, stride, padding, dilation, groups)
     algorithms = _algorithms(algorithm, geometry, ("grad_input", "grad_weight"))
     grad_out = check_grad_out(grad_out, out_shape, x.dtype)

@@ -10,7 +10,7 @@ dense_backward_unchecked, which the layers call directly with arrays checked ups
 import numpy as np
 
 from cconv import _conv, _memory
-from cconv._args import as_float_array, check_activation, check_same_dtype
+from cconv._args import as_bool, as_float_array, check_activation, check_same_dtype
 from cconv._threads import get_num_threads
 
 
@@ -73,6 +73,7 @@ def dense_backward(grad_out, x, weight, compute_grad_x=True, activation=None, ou
         (grad_x (N, in_features), grad_weight (in_features, out_features), grad_bias (out_features,)).
     """
     check_activation(activation)
+    compute_grad_x = as_bool(compute_grad_x, "compute_grad_x")
     x, weight = _prepare(x, weight)
     n, (features_in, features_out) = x.shape[0], weight.shape
     grad_out = _check_2d(grad_out, (n, features_out), x.dtype, "grad_out")

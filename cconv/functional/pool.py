@@ -19,17 +19,11 @@ import numbers
 import numpy as np
 
 from cconv import _memory, _pool
-from cconv._args import as_float_array, check_grad_out, pair, pool_out_size
+from cconv._args import as_bool, as_float_array, check_grad_out, pair, pool_out_size
 from cconv._threads import get_num_threads
 
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "lp_pool2d",
            "lp_pool2d_backward", "pool2d_geometry", "pool2d_unchecked", "pool2d_backward_unchecked"]
-
-
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
 
 
 def _check_norm_type(norm_type):
@@ -47,7 +41,7 @@ def pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=Fals
     kh, kw = pair(kernel_size, "kernel_size")
     sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
     ph, pw = pair(padding, "padding", minimum=0)
-    ceil_mode = _check_flag(ceil_mode, "ceil_mode")
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
     n, c, h, w = x_shape
     if h == 0 or w == 0:
         raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
@@ -128,7 +122,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         W' likewise.
     """
     return _forward("avg", x, kernel_size, stride, padding, ceil_mode,
-                    _check_flag(count_include_pad, "count_include_pad"))
+                    as_bool(count_include_pad, "count_include_pad"))
 
 
 def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -141,7 +135,7 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
         that contains it.
     """
     return _backward("avg", grad_out, x, kernel_size, stride, padding, ceil_mode,
-                     _check_flag(count_include_pad, "count_include_pad"))
+                     as_bool(count_include_pad, "count_include_pad"))
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):

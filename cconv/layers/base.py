@@ -12,9 +12,11 @@ must return an array of shape (N,) + output_shape in the layer's dtype, and `_ba
 cconv.functional's unchecked entries, with the kernels' geometry computed once per input shape
 (`_geometry`).
 """
+import math
+
 import numpy as np
 
-from cconv._args import as_float_array
+from cconv._args import as_bool, as_float_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -43,6 +45,32 @@ def as_shape(shape, name):
         raise ValueError(f"{name} must be a non-empty tuple of positive ints such as (1, 28, 28), "
                          f"got {shape!r}")
     return tuple(int(d) for d in dims)
+
+
+class ParamBudget:
+    """Passed to Layer.build in place of the random generator when a model is loaded from a
+    file: the parameters and buffers are allocated uninitialised (the file supplies their
+    values), and only while together they fit in `limit` bytes, so a small file that declares
+    a huge architecture is refused (ValueError) before anything big is allocated or filled."""
+
+    def __init__(self, limit):
+        self.left = limit
+
+    def empty(self, shape, dtype):
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes > self.left:
+            raise ValueError(f"the architecture needs more parameter data (an array of shape "
+                             f"{tuple(shape)} {np.dtype(dtype).name} among others) than the file holds")
+        self.left -= nbytes
+        return np.empty(shape, dtype)
+
+
+def new_array(rng, shape, dtype, initial):
+    """A new parameter or buffer: `initial()` (its initial values), or, when a model is being
+    loaded (rng is a ParamBudget), an uninitialised array of `shape` drawn from the budget."""
+    if isinstance(rng, ParamBudget):
+        return rng.empty(shape, dtype)
+    return initial()
 
 
 def walk_layers(layers):
@@ -155,6 +183,7 @@ class Layer:
 
         With need_input_grad=False (a network's first layer) only the parameter gradients are
         computed and None is returned."""
+        need_input_grad = as_bool(need_input_grad, "need_input_grad")
         if self._forward_batch is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         grad_out = self._check_array(grad_out, self.output_shape, "grad_out", "output")

@@ -1,19 +1,26 @@
 """Dense (fully connected) and Flatten layers. Dense runs on cconv's own C kernels
 (cconv.functional.dense), with ReLU fused, not on NumPy's BLAS: one OpenMP thread pool for the
 whole network, and results independent of the thread count."""
+import math
+
 import numpy as np
 
 from cconv import functional as F
-from cconv._args import as_int
+from cconv._args import MAX_DIM, as_int
 from cconv.layers.base import Layer
 from cconv.layers.kernel import KernelLayer
 
 
 class Flatten(Layer):
-    """(N, d1, d2, ...) -> (N, d1 * d2 * ...), in C order."""
+    """(N, d1, d2, ...) -> (N, d1 * d2 * ...), in C order. The product is computed exactly and
+    must be at most 2**31 - 1 values per sample (ValueError otherwise)."""
 
     def _build(self, input_shape, rng):
-        return (int(np.prod(input_shape)),)
+        size = math.prod(input_shape)  # a Python int: no int64 wrap-around
+        if size > MAX_DIM:
+            raise ValueError(f"{self.describe()}: input shape {input_shape} flattens to {size} values "
+                             f"per sample, more than the {MAX_DIM} a layer can take")
+        return (size,)
 
     def _forward(self, x):
         return x.reshape(x.shape[0], -1)

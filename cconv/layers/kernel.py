@@ -7,7 +7,7 @@ entered the layer or the model, and the parameters keep the shapes and dtype the
 (optimizers and load_state_dict update them in place)."""
 from cconv import initializers
 from cconv.layers.activations import check_activation, get_activation
-from cconv.layers.base import Layer
+from cconv.layers.base import Layer, new_array
 
 
 def default_kernel_initializer(activation):
@@ -30,11 +30,13 @@ class KernelLayer(Layer):
         self._act = None if self._fused else get_activation(self.activation, inplace=True)
 
     def _init_params(self, weight_shape, bias_size, fan_in, fan_out, rng):
-        self._params = {"weight": initializers.get(self.kernel_initializer)(
-            weight_shape, fan_in, fan_out, rng, self.dtype)}
+        def initialised(name, shape):
+            return new_array(rng, shape, self.dtype, lambda: initializers.get(name)(
+                shape, fan_in, fan_out, rng, self.dtype))
+
+        self._params = {"weight": initialised(self.kernel_initializer, weight_shape)}
         if self.use_bias:
-            self._params["bias"] = initializers.get(self.bias_initializer)(
-                (bias_size,), fan_in, fan_out, rng, self.dtype)
+            self._params["bias"] = initialised(self.bias_initializer, (bias_size,))
         self._grads = {}
 
     def _kernel(self, x):

@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from cconv.layers.base import Layer
+from cconv.layers.base import Layer, new_array
 
 
 class Dropout(Layer):
@@ -41,7 +41,8 @@ class BatchNorm2D(Layer):
     Training mode normalises with the batch mean and (biased) variance and updates the running
     statistics as running = (1 - momentum) * running + momentum * batch (unbiased variance),
     as PyTorch does; eval mode uses the running statistics. Parameters gamma (scale) and beta
-    (shift); buffers running_mean and running_var.
+    (shift); buffers running_mean and running_var. An empty batch gives an empty output and
+    leaves the running statistics as they are.
     """
 
     def __init__(self, momentum=0.1, eps=1e-5, name=None):
@@ -58,14 +59,21 @@ class BatchNorm2D(Layer):
 
     def _build(self, input_shape, rng):
         c = self._image_shape(input_shape)[0]
-        self._params = {"gamma": np.ones(c, self.dtype), "beta": np.zeros(c, self.dtype)}
-        self._buffers = {"running_mean": np.zeros(c, self.dtype), "running_var": np.ones(c, self.dtype)}
+
+        def filled(value):
+            return new_array(rng, (c,), self.dtype, lambda: np.full(c, value, self.dtype))
+
+        self._params = {"gamma": filled(1), "beta": filled(0)}
+        self._buffers = {"running_mean": filled(0), "running_var": filled(1)}
         self._grads = {}
         return input_shape
 
     def _forward(self, x):
         gamma, beta = self._params["gamma"], self._params["beta"]
-        if self.training:
+        # an empty batch has no statistics: it is normalised with the running ones, which it
+        # leaves untouched (a batch mean of nothing would write NaN into them)
+        batch_stats = self.training and x.shape[0] > 0
+        if batch_stats:
             count = x.shape[0] * x.shape[2] * x.shape[3]
             mean = x.mean(axis=(0, 2, 3))
             centered = x - mean[:, None, None]
@@ -81,7 +89,7 @@ class BatchNorm2D(Layer):
             var = self._buffers["running_var"]
         self._inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
         self._xhat = centered * self._inv_std[:, None, None]
-        self._batch_stats = self.training
+        self._batch_stats = batch_stats
         return self._xhat * gamma[:, None, None] + beta[:, None, None]
 
     def _backward(self, grad_out):
