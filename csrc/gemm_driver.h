@@ -132,12 +132,13 @@ static void FN(gemm_macro_kernel)(const FN(cconv_gemm_config) *cfg, int64_t m, i
 }
 
 /* Runs problem p on one thread; `work` holds gemm_workspace(cfg, p->k, A packed here, B packed
- * here) elements. An A operand packed before is used in one block of all m rows. */
+ * here) elements. An A operand packed before is read in the same blocks of mc rows as one packed
+ * here, so that the block each strip of B meets stays in cache. */
 static void FN(gemm_run)(const FN(cconv_gemm_config) *cfg, const FN(gemm_problem) *p, REAL *work)
 {
     const cconv_gemm_tiles *t = &cfg->tiles;
     const int64_t kc_max = FN(gemm_depth_block)(cfg, p->k);
-    const int64_t mc = p->a.packed ? p->m : round_up(t->mc, t->mr), nc = round_up(t->nc, t->nr);
+    const int64_t mc = round_up(t->mc, t->mr), nc = round_up(t->nc, t->nr);
     REAL *apanels = work, *bpanels = work + (p->a.packed ? 0 : FN(gemm_a_block)(cfg, p->k));
     for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
         const int64_t cols = min64(nc, p->n - j0);
