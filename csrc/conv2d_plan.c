@@ -164,14 +164,21 @@ static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles 
     return tile_fill(crs, tiles->mr) * tile_fill(kg, tiles->nr) > 1.25 * tile_fill(kg, tiles->mr) * tile_fill(crs, tiles->nr);
 }
 
-/* How many whole images the GEMM's work items of `pass` could hold: the images whose pixels fit
- * one block of columns (forward and gradient of the input, each image's columns rounded up to
- * whole NR-wide panels) or one depth block (weight gradient). Below two, items stay within one
- * image. */
-static int64_t images_per_block(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, const cconv_gemm_tiles *tiles)
+/* The weights of a group below this many bytes stay in cache from one image to the next, and
+ * nothing is gained by taking several images per work item. */
+#define IMAGES_WEIGHT_BYTES (256 * 1024)
+
+/* How many whole images the GEMM's work items of `pass` could hold: when a group's weights are
+ * too large to stay in cache between images (and in the weight gradient, its sums of dw), the
+ * images whose pixels fit one block of columns (forward and gradient of the input, each image's
+ * columns rounded up to whole NR-wide panels) or one depth block (weight gradient). Below two,
+ * items stay within one image. */
+static int64_t images_per_block(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, const cconv_gemm_tiles *tiles,
+                                int elem_size)
 {
-    const int64_t pq = sh->p * sh->q;
-    if (pq == 0) return 1;
+    const int64_t pq = sh->p * sh->q, groups = max64(sh->groups, 1);
+    const double weight_bytes = (double)(sh->k / groups) * (double)(sh->c / groups) * (double)(sh->r * sh->s) * elem_size;
+    if (pq == 0 || weight_bytes < IMAGES_WEIGHT_BYTES) return 1;
     const int64_t fit = pass == CCONV_CONV2D_GRAD_WEIGHT ? tiles->kc / pq : tiles->nc / round_up(pq, tiles->nr);
     return clamp64(fit, 1, max64(sh->n, 1));
 }
@@ -181,9 +188,9 @@ static int64_t images_per_block(const cconv_conv2d_shape *sh, cconv_conv2d_pass 
  * once per image; as many as fit (images_per_block) while every thread still gets an item, in
  * groups of nearly equal size. */
 static int64_t images_per_item(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, const cconv_gemm_tiles *tiles,
-                               int threads)
+                               int elem_size, int threads)
 {
-    int64_t images = images_per_block(sh, pass, tiles);
+    int64_t images = images_per_block(sh, pass, tiles, elem_size);
     images = min64(images, max64(1, sh->n * sh->groups / max64(threads, 1)));
     return images > 1 ? ceil_div(sh->n, ceil_div(sh->n, images)) : 1;
 }
@@ -193,9 +200,9 @@ static int64_t images_per_item(const cconv_conv2d_shape *sh, cconv_conv2d_pass p
  * applies and pays (rules above), else the pointwise product for 1x1 filters (it packs the input
  * rows as they are), else the GEMM. */
 static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass,
-                                     const cconv_gemm_tiles *tiles)
+                                     const cconv_gemm_tiles *tiles, int elem_size)
 {
-    if (images_per_block(sh, pass, tiles) > 1) return is_pointwise(sh) ? CCONV_CONV2D_POINTWISE : CCONV_CONV2D_GEMM;
+    if (images_per_block(sh, pass, tiles, elem_size) > 1) return is_pointwise(sh) ? CCONV_CONV2D_POINTWISE : CCONV_CONV2D_GEMM;
     if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
         const int pays = pass == CCONV_CONV2D_GRAD_WEIGHT ? implicit_gemm_pays_for_weights(sh, tiles)
@@ -209,9 +216,9 @@ static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_
 conv2d_plan conv2d_make_plan(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, cconv_conv2d_algorithm requested,
                              const cconv_gemm_tiles *tiles, int elem_size, int threads)
 {
-    conv2d_plan plan = {requested == CCONV_CONV2D_AUTO ? choose(sh, pass, tiles) : requested, 0, 0, 1};
+    conv2d_plan plan = {requested == CCONV_CONV2D_AUTO ? choose(sh, pass, tiles, elem_size) : requested, 0, 0, 1};
     if (plan.algorithm == CCONV_CONV2D_GEMM || plan.algorithm == CCONV_CONV2D_POINTWISE)
-        plan.images = images_per_item(sh, pass, tiles, threads);
+        plan.images = images_per_item(sh, pass, tiles, elem_size, threads);
     if (plan.algorithm == CCONV_CONV2D_IMPLICIT_GEMM && pass != CCONV_CONV2D_GRAD_WEIGHT) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
         plan.pixel_kernel = pixel_kernel_pays(&fs, tiles, elem_size);

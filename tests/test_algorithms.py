@@ -37,10 +37,13 @@ CASES = {
     "pointwise_few_filters": ((2, 70, 20, 21), (3, 70, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
     "pointwise_grouped": ((2, 12, 6, 5), (18, 4, 1, 1), dict(groups=3, dilation=2),
                           ["gemm", "implicit_gemm", "pointwise"]),
-    # maps smaller than one block of columns: the GEMM's items hold several whole images
-    "small_maps": ((7, 24, 4, 4), (20, 24, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
-    "small_maps_strided_odd": ((5, 6, 7, 9), (10, 6, 3, 3), dict(stride=2), ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
-    "small_maps_pointwise_grouped": ((6, 12, 3, 5), (18, 4, 1, 1), dict(groups=3), ["gemm", "implicit_gemm", "pointwise"]),
+    # maps smaller than one block of columns, weights too large to stay in cache from one image to
+    # the next: the GEMM's items hold several whole images
+    "small_maps": ((5, 128, 4, 4), (64, 128, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
+    "small_maps_strided_odd": ((5, 128, 7, 9), (64, 128, 3, 3), dict(stride=2),
+                               ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
+    "small_maps_pointwise_grouped": ((4, 512, 3, 5), (512, 256, 1, 1), dict(groups=2),
+                                     ["gemm", "implicit_gemm", "pointwise"]),
     "one_by_one_padded": ((2, 4, 5, 6), (8, 4, 1, 1), dict(padding=1), ["gemm"]),  # crops the implicit dx
     "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm"]),
 }
@@ -268,3 +271,12 @@ def test_implicit_gemm_refuses_a_slab_too_large_and_auto_runs_the_gemm():
     want_dw[:, :, 1, 0] = np.outer(dy.ravel(), x.ravel())
     np.testing.assert_allclose(dw, want_dw, rtol=1e-12)
     np.testing.assert_allclose(db, dy.ravel(), rtol=1e-12)
+
+
+def test_auto_takes_several_images_per_item_only_where_the_weights_leave_the_cache():
+    """Small maps with large weights run the GEMM (several whole images per work item); small
+    maps with small weights (LeNet's second layer) keep the implicit GEMM."""
+    large = F.conv_algorithms((5, 128, 4, 4), (64, 128, 3, 3), padding=1)
+    assert {entry["auto"] for entry in large.values()} == {"gemm"}
+    small = F.conv_algorithms((64, 6, 14, 14), (16, 6, 5, 5))
+    assert {entry["auto"] for entry in small.values()} == {"implicit_gemm"}
