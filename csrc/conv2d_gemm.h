@@ -32,20 +32,22 @@ static void FN(conv2d_bias_only)(const cconv_conv2d_shape *sh, const REAL *bias,
     }
 }
 
-/* The forward on items of plan->images whole images: C = the images' columns side by side, in a
- * per-thread buffer, then copied to each image's rows of y. */
-static int FN(gemm_forward_images)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
-                                   const conv2d_plan *plan, const REAL *x, const REAL *w, const REAL *bias, REAL *y,
-                                   int relu, int threads)
+/* Work items are (image, group, block of nc output pixels), or with plan->images > 1 (group of
+ * whole images, group): then C is the images' columns side by side, in a per-thread buffer,
+ * copied to each image's rows of y. */
+static int FN(gemm_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const conv2d_plan *plan,
+                            const REAL *x, const REAL *w, const REAL *bias, REAL *y, int relu, int threads)
 {
     const int pointwise = plan->algorithm == CCONV_CONV2D_POINTWISE;
+    const int nr = cfg->tiles.nr;
     const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, CRS = Cg * sh->r * sh->s;
-    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w, images = plan->images;
-    const int64_t padded = round_up(PQ, cfg->tiles.nr), blocks = ceil_div(sh->n, images), items = blocks * G;
+    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w, images = plan->images, padded = round_up(PQ, nr);
+    const int64_t nc = images > 1 ? images * padded : min64(padded, round_up(cfg->tiles.nc, nr));
+    const int64_t nqb = images > 1 ? 1 : ceil_div(PQ, nc), items = ceil_div(sh->n, images) * G * nqb;
     const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS);
-    const int64_t a_group = round_up(round_up(Kg, cfg->tiles.mr) * CRS, ALIGN_ELEMS);
+    const int64_t a_rows = round_up(Kg, cfg->tiles.mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
     const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS, 0, 1), ALIGN_ELEMS);
-    const int64_t cbuf_size = round_up(Kg * images * padded, ALIGN_ELEMS);
+    const int64_t cbuf_size = images > 1 ? round_up(Kg * nc, ALIGN_ELEMS) : 0;
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
 
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
@@ -62,67 +64,24 @@ static int FN(gemm_forward_images)(const FN(cconv_gemm_config) *cfg, const cconv
         int64_t it;
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
-            const int64_t g = it % G, n0 = it / G * images, count = min64(images, sh->n - n0);
-            const FN(image_columns) src = {
-                pointwise ? FN(pack_x_columns) : FN(pack_im2col_b),
-                {cfg, sh, x + (n0 * sh->c + g * Cg) * HW, NULL, 0, sh->c * HW}, count, padded};
+            const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G) * images, q0 = qb * nc;
+            const FN(gemm_pack_fn) pack = pointwise ? FN(pack_x_columns) : FN(pack_im2col_b);
+            const FN(im2col_source) src = {cfg, sh, x + (n * sh->c + g * Cg) * HW, NULL, q0, sh->c * HW};
+            const int64_t count = min64(images, sh->n - n);
+            const FN(image_columns) several = {pack, src, count, padded};
             const FN(gemm_problem) problem = {
-                .m = Kg, .n = count * padded, .k = CRS,
+                .m = Kg, .n = images > 1 ? count * padded : min64(nc, PQ - q0), .k = CRS,
                 .a = {.packed = apack + g * a_group},
-                .b = {.pack = FN(pack_image_columns), .source = &src},
-                .c = cbuf, .ldc = count * padded,
+                .b = images > 1 ? (FN(gemm_operand)){.pack = FN(pack_image_columns), .source = &several}
+                                : (FN(gemm_operand)){.pack = pack, .source = &src},
+                .c = images > 1 ? cbuf : y + (n * sh->k + g * Kg) * PQ + q0, .ldc = images > 1 ? count * padded : PQ,
                 .bias = bias ? bias + g * Kg : NULL, .relu = relu,
             };
             FN(gemm_run)(cfg, &problem, work);
-            for (int64_t i = 0; i < count; ++i)
+            for (int64_t i = 0; images > 1 && i < count; ++i)
                 for (int64_t k = 0; k < Kg; ++k)
-                    memcpy(y + ((n0 + i) * sh->k + g * Kg + k) * PQ, cbuf + k * problem.ldc + i * padded,
+                    memcpy(y + ((n + i) * sh->k + g * Kg + k) * PQ, cbuf + k * problem.ldc + i * padded,
                            (size_t)PQ * sizeof(REAL));
-        }
-    }
-    cconv_workspace_release(apack);
-    cconv_workspace_release(works);
-    return CCONV_OK;
-}
-
-static int FN(gemm_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const conv2d_plan *plan,
-                            const REAL *x, const REAL *w, const REAL *bias, REAL *y, int relu, int threads)
-{
-    if (plan->images > 1) return FN(gemm_forward_images)(cfg, sh, plan, x, w, bias, y, relu, threads);
-    const int pointwise = plan->algorithm == CCONV_CONV2D_POINTWISE;
-    const int nr = cfg->tiles.nr;
-    const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, CRS = Cg * sh->r * sh->s;
-    const int64_t PQ = sh->p * sh->q, HW = sh->h * sh->w;
-    const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS), nc = min64(round_up(PQ, nr), round_up(cfg->tiles.nc, nr));
-    const int64_t nqb = ceil_div(PQ, nc), items = sh->n * G * nqb;
-    const int64_t a_rows = round_up(Kg, cfg->tiles.mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS, 0, 1), ALIGN_ELEMS);
-    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
-
-    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
-    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * work_size) * sizeof(REAL));
-    if (!apack || !works) {
-        cconv_workspace_release(apack);
-        cconv_workspace_release(works);
-        return CCONV_ENOMEM;
-    }
-    FN(pack_weights)(cfg, w, G, Kg, CRS, kc_max, cfg->tiles.mr, a_group, apack);
-#pragma omp parallel num_threads(t)
-    {
-        REAL *work = works + cconv_thread_id() * work_size;
-        int64_t it;
-#pragma omp for schedule(static)
-        for (it = 0; it < items; ++it) {
-            const int64_t qb = it % nqb, g = (it / nqb) % G, n = it / (nqb * G), q0 = qb * nc;
-            const FN(im2col_source) src = {cfg, sh, x + (n * sh->c + g * Cg) * HW, NULL, q0, 0};
-            const FN(gemm_problem) problem = {
-                .m = Kg, .n = min64(nc, PQ - q0), .k = CRS,
-                .a = {.packed = apack + g * a_group},
-                .b = {.pack = pointwise ? FN(pack_x_columns) : FN(pack_im2col_b), .source = &src},
-                .c = y + (n * sh->k + g * Kg) * PQ + q0, .ldc = PQ,
-                .bias = bias ? bias + g * Kg : NULL, .relu = relu,
-            };
-            FN(gemm_run)(cfg, &problem, work);
         }
     }
     cconv_workspace_release(apack);
