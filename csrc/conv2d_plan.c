@@ -10,6 +10,7 @@ static const char *const NAMES[CCONV_CONV2D_ALGORITHM_COUNT] = {
     [CCONV_CONV2D_GEMM] = "gemm",
     [CCONV_CONV2D_IMPLICIT_GEMM] = "implicit_gemm",
     [CCONV_CONV2D_POINTWISE] = "pointwise",
+    [CCONV_CONV2D_DEPTHWISE] = "depthwise",
 };
 
 const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm)
@@ -63,6 +64,9 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
     }
     case CCONV_CONV2D_POINTWISE:
         return is_pointwise(sh) ? NULL : "the pointwise algorithm runs 1x1 filters with stride 1 and no padding only";
+    case CCONV_CONV2D_DEPTHWISE:
+        return sh->groups == sh->c ? NULL
+                                   : "the depthwise algorithm runs groups == C only (one input channel per group)";
     default:
         return "unknown algorithm";
     }
@@ -120,11 +124,18 @@ static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles 
     return tile_fill(crs, tiles->mr) * tile_fill(kg, tiles->nr) > 1.25 * tile_fill(kg, tiles->mr) * tile_fill(crs, tiles->nr);
 }
 
-/* The algorithm AUTO runs: the implicit GEMM where it applies and pays (rules above), else the
- * pointwise product for 1x1 filters (it packs the input rows as they are), else the GEMM. */
+/* The algorithm AUTO runs: the depthwise algorithm for a depthwise convolution (below), else the
+ * implicit GEMM where it applies and pays (rules above), else the pointwise product for 1x1
+ * filters (it packs the input rows as they are), else the GEMM. */
 static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass,
                                      const cconv_gemm_tiles *tiles)
 {
+    /* With one input channel per group, the GEMMs multiply per group m = K/C filter rows (one
+     * for a plain depthwise layer) by a depth of only R*S: most of each MR-row micro-tile is
+     * wasted and the packing costs as much as the arithmetic, while the direct algorithm streams
+     * each plane once. A single group (C = 1) is an ordinary convolution whose K filters fill the
+     * GEMM's tiles, so it stays with the rules below. */
+    if (sh->groups > 1 && sh->groups == sh->c) return CCONV_CONV2D_DEPTHWISE;
     if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
         const int pays = pass == CCONV_CONV2D_GRAD_WEIGHT ? implicit_gemm_pays_for_weights(sh, tiles)

@@ -28,7 +28,23 @@ CASES = {
     "pointwise_grouped": ((2, 12, 6, 5), (18, 4, 1, 1), dict(groups=3, dilation=2),
                           ["gemm", "implicit_gemm", "pointwise"]),
     "one_by_one_padded": ((2, 4, 5, 6), (8, 4, 1, 1), dict(padding=1), ["gemm"]),  # crops the implicit dx
-    "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm"]),
+    "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm", "depthwise"]),
+    # the depthwise algorithm: its 3x3 and 5x5 kernels, rows of odd widths (vector tails) and
+    # narrower than a vector, strided (the scatter gradient, column phases), the generic taps
+    # with dilation and asymmetric padding, channel multipliers, one channel (groups = C = 1)
+    "depthwise_3x3": ((2, 16, 12, 19), (16, 1, 3, 3), dict(padding=1, groups=16), ["gemm", "depthwise"]),
+    "depthwise_3x3_stride2": ((2, 8, 13, 21), (8, 1, 3, 3), dict(stride=2, padding=1, groups=8), ["gemm", "depthwise"]),
+    "depthwise_5x5": ((2, 5, 11, 23), (5, 1, 5, 5), dict(padding=2, groups=5), ["gemm", "depthwise"]),
+    "depthwise_7x3_dilated_asymmetric": ((2, 3, 17, 12), (3, 1, 7, 3), dict(padding=((5, 2), (1, 3)), dilation=2, groups=3),
+                                         ["gemm", "depthwise"]),
+    "depthwise_multiplier_2": ((2, 4, 9, 10), (8, 1, 3, 3), dict(padding=1, groups=4), ["gemm", "depthwise"]),
+    "depthwise_multiplier_3_column_stride": ((2, 3, 7, 17), (9, 1, 3, 5), dict(stride=(1, 3), padding=(1, 2), groups=3),
+                                             ["gemm", "depthwise"]),
+    "depthwise_narrow_batch1": ((1, 6, 5, 3), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "depthwise"]),
+    "depthwise_one_column": ((2, 3, 4, 1), (3, 1, 3, 1), dict(padding=(1, 0), groups=3), ["gemm", "depthwise"]),
+    "depthwise_padding_past_dilated_filter": ((1, 2, 3, 2), (2, 1, 2, 2), dict(padding=4, dilation=3, groups=2),
+                                              ["gemm", "depthwise"]),
+    "depthwise_single_channel": ((2, 1, 9, 10), (3, 1, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", "depthwise"]),
 }
 FORCED = [(name, algorithm) for name, case in CASES.items() for algorithm in case[3]]
 

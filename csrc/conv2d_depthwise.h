@@ -1,0 +1,334 @@
+/* conv2d_depthwise.h: the direct depthwise algorithm (CCONV_CONV2D_DEPTHWISE), groups == C: input
+ * channel c alone feeds its m = K / C filters k = c*m + j. Forward, gradient of the input and
+ * gradient of the weights (and of the bias). Type-generic, included by conv2d.c per element type
+ * after conv2d_grad_weight.h.
+ *
+ * A depthwise convolution does only R*S multiply-adds per output, too few to hide its memory
+ * traffic, so it runs plane by plane and streams x and y once. A work item copies the rows of one
+ * input plane that a block of output rows reads into a per-thread zero-padded slab (bounded by
+ * DW_SLAB_ELEMS, so that it stays in cache); each output row is then R*S shifted multiply-adds of
+ * slab rows, vectorised along the row (the config's dwconv_rows, gemm_config.h). With a column
+ * stride sw, each slab row is stored as sw phases (padded columns ph, ph + sw, ph + 2*sw, ... side
+ * by side), so that the columns a tap reads for consecutive outputs are contiguous.
+ *   forward         items (image, channel, block of output rows); the channel's m filters share
+ *                   the slab.
+ *   gradient of x   stride 1: the same gather on dy, the channel's m dy planes in one slab and the
+ *                   filters flipped (the full correlation). Strided, or with a non-finite weight
+ *                   (whose products with dy's zero padding would put NaN where the other
+ *                   algorithms have numbers): each dy row is scattered into a zero-padded dx plane
+ *                   (dwconv_scatter), which is then cropped into dx.
+ *   gradient of w   items are channels: each thread sums whole channels over every image, in a
+ *                   fixed order (deterministic, no private copies to add); each tap is a dot
+ *                   product of dy rows with shifted slab rows (dwconv_dots).
+ */
+
+#ifndef CCONV_CONV2D_DEPTHWISE_GEOMETRY
+#define CCONV_CONV2D_DEPTHWISE_GEOMETRY
+
+/* A gather over zero-padded planes: each output plane (p x q) reads `planes` source planes
+ * (h x w) at padded row oh*stride_h + r*dil_h and column ow*stride_w + s*dil_w, where source pixel
+ * (0, 0) sits at padded (pad_top, pad_left) (negative: the source is cropped). */
+typedef struct {
+    int64_t planes, h, w, p, q;
+    int64_t r, s, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
+    int64_t width;           /* padded columns the outputs read: (q - 1)*stride_w + (s - 1)*dil_w + 1 */
+    int64_t phase_len;       /* a slab row is stride_w phases of phase_len columns */
+    int64_t row_len;         /* stride_w * phase_len */
+    int64_t rows_per_block;  /* output rows per block */
+    int64_t blocks;          /* blocks per output plane */
+    int64_t slab_rows;       /* slab rows per source plane: what a block of rows_per_block reads */
+} dw_geometry;
+
+static dw_geometry dw_geometry_make(int64_t planes, int64_t h, int64_t w, int64_t p, int64_t q, int64_t r,
+                                    int64_t s, int64_t stride_h, int64_t stride_w, int64_t dil_h, int64_t dil_w,
+                                    int64_t pad_top, int64_t pad_left)
+{
+    dw_geometry g;
+    g.planes = planes; g.h = h; g.w = w; g.p = p; g.q = q;
+    g.r = r; g.s = s; g.stride_h = stride_h; g.stride_w = stride_w; g.dil_h = dil_h; g.dil_w = dil_w;
+    g.pad_top = pad_top; g.pad_left = pad_left;
+    g.width = (q - 1) * stride_w + (s - 1) * dil_w + 1;
+    g.phase_len = ceil_div(g.width, stride_w);
+    g.row_len = stride_w * g.phase_len;
+    g.rows_per_block = p;
+    g.blocks = p > 0 ? 1 : 0;
+    g.slab_rows = (p - 1) * stride_h + (r - 1) * dil_h + 1;
+    return g;
+}
+
+/* Slab rows that `rows` output rows read. */
+static int64_t dw_slab_rows(const dw_geometry *g, int64_t rows) { return (rows - 1) * g->stride_h + (g->r - 1) * g->dil_h + 1; }
+
+/* Blocks of output rows: as many rows as keep the slab within DW_SLAB_ELEMS (at least one), then
+ * smaller blocks only while `items` planes' blocks would not share out evenly among `want` threads
+ * (the busiest more than 1/8 over the mean: a batch of one image with few channels). */
+static void dw_geometry_block(dw_geometry *g, int64_t items, int want)
+{
+    if (g->p == 0) return;
+    const int64_t per_row = g->planes * g->row_len, halo = (g->r - 1) * g->dil_h + 1;
+    const int64_t fit = DW_SLAB_ELEMS / per_row - halo;
+    const int64_t most = clamp64(fit < 0 ? 1 : fit / g->stride_h + 1, 1, g->p);
+    int64_t blocks = ceil_div(g->p, most);
+    while (blocks < g->p && 8 * ceil_div(items * blocks, want) * want > 9 * items * blocks) ++blocks;
+    g->rows_per_block = ceil_div(g->p, blocks);
+    g->blocks = ceil_div(g->p, g->rows_per_block);
+    g->slab_rows = dw_slab_rows(g, g->rows_per_block);
+}
+
+/* off[(pl*R + r)*S + s] = where tap (pl, r, s) of output (0, 0) sits in the slab. */
+static void dw_tap_offsets(const dw_geometry *g, int64_t *off)
+{
+    for (int64_t pl = 0; pl < g->planes; ++pl)
+        for (int64_t r = 0; r < g->r; ++r)
+            for (int64_t s = 0; s < g->s; ++s) {
+                const int64_t col = s * g->dil_w;
+                off[(pl * g->r + r) * g->s + s] = (pl * g->slab_rows + r * g->dil_h) * g->row_len +
+                                                  col % g->stride_w * g->phase_len + col / g->stride_w;
+            }
+}
+
+#endif
+
+/* Padded rows [u0, u0 + rows) of the source planes into the slab, plane pl's row t at
+ * slab + (pl*slab_rows + t)*row_len in phases. Source plane pl is at src + offset + pl*plane_stride
+ * (mask, laid out like src, may be NULL: entries whose mask is <= 0 are copied as 0); src is only
+ * read where the plane has pixels (it may be NULL for an empty one). */
+static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask, int64_t offset, int64_t plane_stride,
+                        int64_t u0, int64_t rows, REAL *slab)
+{
+    const int64_t sw = g->stride_w, len = g->phase_len;
+    for (int64_t pl = 0; pl < g->planes; ++pl)
+        for (int64_t t = 0; t < rows; ++t) {
+            REAL *dst = slab + (pl * g->slab_rows + t) * g->row_len;
+            const int64_t ih = u0 + t - g->pad_top;
+            if (ih < 0 || ih >= g->h || g->w == 0) {
+                memset(dst, 0, (size_t)g->row_len * sizeof(REAL));
+                continue;
+            }
+            const int64_t at = offset + pl * plane_stride + ih * g->w;
+            for (int64_t ph = 0; ph < sw; ++ph) {
+                REAL *d = dst + ph * len;
+                int64_t lo, hi;  /* phase columns e whose source column e*sw + ph - pad_left is in the plane */
+                valid_outputs(ph - g->pad_left, sw, g->w, len, &lo, &hi);
+                memset(d, 0, (size_t)lo * sizeof(REAL));
+                memset(d + hi, 0, (size_t)(len - hi) * sizeof(REAL));
+                if (hi == lo) continue;
+                const REAL *s_row = src + at + (lo * sw + ph - g->pad_left);  /* source of column lo */
+                if (mask) {
+                    const REAL *m_row = mask + at + (lo * sw + ph - g->pad_left);
+                    for (int64_t e = 0; e < hi - lo; ++e) d[lo + e] = FN(relu_grad)(s_row[e * sw], m_row[e * sw]);
+                } else if (sw == 1) {
+                    memcpy(d + lo, s_row, (size_t)(hi - lo) * sizeof(REAL));
+                } else {
+                    for (int64_t e = 0; e < hi - lo; ++e) d[lo + e] = s_row[e * sw];
+                }
+            }
+        }
+}
+
+/* y[n, c*m + j] = act(bias + the filter's taps over x[n, c]) for every image n, channel c, j < m. */
+static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                 const conv2d_plan *plan, const REAL *x, const REAL *w, const REAL *bias, REAL *y,
+                                 int relu, int threads)
+{
+    const int64_t C = sh->c, m = sh->k / C, RS = sh->r * sh->s, HW = sh->h * sh->w, PQ = sh->p * sh->q;
+    dw_geometry g = dw_geometry_make(1, sh->h, sh->w, sh->p, sh->q, sh->r, sh->s, sh->stride_h, sh->stride_w,
+                                     sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left);
+    const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS);
+    (void)plan;
+    dw_geometry_block(&g, sh->n * C, want);
+    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
+    const int t = (int)min64(want, items);
+    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * slab_size) * sizeof(REAL));
+    if (!off || !work) {
+        cconv_workspace_release(off);
+        cconv_workspace_release(work);
+        return CCONV_ENOMEM;
+    }
+    dw_tap_offsets(&g, off);
+#pragma omp parallel num_threads(t)
+    {
+        REAL *slab = work + cconv_thread_id() * slab_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t blk = it % g.blocks, plane = it / g.blocks, c = plane % C;  /* plane = n*C + c */
+            const int64_t oh0 = blk * g.rows_per_block, rows = min64(g.rows_per_block, sh->p - oh0);
+            FN(dw_fill)(&g, x, NULL, plane * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows), slab);
+            for (int64_t j = 0; j < m; ++j) {
+                const int64_t k = c * m + j;  /* y plane n*K + k = plane*m + j */
+                cfg->dwconv_rows(rows, sh->q, RS, slab, sh->stride_h * g.row_len, off, w + k * RS,
+                                 bias ? bias[k] : 0, relu, y + (plane * m + j) * PQ + oh0 * sh->q, sh->q);
+            }
+        }
+    }
+    cconv_workspace_release(off);
+    cconv_workspace_release(work);
+    return CCONV_OK;
+}
+
+/* dx by the gather (stride 1, finite weights): dx[n, c] = the full correlation of the channel's m
+ * dy planes (masked by relu_y) with their flipped filters. */
+static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                           const REAL *dy, const REAL *relu_y, const REAL *w, REAL *dx, int threads)
+{
+    const int64_t C = sh->c, m = sh->k / C, RS = sh->r * sh->s, HW = sh->h * sh->w, PQ = sh->p * sh->q;
+    dw_geometry g = dw_geometry_make(m, sh->p, sh->q, sh->h, sh->w, sh->r, sh->s, 1, 1, sh->dil_h, sh->dil_w,
+                                     sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left);
+    const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * HW, GRAIN_FLOPS);
+    dw_geometry_block(&g, sh->n * C, want);
+    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(m * g.slab_rows * g.row_len, ALIGN_ELEMS);
+    const int t = (int)min64(want, items);
+    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)(m * RS) * sizeof(int64_t));
+    REAL *flipped = (REAL *)cconv_workspace_acquire((size_t)(sh->k * RS) * sizeof(REAL));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * slab_size) * sizeof(REAL));
+    if (!off || !flipped || !work) {
+        cconv_workspace_release(off);
+        cconv_workspace_release(flipped);
+        cconv_workspace_release(work);
+        return CCONV_ENOMEM;
+    }
+    dw_tap_offsets(&g, off);
+    for (int64_t k = 0; k < sh->k; ++k)  /* channel c's taps (j, r, s) are filter c*m + j's, flipped */
+        for (int64_t rs = 0; rs < RS; ++rs) flipped[k * RS + rs] = w[k * RS + RS - 1 - rs];
+#pragma omp parallel num_threads(t)
+    {
+        REAL *slab = work + cconv_thread_id() * slab_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t blk = it % g.blocks, plane = it / g.blocks;  /* plane = n*C + c */
+            const int64_t ih0 = blk * g.rows_per_block, rows = min64(g.rows_per_block, sh->h - ih0);
+            FN(dw_fill)(&g, dy, relu_y, plane * m * PQ, PQ, ih0, dw_slab_rows(&g, rows), slab);
+            cfg->dwconv_rows(rows, sh->w, m * RS, slab, g.row_len, off, flipped + plane % C * m * RS, 0, 0,
+                             dx + plane * HW + ih0 * sh->w, sh->w);
+        }
+    }
+    cconv_workspace_release(off);
+    cconv_workspace_release(flipped);
+    cconv_workspace_release(work);
+    return CCONV_OK;
+}
+
+/* dx by the scatter (any stride): each (masked) dy row times each tap added into a zero-padded dx
+ * plane laid out as the forward's slab, which is then cropped into dx. */
+static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                            const REAL *dy, const REAL *relu_y, const REAL *w, REAL *dx, int threads)
+{
+    const int64_t C = sh->c, m = sh->k / C, RS = sh->r * sh->s, HW = sh->h * sh->w, PQ = sh->p * sh->q;
+    const dw_geometry g = dw_geometry_make(1, sh->h, sh->w, sh->p, sh->q, sh->r, sh->s, sh->stride_h, sh->stride_w,
+                                           sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left);
+    const int64_t sw = sh->stride_w, len = g.phase_len, items = sh->n * C;
+    const int64_t plane_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
+    const int64_t masked_size = relu_y ? round_up(PQ, ALIGN_ELEMS) : 0;
+    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), items);
+    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (plane_size + masked_size)) * sizeof(REAL));
+    if (!off || !work) {
+        cconv_workspace_release(off);
+        cconv_workspace_release(work);
+        return CCONV_ENOMEM;
+    }
+    dw_tap_offsets(&g, off);
+#pragma omp parallel num_threads(t)
+    {
+        REAL *padded = work + cconv_thread_id() * (plane_size + masked_size), *masked = padded + plane_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {  /* it = n*C + c */
+            const int64_t c = it % C;
+            memset(padded, 0, (size_t)(g.slab_rows * g.row_len) * sizeof(REAL));
+            for (int64_t j = 0; j < m; ++j) {
+                const int64_t k = c * m + j;
+                const REAL *grad = dy + (it * m + j) * PQ;
+                if (relu_y) {
+                    const REAL *y = relu_y + (it * m + j) * PQ;
+                    for (int64_t i = 0; i < PQ; ++i) masked[i] = FN(relu_grad)(grad[i], y[i]);
+                    grad = masked;
+                }
+                cfg->dwconv_scatter(sh->p, sh->q, RS, grad, sh->q, off, w + k * RS, padded, sh->stride_h * g.row_len);
+            }
+            for (int64_t ih = 0; ih < sh->h; ++ih) {  /* dx row ih is padded row ih + pad_top */
+                REAL *dst = dx + it * HW + ih * sh->w;
+                const int64_t u = ih + sh->pad_top;
+                memset(dst, 0, (size_t)sh->w * sizeof(REAL));
+                if (u < 0 || u >= g.slab_rows) continue;
+                for (int64_t ph = 0; ph < sw; ++ph) {
+                    const REAL *src = padded + u * g.row_len + ph * len;
+                    int64_t lo, hi;  /* phase columns e whose dx column e*sw + ph - pad_left is in the row */
+                    valid_outputs(ph - sh->pad_left, sw, sh->w, len, &lo, &hi);
+                    for (int64_t e = lo; e < hi; ++e) dst[e * sw + ph - sh->pad_left] = src[e];
+                }
+            }
+        }
+    }
+    cconv_workspace_release(off);
+    cconv_workspace_release(work);
+    return CCONV_OK;
+}
+
+static int FN(depthwise_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                    const conv2d_plan *plan, const REAL *dy, const REAL *relu_y, const REAL *w,
+                                    REAL *dx, int threads)
+{
+    (void)plan;
+    if (sh->h * sh->w == 0) return CCONV_OK;
+    if (sh->stride_h == 1 && sh->stride_w == 1 && FN(all_finite)(w, sh->k * sh->r * sh->s))
+        return FN(depthwise_grad_input_gather)(cfg, sh, dy, relu_y, w, dx, threads);
+    return FN(depthwise_grad_input_scatter)(cfg, sh, dy, relu_y, w, dx, threads);
+}
+
+/* dw[c*m + j] = the sum over images of (masked) dy[n, c*m + j] correlated with x[n, c]; db (may
+ * be NULL) the sums of the masked dy planes. One thread sums each channel, images and blocks in
+ * order: the result does not depend on the thread count. */
+static int FN(depthwise_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                     const conv2d_plan *plan, const REAL *dy, const REAL *relu_y, const REAL *x,
+                                     REAL *dw, REAL *db, int threads)
+{
+    const int64_t C = sh->c, m = sh->k / C, RS = sh->r * sh->s, HW = sh->h * sh->w, PQ = sh->p * sh->q;
+    dw_geometry g = dw_geometry_make(1, sh->h, sh->w, sh->p, sh->q, sh->r, sh->s, sh->stride_h, sh->stride_w,
+                                     sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left);
+    (void)plan;
+    memset(dw, 0, (size_t)(sh->k * RS) * sizeof(REAL));
+    if (db) memset(db, 0, (size_t)sh->k * sizeof(REAL));
+    if (sh->n == 0 || PQ == 0) return CCONV_OK;
+    dw_geometry_block(&g, 1, 1);  /* blocks bound the slab only: threads share out channels */
+    const int64_t slab_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
+    const int64_t masked_size = relu_y ? round_up(g.rows_per_block * sh->q, ALIGN_ELEMS) : 0;
+    const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), C);
+    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (slab_size + masked_size)) * sizeof(REAL));
+    if (!off || !work) {
+        cconv_workspace_release(off);
+        cconv_workspace_release(work);
+        return CCONV_ENOMEM;
+    }
+    dw_tap_offsets(&g, off);
+#pragma omp parallel num_threads(t)
+    {
+        REAL *slab = work + cconv_thread_id() * (slab_size + masked_size), *masked = slab + slab_size;
+        int64_t c;
+#pragma omp for schedule(static)
+        for (c = 0; c < C; ++c)
+            for (int64_t n = 0; n < sh->n; ++n)
+                for (int64_t blk = 0; blk < g.blocks; ++blk) {
+                    const int64_t oh0 = blk * g.rows_per_block, rows = min64(g.rows_per_block, sh->p - oh0);
+                    FN(dw_fill)(&g, x, NULL, (n * C + c) * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows), slab);
+                    for (int64_t j = 0; j < m; ++j) {
+                        const int64_t k = c * m + j, at = (n * sh->k + k) * PQ + oh0 * sh->q;
+                        const REAL *grad = dy + at;
+                        if (relu_y) {
+                            for (int64_t i = 0; i < rows * sh->q; ++i) masked[i] = FN(relu_grad)(grad[i], relu_y[at + i]);
+                            grad = masked;
+                        }
+                        cfg->dwconv_dots(rows, sh->q, RS, slab, sh->stride_h * g.row_len, off, grad, sh->q,
+                                         dw + k * RS);
+                        if (db) db[k] += FN(sum_row)(grad, NULL, rows * sh->q);
+                    }
+                }
+    }
+    cconv_workspace_release(off);
+    cconv_workspace_release(work);
+    return CCONV_OK;
+}
