@@ -6,7 +6,8 @@
  * A depthwise convolution does only R*S multiply-adds per output, too few to hide its memory
  * traffic, so it runs plane by plane and streams x and y once. A work item copies the rows of one
  * input plane that a block of output rows reads into a per-thread zero-padded slab (bounded by
- * DW_SLAB_ELEMS, so that it stays in cache); each output row is then R*S shifted multiply-adds of
+ * DW_SLAB_ELEMS, so that it stays in cache, plus ALIGN_ELEMS of slack that the row kernels' loads
+ * may run into); each output row is then R*S shifted multiply-adds of
  * slab rows, vectorised along the row (the config's dwconv_rows, gemm_config.h). With a column
  * stride sw, each slab row is stored as sw phases (padded columns ph, ph + sw, ph + 2*sw, ... side
  * by side), so that the columns a tap reads for consecutive outputs are contiguous.
@@ -137,7 +138,7 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS);
     (void)plan;
     dw_geometry_block(&g, sh->n * C, want);
-    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
+    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * slab_size) * sizeof(REAL));
@@ -151,6 +152,7 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
     {
         REAL *slab = work + cconv_thread_id() * slab_size;
         int64_t it;
+        memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* dwconv_rows' loads may run past a block */
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t blk = it % g.blocks, plane = it / g.blocks, c = plane % C;  /* plane = n*C + c */
@@ -178,7 +180,7 @@ static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, con
                                      sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left);
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * HW, GRAIN_FLOPS);
     dw_geometry_block(&g, sh->n * C, want);
-    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(m * g.slab_rows * g.row_len, ALIGN_ELEMS);
+    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(m * g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)(m * RS) * sizeof(int64_t));
     REAL *flipped = (REAL *)cconv_workspace_acquire((size_t)(sh->k * RS) * sizeof(REAL));
@@ -196,6 +198,7 @@ static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, con
     {
         REAL *slab = work + cconv_thread_id() * slab_size;
         int64_t it;
+        memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* dwconv_rows' loads may run past a block */
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t blk = it % g.blocks, plane = it / g.blocks;  /* plane = n*C + c */

@@ -3,45 +3,60 @@
  * The includer includes a vec_*.h with the masked tail operations (VMASK, VMASK_FIRST, VLOADM,
  * VSTOREM) and defines REAL and the names UKERNEL_DW_ROWS, UKERNEL_DW_DOTS, UKERNEL_DW_SCATTER.
  * The common tap counts (3x3 and 5x5 filters: 9 and 25 taps) run bodies whose tap count is a
- * constant, so that their loops unroll and a 3x3 filter's weights stay in registers; other counts
- * run the same bodies with a loop. Tails shorter than a vector go through lane masks, so nothing
- * outside the rows is read or written. */
+ * constant, so that their loops unroll; other counts run the same bodies with a loop. Rows are
+ * computed in tiles of several rows and vectors, for enough independent multiply-adds to keep the
+ * FMA units busy on short rows. Stores (and every access of dots and scatter) past the end of a
+ * row go through lane masks; rows' loads may run past it as gemm_config.h allows. */
 
-#define DW_MAX_HELD 9  /* taps whose weight vectors are held in registers across a row */
+#define DW_MAX_HELD 9  /* taps per block of the weight gradient's dot products, one accumulator each */
 
-/* dwconv_rows for `taps` taps. With taps <= DW_MAX_HELD the weights are broadcast once per call. */
+/* Rows [0, nrows) (nrows <= 4) x nv vectors (nv <= 2) of outputs from column 0 of in and out, of
+ * which the first `cols` are kept: nrows*nv independent accumulators, so that the multiply-adds of
+ * consecutive taps overlap. Loads run whole vectors (past `cols`, up to VLEN - 1 elements past the
+ * row's last kept output); stores keep `cols` columns. */
+static inline void dw_rows_tile(int nrows, int nv, int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
+                                const int64_t *off, const REAL *w, VEC vb, int relu, REAL *out, int64_t ldo)
+{
+    VEC acc[4][2];
+    for (int i = 0; i < nrows; ++i)
+        for (int v = 0; v < nv; ++v) acc[i][v] = vb;
+    for (int64_t t = 0; t < taps; ++t) {
+        const VEC wt = VBCAST(w[t]);
+        const REAL *p = in + off[t];
+        for (int i = 0; i < nrows; ++i)
+            for (int v = 0; v < nv; ++v) acc[i][v] = VFMA(wt, VLOADU(p + i * ldi + v * VLEN), acc[i][v]);
+    }
+    for (int i = 0; i < nrows; ++i)
+        for (int v = 0; v < nv; ++v) {
+            const VEC r = relu ? VMAX(VZERO(), acc[i][v]) : acc[i][v];  /* max(0, v): a NaN v stays NaN */
+            const int64_t left = cols - v * VLEN;
+            if (left >= VLEN) VSTOREU(out + i * ldo + v * VLEN, r);
+            else VSTOREM(out + i * ldo + v * VLEN, VMASK_FIRST(left), r);
+        }
+}
+
+/* dwconv_rows for `taps` taps, in tiles of up to 4 rows x 2 vectors. */
 static inline void dw_rows_body(int64_t rows, int64_t q, int64_t taps, const REAL *in, int64_t ldi,
                                 const int64_t *off, const REAL *w, REAL bias, int relu, REAL *out, int64_t ldo)
 {
-    const VEC vb = VBCAST(bias), zero = VZERO();
-    VEC held[DW_MAX_HELD];
-    const int hold = taps <= DW_MAX_HELD;
-    for (int64_t t = 0; hold && t < taps; ++t) held[t] = VBCAST(w[t]);
-    for (int64_t i = 0; i < rows; ++i) {
+    const VEC vb = VBCAST(bias);
+    for (int64_t i = 0; i < rows; i += 4) {
+        const int nrows = (int)(rows - i < 4 ? rows - i : 4);
         const REAL *row = in + i * ldi;
         REAL *dst = out + i * ldo;
-        int64_t j = 0;
-        for (; j + 2 * VLEN <= q; j += 2 * VLEN) {
-            VEC a0 = vb, a1 = vb;
-            for (int64_t t = 0; t < taps; ++t) {
-                const VEC wt = hold ? held[t] : VBCAST(w[t]);
-                const REAL *p = row + off[t] + j;
-                a0 = VFMA(wt, VLOADU(p), a0);
-                a1 = VFMA(wt, VLOADU(p + VLEN), a1);
+        for (int64_t j = 0; j < q; j += 2 * VLEN) {
+            const int64_t cols = q - j < 2 * VLEN ? q - j : 2 * VLEN;
+            const int nv = cols > VLEN ? 2 : 1;
+            switch (nrows * 2 + nv - 1) {  /* constant tile shapes, so that the loops unroll */
+            case 9: dw_rows_tile(4, 2, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
+            case 8: dw_rows_tile(4, 1, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
+            case 7: dw_rows_tile(3, 2, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
+            case 6: dw_rows_tile(3, 1, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
+            case 5: dw_rows_tile(2, 2, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
+            case 4: dw_rows_tile(2, 1, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
+            case 3: dw_rows_tile(1, 2, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
+            default: dw_rows_tile(1, 1, cols, taps, row + j, ldi, off, w, vb, relu, dst + j, ldo); break;
             }
-            if (relu) {  /* max(0, v): a NaN v stays NaN */
-                a0 = VMAX(zero, a0);
-                a1 = VMAX(zero, a1);
-            }
-            VSTOREU(dst + j, a0);
-            VSTOREU(dst + j + VLEN, a1);
-        }
-        for (; j < q; j += VLEN) {
-            const VMASK m = VMASK_FIRST(q - j < VLEN ? q - j : VLEN);
-            VEC a0 = vb;
-            for (int64_t t = 0; t < taps; ++t) a0 = VFMA(hold ? held[t] : VBCAST(w[t]), VLOADM(row + off[t] + j, m), a0);
-            if (relu) a0 = VMAX(zero, a0);
-            VSTOREM(dst + j, m, a0);
         }
     }
 }
