@@ -93,7 +93,10 @@ static void dw_tap_offsets(const dw_geometry *g, int64_t *off)
 /* Padded rows [u0, u0 + rows) of the source planes into the slab, plane pl's row t at
  * slab + (pl*slab_rows + t)*row_len in phases. Source plane pl is at src + offset + pl*plane_stride
  * (mask, laid out like src, may be NULL: entries whose mask is <= 0 are copied as 0); src is only
- * read where the plane has pixels (it may be NULL for an empty one). */
+ * read where the plane has pixels (it may be NULL for an empty one). The columns of a row that
+ * fall outside the source are the same in every row and block: the slab is zeroed once per call
+ * and nothing writes them, so only the source's columns are copied (rows outside it are zeroed
+ * whole, as a row of another block may have held pixels). */
 static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask, int64_t offset, int64_t plane_stride,
                         int64_t u0, int64_t rows, REAL *slab)
 {
@@ -111,8 +114,6 @@ static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask,
                 REAL *d = dst + ph * len;
                 int64_t lo, hi;  /* phase columns e whose source column e*sw + ph - pad_left is in the plane */
                 valid_outputs(ph - g->pad_left, sw, g->w, len, &lo, &hi);
-                memset(d, 0, (size_t)lo * sizeof(REAL));
-                memset(d + hi, 0, (size_t)(len - hi) * sizeof(REAL));
                 if (hi == lo) continue;
                 const REAL *s_row = src + at + (lo * sw + ph - g->pad_left);  /* source of column lo */
                 if (mask) {
@@ -152,7 +153,7 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
     {
         REAL *slab = work + cconv_thread_id() * slab_size;
         int64_t it;
-        memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* dwconv_rows' loads may run past a block */
+        memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* the padding columns (dw_fill) and slack */
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t blk = it % g.blocks, plane = it / g.blocks, c = plane % C;  /* plane = n*C + c */
@@ -198,7 +199,7 @@ static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, con
     {
         REAL *slab = work + cconv_thread_id() * slab_size;
         int64_t it;
-        memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* dwconv_rows' loads may run past a block */
+        memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* the padding columns (dw_fill) and slack */
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t blk = it % g.blocks, plane = it / g.blocks;  /* plane = n*C + c */
@@ -312,6 +313,7 @@ static int FN(depthwise_grad_weight)(const FN(cconv_gemm_config) *cfg, const cco
     {
         REAL *slab = work + cconv_thread_id() * (slab_size + masked_size), *masked = slab + slab_size;
         int64_t c;
+        memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* the padding columns (dw_fill) */
 #pragma omp for schedule(static)
         for (c = 0; c < C; ++c)
             for (int64_t n = 0; n < sh->n; ++n)
