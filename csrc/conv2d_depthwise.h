@@ -88,7 +88,34 @@ static void dw_tap_offsets(const dw_geometry *g, int64_t *off)
             }
 }
 
+/* Phase columns [lo0, hi0) of phase 0 and [lo1, hi1) of phase 1 that both phases share: the
+ * columns e that move as pairs (2e + base, 2e + base + 1). */
+static void dw_phase_pairs(int64_t lo0, int64_t hi0, int64_t lo1, int64_t hi1, int64_t *lo, int64_t *hi)
+{
+    *lo = max64(lo0, lo1);
+    *hi = max64(*lo, min64(hi0, hi1));
+}
+
 #endif
+
+/* d0[e] = s[2e] and d1[e] = s[2e + 1] for e < n: a row into its two column phases (compilers
+ * vectorise the pair, where the two strided loops would each run element by element). */
+static void FN(dw_split_phases)(REAL *d0, REAL *d1, const REAL *s, int64_t n)
+{
+    for (int64_t e = 0; e < n; ++e) {
+        d0[e] = s[2 * e];
+        d1[e] = s[2 * e + 1];
+    }
+}
+
+/* d[2e] = s0[e] and d[2e + 1] = s1[e] for e < n: two column phases back into a row. */
+static void FN(dw_merge_phases)(REAL *d, const REAL *s0, const REAL *s1, int64_t n)
+{
+    for (int64_t e = 0; e < n; ++e) {
+        d[2 * e] = s0[e];
+        d[2 * e + 1] = s1[e];
+    }
+}
 
 /* Padded rows [u0, u0 + rows) of the source planes into the slab, plane pl's row t at
  * slab + (pl*slab_rows + t)*row_len in phases. Source plane pl is at src + offset + pl*plane_stride
@@ -110,6 +137,18 @@ static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask,
                 continue;
             }
             const int64_t at = offset + pl * plane_stride + ih * g->w;
+            int64_t lo0, hi0, lo1, hi1, lo, hi;
+            if (sw == 2 && !mask) {  /* the pairs together, the odd ends one by one */
+                valid_outputs(-g->pad_left, 2, g->w, len, &lo0, &hi0);
+                valid_outputs(1 - g->pad_left, 2, g->w, len, &lo1, &hi1);
+                dw_phase_pairs(lo0, hi0, lo1, hi1, &lo, &hi);
+                if (hi > lo) FN(dw_split_phases)(dst + lo, dst + len + lo, src + at + (2 * lo - g->pad_left), hi - lo);
+                for (int64_t e = lo0; e < min64(lo, hi0); ++e) dst[e] = src[at + 2 * e - g->pad_left];
+                for (int64_t e = max64(hi, lo0); e < hi0; ++e) dst[e] = src[at + 2 * e - g->pad_left];
+                for (int64_t e = lo1; e < min64(lo, hi1); ++e) dst[len + e] = src[at + 2 * e + 1 - g->pad_left];
+                for (int64_t e = max64(hi, lo1); e < hi1; ++e) dst[len + e] = src[at + 2 * e + 1 - g->pad_left];
+                continue;
+            }
             for (int64_t ph = 0; ph < sw; ++ph) {
                 REAL *d = dst + ph * len;
                 int64_t lo, hi;  /* phase columns e whose source column e*sw + ph - pad_left is in the plane */
@@ -258,6 +297,19 @@ static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, co
                 const int64_t u = ih + sh->pad_top;
                 memset(dst, 0, (size_t)sh->w * sizeof(REAL));
                 if (u < 0 || u >= g.slab_rows) continue;
+                if (sw == 2) {  /* the pairs together, the odd ends one by one */
+                    const REAL *src = padded + u * g.row_len;
+                    int64_t lo0, hi0, lo1, hi1, lo, hi;
+                    valid_outputs(-sh->pad_left, 2, sh->w, len, &lo0, &hi0);
+                    valid_outputs(1 - sh->pad_left, 2, sh->w, len, &lo1, &hi1);
+                    dw_phase_pairs(lo0, hi0, lo1, hi1, &lo, &hi);
+                    if (hi > lo) FN(dw_merge_phases)(dst + (2 * lo - sh->pad_left), src + lo, src + len + lo, hi - lo);
+                    for (int64_t e = lo0; e < min64(lo, hi0); ++e) dst[2 * e - sh->pad_left] = src[e];
+                    for (int64_t e = max64(hi, lo0); e < hi0; ++e) dst[2 * e - sh->pad_left] = src[e];
+                    for (int64_t e = lo1; e < min64(lo, hi1); ++e) dst[2 * e + 1 - sh->pad_left] = src[len + e];
+                    for (int64_t e = max64(hi, lo1); e < hi1; ++e) dst[2 * e + 1 - sh->pad_left] = src[len + e];
+                    continue;
+                }
                 for (int64_t ph = 0; ph < sw; ++ph) {
                     const REAL *src = padded + u * g.row_len + ph * len;
                     int64_t lo, hi;  /* phase columns e whose dx column e*sw + ph - pad_left is in the row */
