@@ -127,44 +127,47 @@ static void FN(dw_merge_phases)(REAL *d, const REAL *s0, const REAL *s1, int64_t
 static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask, int64_t offset, int64_t plane_stride,
                         int64_t u0, int64_t rows, REAL *slab)
 {
-    const int64_t sw = g->stride_w, len = g->phase_len;
-    for (int64_t pl = 0; pl < g->planes; ++pl)
-        for (int64_t t = 0; t < rows; ++t) {
-            REAL *dst = slab + (pl * g->slab_rows + t) * g->row_len;
-            const int64_t ih = u0 + t - g->pad_top;
-            if (ih < 0 || ih >= g->h || g->w == 0) {
-                memset(dst, 0, (size_t)g->row_len * sizeof(REAL));
-                continue;
-            }
-            const int64_t at = offset + pl * plane_stride + ih * g->w;
+    const int64_t sw = g->stride_w, len = g->phase_len, pad = g->pad_left;
+    /* the slab rows whose source rows are in the plane: [t0, t1) */
+    const int64_t t0 = clamp64(g->pad_top - u0, 0, rows), t1 = g->w ? clamp64(g->pad_top + g->h - u0, t0, rows) : t0;
+    for (int64_t pl = 0; pl < g->planes; ++pl) {
+        REAL *plane = slab + pl * g->slab_rows * g->row_len;
+        const int64_t at = offset + pl * plane_stride + (u0 + t0 - g->pad_top) * g->w;  /* source of row t0 */
+        memset(plane, 0, (size_t)(t0 * g->row_len) * sizeof(REAL));
+        memset(plane + t1 * g->row_len, 0, (size_t)((rows - t1) * g->row_len) * sizeof(REAL));
+        if (t1 == t0) continue;
+        if (sw == 2 && !mask) {  /* the pairs together, the odd ends one by one */
             int64_t lo0, hi0, lo1, hi1, lo, hi;
-            if (sw == 2 && !mask) {  /* the pairs together, the odd ends one by one */
-                valid_outputs(-g->pad_left, 2, g->w, len, &lo0, &hi0);
-                valid_outputs(1 - g->pad_left, 2, g->w, len, &lo1, &hi1);
-                dw_phase_pairs(lo0, hi0, lo1, hi1, &lo, &hi);
-                if (hi > lo) FN(dw_split_phases)(dst + lo, dst + len + lo, src + at + (2 * lo - g->pad_left), hi - lo);
-                for (int64_t e = lo0; e < min64(lo, hi0); ++e) dst[e] = src[at + 2 * e - g->pad_left];
-                for (int64_t e = max64(hi, lo0); e < hi0; ++e) dst[e] = src[at + 2 * e - g->pad_left];
-                for (int64_t e = lo1; e < min64(lo, hi1); ++e) dst[len + e] = src[at + 2 * e + 1 - g->pad_left];
-                for (int64_t e = max64(hi, lo1); e < hi1; ++e) dst[len + e] = src[at + 2 * e + 1 - g->pad_left];
-                continue;
+            valid_outputs(-pad, 2, g->w, len, &lo0, &hi0);
+            valid_outputs(1 - pad, 2, g->w, len, &lo1, &hi1);
+            dw_phase_pairs(lo0, hi0, lo1, hi1, &lo, &hi);
+            for (int64_t t = t0; t < t1; ++t) {
+                REAL *dst = plane + t * g->row_len;
+                const REAL *row = src + at + (t - t0) * g->w;
+                if (hi > lo) FN(dw_split_phases)(dst + lo, dst + len + lo, row + (2 * lo - pad), hi - lo);
+                for (int64_t e = lo0; e < min64(lo, hi0); ++e) dst[e] = row[2 * e - pad];
+                for (int64_t e = max64(hi, lo0); e < hi0; ++e) dst[e] = row[2 * e - pad];
+                for (int64_t e = lo1; e < min64(lo, hi1); ++e) dst[len + e] = row[2 * e + 1 - pad];
+                for (int64_t e = max64(hi, lo1); e < hi1; ++e) dst[len + e] = row[2 * e + 1 - pad];
             }
-            for (int64_t ph = 0; ph < sw; ++ph) {
-                REAL *d = dst + ph * len;
-                int64_t lo, hi;  /* phase columns e whose source column e*sw + ph - pad_left is in the plane */
-                valid_outputs(ph - g->pad_left, sw, g->w, len, &lo, &hi);
-                if (hi == lo) continue;
-                const REAL *s_row = src + at + (lo * sw + ph - g->pad_left);  /* source of column lo */
-                if (mask) {
-                    const REAL *m_row = mask + at + (lo * sw + ph - g->pad_left);
-                    for (int64_t e = 0; e < hi - lo; ++e) d[lo + e] = FN(relu_grad)(s_row[e * sw], m_row[e * sw]);
-                } else if (sw == 1) {
-                    memcpy(d + lo, s_row, (size_t)(hi - lo) * sizeof(REAL));
-                } else {
-                    for (int64_t e = 0; e < hi - lo; ++e) d[lo + e] = s_row[e * sw];
-                }
+            continue;
+        }
+        for (int64_t ph = 0; ph < sw; ++ph) {
+            int64_t lo, hi;  /* phase columns e whose source column e*sw + ph - pad_left is in the plane */
+            valid_outputs(ph - pad, sw, g->w, len, &lo, &hi);
+            if (hi == lo) continue;
+            for (int64_t t = t0; t < t1; ++t) {
+                REAL *d = plane + t * g->row_len + ph * len + lo;
+                const int64_t first = at + (t - t0) * g->w + lo * sw + ph - pad;  /* source of column lo */
+                if (mask)
+                    for (int64_t e = 0; e < hi - lo; ++e) d[e] = FN(relu_grad)(src[first + e * sw], mask[first + e * sw]);
+                else if (sw == 1)
+                    memcpy(d, src + first, (size_t)(hi - lo) * sizeof(REAL));
+                else
+                    for (int64_t e = 0; e < hi - lo; ++e) d[e] = src[first + e * sw];
             }
         }
+    }
 }
 
 /* y[n, c*m + j] = act(bias + the filter's taps over x[n, c]) for every image n, channel c, j < m. */
@@ -262,7 +265,7 @@ static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, co
     const int64_t C = sh->c, m = sh->k / C, RS = sh->r * sh->s, HW = sh->h * sh->w, PQ = sh->p * sh->q;
     const dw_geometry g = dw_geometry_make(1, sh->h, sh->w, sh->p, sh->q, sh->r, sh->s, sh->stride_h, sh->stride_w,
                                            sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left);
-    const int64_t sw = sh->stride_w, len = g.phase_len, items = sh->n * C;
+    const int64_t sw = sh->stride_w, len = g.phase_len, left = sh->pad_left, items = sh->n * C;
     const int64_t plane_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
     const int64_t masked_size = relu_y ? round_up(PQ, ALIGN_ELEMS) : 0;
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), items);
@@ -274,6 +277,13 @@ static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, co
         return CCONV_ENOMEM;
     }
     dw_tap_offsets(&g, off);
+    /* with sw == 2, the phase columns of dx's row that move as pairs */
+    int64_t lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0, pairs_lo = 0, pairs_hi = 0;
+    if (sw == 2) {
+        valid_outputs(-left, 2, sh->w, len, &lo0, &hi0);
+        valid_outputs(1 - left, 2, sh->w, len, &lo1, &hi1);
+        dw_phase_pairs(lo0, hi0, lo1, hi1, &pairs_lo, &pairs_hi);
+    }
 #pragma omp parallel num_threads(t)
     {
         REAL *padded = work + cconv_thread_id() * (plane_size + masked_size), *masked = padded + plane_size;
@@ -297,24 +307,20 @@ static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, co
                 const int64_t u = ih + sh->pad_top;
                 memset(dst, 0, (size_t)sh->w * sizeof(REAL));
                 if (u < 0 || u >= g.slab_rows) continue;
+                const REAL *src = padded + u * g.row_len;
                 if (sw == 2) {  /* the pairs together, the odd ends one by one */
-                    const REAL *src = padded + u * g.row_len;
-                    int64_t lo0, hi0, lo1, hi1, lo, hi;
-                    valid_outputs(-sh->pad_left, 2, sh->w, len, &lo0, &hi0);
-                    valid_outputs(1 - sh->pad_left, 2, sh->w, len, &lo1, &hi1);
-                    dw_phase_pairs(lo0, hi0, lo1, hi1, &lo, &hi);
-                    if (hi > lo) FN(dw_merge_phases)(dst + (2 * lo - sh->pad_left), src + lo, src + len + lo, hi - lo);
-                    for (int64_t e = lo0; e < min64(lo, hi0); ++e) dst[2 * e - sh->pad_left] = src[e];
-                    for (int64_t e = max64(hi, lo0); e < hi0; ++e) dst[2 * e - sh->pad_left] = src[e];
-                    for (int64_t e = lo1; e < min64(lo, hi1); ++e) dst[2 * e + 1 - sh->pad_left] = src[len + e];
-                    for (int64_t e = max64(hi, lo1); e < hi1; ++e) dst[2 * e + 1 - sh->pad_left] = src[len + e];
+                    if (pairs_hi > pairs_lo)
+                        FN(dw_merge_phases)(dst + (2 * pairs_lo - left), src + pairs_lo, src + len + pairs_lo, pairs_hi - pairs_lo);
+                    for (int64_t e = lo0; e < min64(pairs_lo, hi0); ++e) dst[2 * e - left] = src[e];
+                    for (int64_t e = max64(pairs_hi, lo0); e < hi0; ++e) dst[2 * e - left] = src[e];
+                    for (int64_t e = lo1; e < min64(pairs_lo, hi1); ++e) dst[2 * e + 1 - left] = src[len + e];
+                    for (int64_t e = max64(pairs_hi, lo1); e < hi1; ++e) dst[2 * e + 1 - left] = src[len + e];
                     continue;
                 }
                 for (int64_t ph = 0; ph < sw; ++ph) {
-                    const REAL *src = padded + u * g.row_len + ph * len;
                     int64_t lo, hi;  /* phase columns e whose dx column e*sw + ph - pad_left is in the row */
-                    valid_outputs(ph - sh->pad_left, sw, sh->w, len, &lo, &hi);
-                    for (int64_t e = lo; e < hi; ++e) dst[e * sw + ph - sh->pad_left] = src[e];
+                    valid_outputs(ph - left, sw, sh->w, len, &lo, &hi);
+                    for (int64_t e = lo; e < hi; ++e) dst[e * sw + ph - left] = src[ph * len + e];
                 }
             }
         }
