@@ -58,7 +58,10 @@ static dw_geometry dw_geometry_make(int64_t planes, int64_t h, int64_t w, int64_
 }
 
 /* Slab rows that `rows` output rows read. */
-static int64_t dw_slab_rows(const dw_geometry *g, int64_t rows) { return (rows - 1) * g->stride_h + (g->r - 1) * g->dil_h + 1; }
+static int64_t dw_slab_rows(const dw_geometry *g, int64_t rows)
+{
+    return (rows - 1) * g->stride_h + (g->r - 1) * g->dil_h + 1;
+}
 
 /* Blocks of output rows: as many rows as keep the slab within DW_SLAB_ELEMS (at least one), then
  * smaller blocks only while `items` planes' blocks would not share out evenly among `want` threads
@@ -160,7 +163,8 @@ static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask,
                 REAL *d = plane + t * g->row_len + ph * len + lo;
                 const int64_t first = at + (t - t0) * g->w + lo * sw + ph - pad;  /* source of column lo */
                 if (mask)
-                    for (int64_t e = 0; e < hi - lo; ++e) d[e] = FN(relu_grad)(src[first + e * sw], mask[first + e * sw]);
+                    for (int64_t e = 0; e < hi - lo; ++e)
+                        d[e] = FN(relu_grad)(src[first + e * sw], mask[first + e * sw]);
                 else if (sw == 1)
                     memcpy(d, src + first, (size_t)(hi - lo) * sizeof(REAL));
                 else
@@ -181,7 +185,8 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS);
     (void)plan;
     dw_geometry_block(&g, sh->n * C, want);
-    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
+    const int64_t items = sh->n * C * g.blocks;
+    const int64_t slab_size = round_up(g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
     REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * slab_size) * sizeof(REAL));
@@ -223,7 +228,8 @@ static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, con
                                      sh->dil_h * (sh->r - 1) - sh->pad_top, sh->dil_w * (sh->s - 1) - sh->pad_left);
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * HW, GRAIN_FLOPS);
     dw_geometry_block(&g, sh->n * C, want);
-    const int64_t items = sh->n * C * g.blocks, slab_size = round_up(m * g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
+    const int64_t items = sh->n * C * g.blocks;
+    const int64_t slab_size = round_up(m * g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)(m * RS) * sizeof(int64_t));
     REAL *flipped = (REAL *)cconv_workspace_acquire((size_t)(sh->k * RS) * sizeof(REAL));
@@ -310,7 +316,8 @@ static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, co
                 const REAL *src = padded + u * g.row_len;
                 if (sw == 2) {  /* the pairs together, the odd ends one by one */
                     if (pairs_hi > pairs_lo)
-                        FN(dw_merge_phases)(dst + (2 * pairs_lo - left), src + pairs_lo, src + len + pairs_lo, pairs_hi - pairs_lo);
+                        FN(dw_merge_phases)(dst + (2 * pairs_lo - left), src + pairs_lo, src + len + pairs_lo,
+                                            pairs_hi - pairs_lo);
                     for (int64_t e = lo0; e < min64(pairs_lo, hi0); ++e) dst[2 * e - left] = src[e];
                     for (int64_t e = max64(pairs_hi, lo0); e < hi0; ++e) dst[2 * e - left] = src[e];
                     for (int64_t e = lo1; e < min64(pairs_lo, hi1); ++e) dst[2 * e + 1 - left] = src[len + e];
@@ -382,7 +389,8 @@ static int FN(depthwise_grad_weight)(const FN(cconv_gemm_config) *cfg, const cco
                         const int64_t k = c * m + j, at = (n * sh->k + k) * PQ + oh0 * sh->q;
                         const REAL *grad = dy + at;
                         if (relu_y) {
-                            for (int64_t i = 0; i < rows * sh->q; ++i) masked[i] = FN(relu_grad)(grad[i], relu_y[at + i]);
+                            for (int64_t i = 0; i < rows * sh->q; ++i)
+                                masked[i] = FN(relu_grad)(grad[i], relu_y[at + i]);
                             grad = masked;
                         }
                         cfg->dwconv_dots(rows, sh->q, RS, slab, sh->stride_h * g.row_len, off, grad, sh->q,

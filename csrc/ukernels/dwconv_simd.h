@@ -96,8 +96,10 @@ static inline void dw_rows_body(int64_t rows, int64_t q, int64_t taps, const REA
     for (; i + 4 <= rows; i += 4)
         for (int64_t j = 0; j < q; j += 2 * VLEN) {
             const int64_t cols = q - j < 2 * VLEN ? q - j : 2 * VLEN;
-            if (cols > VLEN) dw_rows_tile4x2(cols, taps, in + i * ldi + j, ldi, off, w, vb, relu, out + i * ldo + j, ldo);
-            else dw_rows_tile4x1(cols, taps, in + i * ldi + j, ldi, off, w, vb, relu, out + i * ldo + j, ldo);
+            const REAL *src = in + i * ldi + j;
+            REAL *dst = out + i * ldo + j;
+            if (cols > VLEN) dw_rows_tile4x2(cols, taps, src, ldi, off, w, vb, relu, dst, ldo);
+            else dw_rows_tile4x1(cols, taps, src, ldi, off, w, vb, relu, dst, ldo);
         }
     for (; i < rows; ++i)
         for (int64_t j = 0; j < q; j += 4 * VLEN)

@@ -493,7 +493,8 @@ static void run_dw_case(const Kern *K, int kind, int64_t rows, int64_t q, int64_
                 for (int64_t t = 0; t < taps; ++t) v += get(&w, t) * get(&in, i * ldi + off[t] + j);
                 want[i * ldo + j] = relu && v < 0 ? 0 : v;
             } else if (kind == DW_DOTS) {
-                for (int64_t t = 0; t < taps; ++t) want[rows * ldo + t] += get(&dy, i * ldd + j) * get(&in, i * ldi + off[t] + j);
+                for (int64_t t = 0; t < taps; ++t)
+                    want[rows * ldo + t] += get(&dy, i * ldd + j) * get(&in, i * ldi + off[t] + j);
             } else {
                 for (int64_t t = 0; t < taps; ++t) want[i * ldo + off[t] + j] += get(&w, t) * get(&dy, i * ldd + j);
             }
@@ -501,14 +502,16 @@ static void run_dw_case(const Kern *K, int kind, int64_t rows, int64_t q, int64_
     tol_scale = (double)(kind == DW_DOTS ? rows * q : taps * rows) + 2.0;
     if (K->dbl) {
         const cconv_gemm_config_f64 *f = K->f64;
-        if (kind == DW_ROWS) f->dwconv_rows(rows, q, taps, (double *)in.p, ldi, off, (double *)w.p, bias, relu, (double *)out.p, ldo);
-        else if (kind == DW_DOTS) f->dwconv_dots(rows, q, taps, (double *)in.p, ldi, off, (double *)dy.p, ldd, (double *)sums.p);
-        else f->dwconv_scatter(rows, q, taps, (double *)dy.p, ldd, off, (double *)w.p, (double *)out.p, ldo);
+        double *x = (double *)in.p, *wt = (double *)w.p, *g = (double *)dy.p, *o = (double *)out.p;
+        if (kind == DW_ROWS) f->dwconv_rows(rows, q, taps, x, ldi, off, wt, bias, relu, o, ldo);
+        else if (kind == DW_DOTS) f->dwconv_dots(rows, q, taps, x, ldi, off, g, ldd, (double *)sums.p);
+        else f->dwconv_scatter(rows, q, taps, g, ldd, off, wt, o, ldo);
     } else {
         const cconv_gemm_config_f32 *f = K->f32;
-        if (kind == DW_ROWS) f->dwconv_rows(rows, q, taps, (float *)in.p, ldi, off, (float *)w.p, (float)bias, relu, (float *)out.p, ldo);
-        else if (kind == DW_DOTS) f->dwconv_dots(rows, q, taps, (float *)in.p, ldi, off, (float *)dy.p, ldd, (float *)sums.p);
-        else f->dwconv_scatter(rows, q, taps, (float *)dy.p, ldd, off, (float *)w.p, (float *)out.p, ldo);
+        float *x = (float *)in.p, *wt = (float *)w.p, *g = (float *)dy.p, *o = (float *)out.p;
+        if (kind == DW_ROWS) f->dwconv_rows(rows, q, taps, x, ldi, off, wt, (float)bias, relu, o, ldo);
+        else if (kind == DW_DOTS) f->dwconv_dots(rows, q, taps, x, ldi, off, g, ldd, (float *)sums.p);
+        else f->dwconv_scatter(rows, q, taps, g, ldd, off, wt, o, ldo);
     }
     const double tol = 4.0 * eps_of(K) * tol_scale;
     for (int64_t i = 0; i < rows * ldo && !*why; ++i) {
