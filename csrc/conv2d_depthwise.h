@@ -14,10 +14,12 @@
  *   forward         items (image, channel, block of output rows); the channel's m filters share
  *                   the slab.
  *   gradient of x   stride 1: the same gather on dy, the channel's m dy planes in one slab and the
- *                   filters flipped (the full correlation). Strided, or with a non-finite weight
- *                   (whose products with dy's zero padding would put NaN where the other
- *                   algorithms have numbers): each dy row is scattered into a zero-padded dx plane
- *                   (dwconv_scatter), which is then cropped into dx.
+ *                   filters flipped (the full correlation). Strided: per class of rows and columns
+ *                   modulo the strides, a stride-1 gather with the taps that reach that class (the
+ *                   phases of the filter) into a padded dx plane, then cropped into dx. With a
+ *                   non-finite weight (whose products with dy's zero padding would put NaN where
+ *                   the other algorithms have numbers), each dy row is instead scattered into the
+ *                   zeroed plane (dwconv_scatter).
  *   gradient of w   items are channels: each thread sums whole channels over every image, in a
  *                   fixed order (deterministic, no private copies to add); each tap is a dot
  *                   product of dy rows with shifted slab rows (dwconv_dots).
@@ -263,26 +265,66 @@ static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, con
     return CCONV_OK;
 }
 
-/* dx by the scatter (any stride): each (masked) dy row times each tap added into a zero-padded dx
- * plane laid out as the forward's slab, which is then cropped into dx. */
-static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
-                                            const REAL *dy, const REAL *relu_y, const REAL *w, REAL *dx, int threads)
+/* dx of a strided convolution, as a zero-padded dx plane laid out as the forward's slab (row
+ * u = ih + pad_top, column v = iw + pad_left in phases), cropped into dx at the end. Padded pixel
+ * (u, v) = (sh*a + alpha, sw*b + beta) receives the taps (r, s) with r*dil_h = alpha and
+ * s*dil_w = beta modulo the strides, from dy pixel (a - kr, b - ms), kr = (r*dil_h - alpha) / sh,
+ * ms = (s*dil_w - beta) / sw: for each class (alpha, beta) of rows and columns, a stride-1 gather
+ * (dwconv_rows) over a zero-padded copy of the channel's dy planes with the class's taps. With a
+ * non-finite weight (whose products with dy's zero padding would be NaN) each dy row is instead
+ * scattered into the zeroed plane (dwconv_scatter). */
+static int FN(depthwise_grad_input_strided)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                            const REAL *dy, const REAL *relu_y, const REAL *w, REAL *dx,
+                                            int gather, int threads)
 {
     const int64_t C = sh->c, m = sh->k / C, RS = sh->r * sh->s, HW = sh->h * sh->w, PQ = sh->p * sh->q;
     const dw_geometry g = dw_geometry_make(1, sh->h, sh->w, sh->p, sh->q, sh->r, sh->s, sh->stride_h, sh->stride_w,
                                            sh->dil_h, sh->dil_w, sh->pad_top, sh->pad_left);
-    const int64_t sw = sh->stride_w, len = g.phase_len, left = sh->pad_left, items = sh->n * C;
+    const int64_t sw = sh->stride_w, sth = sh->stride_h, len = g.phase_len, left = sh->pad_left, items = sh->n * C;
+    const int64_t classes = sth * sw, taps = m * RS;
+    /* the gather's padded dy: kt rows above and mt columns left of dy, rows and columns past it
+     * up to what the classes read */
+    const int64_t kt = (sh->r - 1) * sh->dil_h / sth, mt = (sh->s - 1) * sh->dil_w / sw;
+    const int64_t dy_rows = kt + max64(sh->p, ceil_div(g.slab_rows, sth)), dy_cols = mt + max64(sh->q, len);
     const int64_t plane_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
-    const int64_t masked_size = relu_y ? round_up(PQ, ALIGN_ELEMS) : 0;
+    const int64_t slab_size = gather ? round_up(m * dy_rows * dy_cols + ALIGN_ELEMS, ALIGN_ELEMS) : 0;
+    const int64_t masked_size = relu_y && !gather ? round_up(PQ, ALIGN_ELEMS) : 0;
+    const int64_t wc_size = gather ? round_up(taps, ALIGN_ELEMS) : 0;
+    const int64_t stride = plane_size + slab_size + masked_size + wc_size;
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), items);
-    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
-    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (plane_size + masked_size)) * sizeof(REAL));
+    /* off: the scatter's RS offsets, or the gather's taps grouped by class (class_start[cl] to
+     * class_start[cl + 1]), each tap's offset in the padded dy and its index j*RS + r*S + s */
+    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)(2 * taps + classes + 1) * sizeof(int64_t));
+    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * stride) * sizeof(REAL));
     if (!off || !work) {
         cconv_workspace_release(off);
         cconv_workspace_release(work);
         return CCONV_ENOMEM;
     }
-    dw_tap_offsets(&g, off);
+    int64_t *tap_index = off + taps, *class_start = off + 2 * taps;
+    dw_geometry dyg = g;  /* the gather's padded dy, as dw_fill reads it */
+    if (gather) {
+        int64_t n_taps = 0;
+        for (int64_t cl = 0; cl < classes; ++cl) {
+            const int64_t alpha = cl / sw, beta = cl % sw;
+            class_start[cl] = n_taps;
+            for (int64_t j = 0; j < m; ++j)
+                for (int64_t r = 0; r < sh->r; ++r)
+                    for (int64_t s = 0; s < sh->s; ++s) {
+                        if ((r * sh->dil_h - alpha) % sth || (s * sh->dil_w - beta) % sw) continue;
+                        const int64_t kr = (r * sh->dil_h - alpha) / sth, ms = (s * sh->dil_w - beta) / sw;
+                        if (kr < 0 || ms < 0) continue;  /* r*dil_h < alpha: no output row reads it here */
+                        off[n_taps] = (j * dy_rows - kr) * dy_cols - ms;
+                        tap_index[n_taps++] = (j * sh->r + r) * sh->s + s;
+                    }
+        }
+        class_start[classes] = n_taps;
+        dyg = dw_geometry_make(m, sh->p, sh->q, sh->p, sh->q, 1, 1, 1, 1, 1, 1, kt, mt);
+        dyg.width = dyg.phase_len = dyg.row_len = dy_cols;
+        dyg.slab_rows = dy_rows;
+    } else {
+        dw_tap_offsets(&g, off);
+    }
     /* with sw == 2, the phase columns of dx's row that move as pairs */
     int64_t lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0, pairs_lo = 0, pairs_hi = 0;
     if (sw == 2) {
@@ -292,21 +334,40 @@ static int FN(depthwise_grad_input_scatter)(const FN(cconv_gemm_config) *cfg, co
     }
 #pragma omp parallel num_threads(t)
     {
-        REAL *padded = work + cconv_thread_id() * (plane_size + masked_size), *masked = padded + plane_size;
+        REAL *padded = work + cconv_thread_id() * stride, *slab = padded + plane_size;
+        REAL *masked = slab + slab_size, *wc = masked + masked_size;
         int64_t it;
+        if (gather) memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* the padding (dw_fill) and slack */
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {  /* it = n*C + c */
             const int64_t c = it % C;
-            memset(padded, 0, (size_t)(g.slab_rows * g.row_len) * sizeof(REAL));
-            for (int64_t j = 0; j < m; ++j) {
-                const int64_t k = c * m + j;
-                const REAL *grad = dy + (it * m + j) * PQ;
-                if (relu_y) {
-                    const REAL *y = relu_y + (it * m + j) * PQ;
-                    for (int64_t i = 0; i < PQ; ++i) masked[i] = FN(relu_grad)(grad[i], y[i]);
-                    grad = masked;
+            if (gather) {
+                FN(dw_fill)(&dyg, dy, relu_y, it * m * PQ, PQ, 0, dy_rows, slab);
+                for (int64_t i = 0; i < taps; ++i) wc[i] = w[c * taps + tap_index[i]];
+                for (int64_t cl = 0; cl < classes; ++cl) {
+                    const int64_t alpha = cl / sw, beta = cl % sw;
+                    int64_t a_lo, a_hi, b_lo, b_hi;  /* the class's pixels that dx keeps */
+                    if (alpha >= g.slab_rows) continue;
+                    valid_outputs(alpha - sh->pad_top, sth, sh->h, ceil_div(g.slab_rows - alpha, sth), &a_lo, &a_hi);
+                    valid_outputs(beta - left, sw, sh->w, len, &b_lo, &b_hi);
+                    if (a_hi == a_lo || b_hi == b_lo) continue;
+                    const int64_t first = class_start[cl];
+                    cfg->dwconv_rows(a_hi - a_lo, b_hi - b_lo, class_start[cl + 1] - first,
+                                     slab + (a_lo + kt) * dy_cols + b_lo + mt, dy_cols, off + first, wc + first, 0, 0,
+                                     padded + (sth * a_lo + alpha) * g.row_len + beta * len + b_lo, sth * g.row_len);
                 }
-                cfg->dwconv_scatter(sh->p, sh->q, RS, grad, sh->q, off, w + k * RS, padded, sh->stride_h * g.row_len);
+            } else {
+                memset(padded, 0, (size_t)(g.slab_rows * g.row_len) * sizeof(REAL));
+                for (int64_t j = 0; j < m; ++j) {
+                    const int64_t k = c * m + j;
+                    const REAL *grad = dy + (it * m + j) * PQ;
+                    if (relu_y) {
+                        const REAL *y = relu_y + (it * m + j) * PQ;
+                        for (int64_t i = 0; i < PQ; ++i) masked[i] = FN(relu_grad)(grad[i], y[i]);
+                        grad = masked;
+                    }
+                    cfg->dwconv_scatter(sh->p, sh->q, RS, grad, sh->q, off, w + k * RS, padded, sth * g.row_len);
+                }
             }
             for (int64_t ih = 0; ih < sh->h; ++ih) {  /* dx row ih is padded row ih + pad_top */
                 REAL *dst = dx + it * HW + ih * sh->w;
@@ -343,9 +404,10 @@ static int FN(depthwise_grad_input)(const FN(cconv_gemm_config) *cfg, const ccon
 {
     (void)plan;
     if (sh->h * sh->w == 0) return CCONV_OK;
-    if (sh->stride_h == 1 && sh->stride_w == 1 && FN(all_finite)(w, sh->k * sh->r * sh->s))
+    const int finite = FN(all_finite)(w, sh->k * sh->r * sh->s);
+    if (sh->stride_h == 1 && sh->stride_w == 1 && finite)
         return FN(depthwise_grad_input_gather)(cfg, sh, dy, relu_y, w, dx, threads);
-    return FN(depthwise_grad_input_scatter)(cfg, sh, dy, relu_y, w, dx, threads);
+    return FN(depthwise_grad_input_strided)(cfg, sh, dy, relu_y, w, dx, finite, threads);
 }
 
 /* dw[c*m + j] = the sum over images of (masked) dy[n, c*m + j] correlated with x[n, c]; db (may
