@@ -103,16 +103,6 @@ static void dw_phase_pairs(int64_t lo0, int64_t hi0, int64_t lo1, int64_t hi1, i
 
 #endif
 
-/* d0[e] = s[2e] and d1[e] = s[2e + 1] for e < n: a row into its two column phases (compilers
- * vectorise the pair, where the two strided loops would each run element by element). */
-static void FN(dw_split_phases)(REAL *d0, REAL *d1, const REAL *s, int64_t n)
-{
-    for (int64_t e = 0; e < n; ++e) {
-        d0[e] = s[2 * e];
-        d1[e] = s[2 * e + 1];
-    }
-}
-
 /* d[2e] = s0[e] and d[2e + 1] = s1[e] for e < n: two column phases back into a row. */
 static void FN(dw_merge_phases)(REAL *d, const REAL *s0, const REAL *s1, int64_t n)
 {
@@ -129,8 +119,8 @@ static void FN(dw_merge_phases)(REAL *d, const REAL *s0, const REAL *s1, int64_t
  * fall outside the source are the same in every row and block: the slab is zeroed once per call
  * and nothing writes them, so only the source's columns are copied (rows outside it are zeroed
  * whole, as a row of another block may have held pixels). */
-static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask, int64_t offset, int64_t plane_stride,
-                        int64_t u0, int64_t rows, REAL *slab)
+static void FN(dw_fill)(const FN(cconv_gemm_config) *cfg, const dw_geometry *g, const REAL *src, const REAL *mask,
+                        int64_t offset, int64_t plane_stride, int64_t u0, int64_t rows, REAL *slab)
 {
     const int64_t sw = g->stride_w, len = g->phase_len, pad = g->pad_left;
     /* the slab rows whose source rows are in the plane: [t0, t1) */
@@ -141,7 +131,7 @@ static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask,
         memset(plane, 0, (size_t)(t0 * g->row_len) * sizeof(REAL));
         memset(plane + t1 * g->row_len, 0, (size_t)((rows - t1) * g->row_len) * sizeof(REAL));
         if (t1 == t0) continue;
-        if (sw == 2 && !mask) {  /* the pairs together, the odd ends one by one */
+        if (sw == 2 && !mask) {  /* the pairs by the config's split (vectorised), the odd ends one by one */
             int64_t lo0, hi0, lo1, hi1, lo, hi;
             valid_outputs(-pad, 2, g->w, len, &lo0, &hi0);
             valid_outputs(1 - pad, 2, g->w, len, &lo1, &hi1);
@@ -149,7 +139,7 @@ static void FN(dw_fill)(const dw_geometry *g, const REAL *src, const REAL *mask,
             for (int64_t t = t0; t < t1; ++t) {
                 REAL *dst = plane + t * g->row_len;
                 const REAL *row = src + at + (t - t0) * g->w;
-                if (hi > lo) FN(dw_split_phases)(dst + lo, dst + len + lo, row + (2 * lo - pad), hi - lo);
+                if (hi > lo) cfg->dwconv_split(hi - lo, row + (2 * lo - pad), dst + lo, dst + len + lo);
                 for (int64_t e = lo0; e < min64(lo, hi0); ++e) dst[e] = row[2 * e - pad];
                 for (int64_t e = max64(hi, lo0); e < hi0; ++e) dst[e] = row[2 * e - pad];
                 for (int64_t e = lo1; e < min64(lo, hi1); ++e) dst[len + e] = row[2 * e + 1 - pad];
@@ -207,7 +197,7 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
         for (it = 0; it < items; ++it) {
             const int64_t blk = it % g.blocks, plane = it / g.blocks, c = plane % C;  /* plane = n*C + c */
             const int64_t oh0 = blk * g.rows_per_block, rows = min64(g.rows_per_block, sh->p - oh0);
-            FN(dw_fill)(&g, x, NULL, plane * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows), slab);
+            FN(dw_fill)(cfg, &g, x, NULL, plane * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows), slab);
             for (int64_t j = 0; j < m; ++j) {
                 const int64_t k = c * m + j;  /* y plane n*K + k = plane*m + j */
                 cfg->dwconv_rows(rows, sh->q, RS, slab, sh->stride_h * g.row_len, off, w + k * RS,
@@ -254,7 +244,7 @@ static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, con
         for (it = 0; it < items; ++it) {
             const int64_t blk = it % g.blocks, plane = it / g.blocks;  /* plane = n*C + c */
             const int64_t ih0 = blk * g.rows_per_block, rows = min64(g.rows_per_block, sh->h - ih0);
-            FN(dw_fill)(&g, dy, relu_y, plane * m * PQ, PQ, ih0, dw_slab_rows(&g, rows), slab);
+            FN(dw_fill)(cfg, &g, dy, relu_y, plane * m * PQ, PQ, ih0, dw_slab_rows(&g, rows), slab);
             cfg->dwconv_rows(rows, sh->w, m * RS, slab, g.row_len, off, flipped + plane % C * m * RS, 0, 0,
                              dx + plane * HW + ih0 * sh->w, sh->w);
         }
@@ -342,7 +332,7 @@ static int FN(depthwise_grad_input_strided)(const FN(cconv_gemm_config) *cfg, co
         for (it = 0; it < items; ++it) {  /* it = n*C + c */
             const int64_t c = it % C;
             if (gather) {
-                FN(dw_fill)(&dyg, dy, relu_y, it * m * PQ, PQ, 0, dy_rows, slab);
+                FN(dw_fill)(cfg, &dyg, dy, relu_y, it * m * PQ, PQ, 0, dy_rows, slab);
                 for (int64_t i = 0; i < taps; ++i) wc[i] = w[c * taps + tap_index[i]];
                 for (int64_t cl = 0; cl < classes; ++cl) {
                     const int64_t alpha = cl / sw, beta = cl % sw;
@@ -446,7 +436,8 @@ static int FN(depthwise_grad_weight)(const FN(cconv_gemm_config) *cfg, const cco
             for (int64_t n = 0; n < sh->n; ++n)
                 for (int64_t blk = 0; blk < g.blocks; ++blk) {
                     const int64_t oh0 = blk * g.rows_per_block, rows = min64(g.rows_per_block, sh->p - oh0);
-                    FN(dw_fill)(&g, x, NULL, (n * C + c) * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows), slab);
+                    FN(dw_fill)(cfg, &g, x, NULL, (n * C + c) * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows),
+                                slab);
                     for (int64_t j = 0; j < m; ++j) {
                         const int64_t k = c * m + j, at = (n * sh->k + k) * PQ + oh0 * sh->q;
                         const REAL *grad = dy + at;

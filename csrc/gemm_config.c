@@ -30,6 +30,7 @@ static const cconv_gemm_config_f32 scalar_f32 = {
     .dwconv_rows = cconv_f32_dwconv_rows__scalar,
     .dwconv_dots = cconv_f32_dwconv_dots__scalar,
     .dwconv_scatter = cconv_f32_dwconv_scatter__scalar,
+    .dwconv_split = cconv_f32_dwconv_split__scalar,
 };
 static const cconv_gemm_config_f64 scalar_f64 = {
     .isa = "scalar",
@@ -42,6 +43,7 @@ static const cconv_gemm_config_f64 scalar_f64 = {
     .dwconv_rows = cconv_f64_dwconv_rows__scalar,
     .dwconv_dots = cconv_f64_dwconv_dots__scalar,
     .dwconv_scatter = cconv_f64_dwconv_scatter__scalar,
+    .dwconv_split = cconv_f64_dwconv_split__scalar,
 };
 static const cconv_gemm_configs scalar = {"scalar", &scalar_f32, &scalar_f64};
 
@@ -57,6 +59,7 @@ static const cconv_gemm_config_f32 avx2_f32 = {
     .dwconv_rows = cconv_f32_dwconv_rows__avx2,
     .dwconv_dots = cconv_f32_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f32_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f32_dwconv_split__avx2,
 };
 static const cconv_gemm_config_f64 avx2_f64 = {
     .isa = "avx2",
@@ -68,6 +71,7 @@ static const cconv_gemm_config_f64 avx2_f64 = {
     .dwconv_rows = cconv_f64_dwconv_rows__avx2,
     .dwconv_dots = cconv_f64_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f64_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f64_dwconv_split__avx2,
 };
 static const cconv_gemm_configs avx2 = {"avx2", &avx2_f32, &avx2_f64};
 #endif
@@ -85,6 +89,7 @@ static const cconv_gemm_config_f32 avx512_f32 = {
     .dwconv_rows = cconv_f32_dwconv_rows__avx2,
     .dwconv_dots = cconv_f32_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f32_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f32_dwconv_split__avx2,
 };
 static const cconv_gemm_config_f64 avx512_f64 = {
     .isa = "avx512",
@@ -97,6 +102,7 @@ static const cconv_gemm_config_f64 avx512_f64 = {
     .dwconv_rows = cconv_f64_dwconv_rows__avx2,
     .dwconv_dots = cconv_f64_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f64_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f64_dwconv_split__avx2,
 };
 static const cconv_gemm_configs avx512 = {"avx512", &avx512_f32, &avx512_f64};
 #endif

@@ -81,7 +81,8 @@ typedef void cconv_transpose_ukernel_f64(const double *src, const double *mask, 
  *            with relu (keeping NaN): the forward, and the gradient of the input as a gather
  *   dots     sums[t] += sum over i, j of dy[i*ldd + j] * in[i*ldi + off[t] + j]: the weight gradient
  *   scatter  out[i*ldo + off[t] + j] += w[t] * dy[i*ldd + j], rows in order and taps in order within
- *            a row (their targets overlap): the gradient of the input of a strided convolution */
+ *            a row (their targets overlap): the gradient of the input with non-finite weights
+ *   split    d0[e] = s[2e], d1[e] = s[2e + 1] for e < n: a row into its two column phases (stride 2) */
 typedef void cconv_dwconv_rows_ukernel_f32(int64_t rows, int64_t q, int64_t taps, const float *in, int64_t ldi,
                                            const int64_t *off, const float *w, float bias, int relu, float *out,
                                            int64_t ldo);
@@ -96,6 +97,8 @@ typedef void cconv_dwconv_scatter_ukernel_f32(int64_t rows, int64_t q, int64_t t
                                               const int64_t *off, const float *w, float *out, int64_t ldo);
 typedef void cconv_dwconv_scatter_ukernel_f64(int64_t rows, int64_t q, int64_t taps, const double *dy, int64_t ldd,
                                               const int64_t *off, const double *w, double *out, int64_t ldo);
+typedef void cconv_dwconv_split_ukernel_f32(int64_t n, const float *s, float *d0, float *d1);
+typedef void cconv_dwconv_split_ukernel_f64(int64_t n, const double *s, double *d0, double *d1);
 
 /* Tile sizes and cache blocking of one config: what the algorithm selection needs to know. */
 typedef struct {
@@ -117,6 +120,7 @@ typedef struct {
     cconv_dwconv_rows_ukernel_f32 *dwconv_rows;
     cconv_dwconv_dots_ukernel_f32 *dwconv_dots;
     cconv_dwconv_scatter_ukernel_f32 *dwconv_scatter;
+    cconv_dwconv_split_ukernel_f32 *dwconv_split;
 } cconv_gemm_config_f32;
 
 typedef struct {
@@ -130,6 +134,7 @@ typedef struct {
     cconv_dwconv_rows_ukernel_f64 *dwconv_rows;
     cconv_dwconv_dots_ukernel_f64 *dwconv_dots;
     cconv_dwconv_scatter_ukernel_f64 *dwconv_scatter;
+    cconv_dwconv_split_ukernel_f64 *dwconv_split;
 } cconv_gemm_config_f64;
 
 /* One ISA's configs for both element types. */

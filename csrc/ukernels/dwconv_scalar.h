@@ -1,6 +1,6 @@
 /* dwconv_scalar.h: the portable depthwise row kernels (gemm_config.h: dwconv_rows, dwconv_dots,
  * dwconv_scatter) in plain C, the reference the SIMD ones are tested against. The includer defines
- * REAL and the names UKERNEL_DW_ROWS, UKERNEL_DW_DOTS and UKERNEL_DW_SCATTER. */
+ * REAL and the names UKERNEL_DW_ROWS, UKERNEL_DW_DOTS, UKERNEL_DW_SCATTER and UKERNEL_DW_SPLIT. */
 
 void UKERNEL_DW_ROWS(int64_t rows, int64_t q, int64_t taps, const REAL *in, int64_t ldi, const int64_t *off,
                      const REAL *w, REAL bias, int relu, REAL *out, int64_t ldo)
@@ -32,6 +32,15 @@ void UKERNEL_DW_SCATTER(int64_t rows, int64_t q, int64_t taps, const REAL *dy, i
             for (int64_t j = 0; j < q; ++j) out[i * ldo + off[t] + j] += w[t] * dy[i * ldd + j];
 }
 
+void UKERNEL_DW_SPLIT(int64_t n, const REAL *s, REAL *d0, REAL *d1)
+{
+    for (int64_t e = 0; e < n; ++e) {
+        d0[e] = s[2 * e];
+        d1[e] = s[2 * e + 1];
+    }
+}
+
 #undef UKERNEL_DW_ROWS
+#undef UKERNEL_DW_SPLIT
 #undef UKERNEL_DW_DOTS
 #undef UKERNEL_DW_SCATTER

@@ -1,7 +1,8 @@
 /* dwconv_simd.h: the depthwise row kernels (gemm_config.h: dwconv_rows, dwconv_dots,
  * dwconv_scatter) with SIMD vectors along the row, stamped out by the <type>-dwconv-<isa>.c files.
  * The includer includes a vec_*.h with the masked tail operations (VMASK, VMASK_FIRST, VLOADM,
- * VSTOREM) and defines REAL and the names UKERNEL_DW_ROWS, UKERNEL_DW_DOTS, UKERNEL_DW_SCATTER.
+ * VSTOREM) and VDEINTERLEAVE, and defines REAL and the names UKERNEL_DW_ROWS, UKERNEL_DW_DOTS,
+ * UKERNEL_DW_SCATTER and UKERNEL_DW_SPLIT.
  * The common tap counts (3x3 and 5x5 filters: 9 and 25 taps) run bodies whose tap count is a
  * constant, so that their loops unroll; other counts run the same bodies with a loop. Rows are
  * computed in tiles of several rows and vectors, for enough independent multiply-adds to keep the
@@ -205,6 +206,22 @@ void UKERNEL_DW_SCATTER(int64_t rows, int64_t q, int64_t taps, const REAL *dy, i
     }
 }
 
+void UKERNEL_DW_SPLIT(int64_t n, const REAL *s, REAL *d0, REAL *d1)
+{
+    int64_t e = 0;
+    for (; e + VLEN <= n; e += VLEN) {
+        VEC even, odd;
+        VDEINTERLEAVE(VLOADU(s + 2 * e), VLOADU(s + 2 * e + VLEN), even, odd);
+        VSTOREU(d0 + e, even);
+        VSTOREU(d1 + e, odd);
+    }
+    for (; e < n; ++e) {
+        d0[e] = s[2 * e];
+        d1[e] = s[2 * e + 1];
+    }
+}
+
 #undef UKERNEL_DW_ROWS
+#undef UKERNEL_DW_SPLIT
 #undef UKERNEL_DW_DOTS
 #undef UKERNEL_DW_SCATTER

@@ -8,4 +8,5 @@
 #define UKERNEL_DW_ROWS cconv_f64_dwconv_rows__avx2
 #define UKERNEL_DW_DOTS cconv_f64_dwconv_dots__avx2
 #define UKERNEL_DW_SCATTER cconv_f64_dwconv_scatter__avx2
+#define UKERNEL_DW_SPLIT cconv_f64_dwconv_split__avx2
 #include "dwconv_simd.h"

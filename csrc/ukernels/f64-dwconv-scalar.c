@@ -6,4 +6,5 @@
 #define UKERNEL_DW_ROWS cconv_f64_dwconv_rows__scalar
 #define UKERNEL_DW_DOTS cconv_f64_dwconv_dots__scalar
 #define UKERNEL_DW_SCATTER cconv_f64_dwconv_scatter__scalar
+#define UKERNEL_DW_SPLIT cconv_f64_dwconv_split__scalar
 #include "dwconv_scalar.h"

@@ -17,3 +17,10 @@
 #define VMASK_FIRST(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
 #define VLOADM(p, mask) _mm256_maskload_pd(p, mask)
 #define VSTOREM(p, mask, v) _mm256_maskstore_pd(p, mask, v)
+/* even = lanes 0, 2, 4, ... of the pair (a, b) in order, odd = lanes 1, 3, 5, ... */
+#define VDEINTERLEAVE(a, b, even, odd)                                                                     \
+    do {                                                                                                   \
+        const __m256d a_ = (a), b_ = (b);                                                                  \
+        (even) = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a_, b_), 0xd8);                                  \
+        (odd) = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a_, b_), 0xd8);                                   \
+    } while (0)

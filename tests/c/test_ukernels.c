@@ -551,6 +551,26 @@ static int sweep_dwconv(const Kern *K)
                 for (size_t t = 0; t < sizeof DW_TAPS / sizeof DW_TAPS[0]; ++t)
                     for (int relu = 0; relu <= (kind == DW_ROWS); ++relu)
                         run_dw_case(K, kind, DW_ROW_COUNTS[r], DW_QS[qi], DW_TAPS[t], relu);
+    for (int64_t n = 0; n <= 40; ++n) {  /* the split: whole vectors and tails */
+        Arr src = arr_new(2 * n, K->dbl, 0), d0 = arr_new(n + 1, K->dbl, 0), d1 = arr_new(n + 1, K->dbl, 0);
+        int bad = 0;
+        fill(&src, 1.0, 1);
+        fill(&d0, SENTINEL, 0);
+        fill(&d1, SENTINEL, 0);
+        if (K->dbl) K->f64->dwconv_split(n, (double *)src.p, (double *)d0.p, (double *)d1.p);
+        else K->f32->dwconv_split(n, (float *)src.p, (float *)d0.p, (float *)d1.p);
+        for (int64_t e = 0; e < n; ++e) bad |= get(&d0, e) != get(&src, 2 * e) || get(&d1, e) != get(&src, 2 * e + 1);
+        bad |= get(&d0, n) != SENTINEL || get(&d1, n) != SENTINEL;
+        if (bad) {
+            failed++;
+            printf("FAIL %s %s dwconv_split n=%lld\n", K->isa, K->type, (long long)n);
+        } else {
+            passed++;
+        }
+        arr_free(&src);
+        arr_free(&d0);
+        arr_free(&d1);
+    }
     return passed + failed - before;
 }
 
