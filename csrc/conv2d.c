@@ -6,6 +6,7 @@
  *   conv2d_gemm.h           GEMM and pointwise: forward, gradient of the input
  *   conv2d_implicit_gemm.h  implicit GEMM (a zero-padded slab, split into phases when strided, read in place)
  *   conv2d_grad_weight.h    the weight and bias gradients of every algorithm
+ *   conv2d_depthwise.h      depthwise (groups == C): plane by plane, shifted rows of a padded copy
  * A new algorithm is one more header here, its entry in conv2d.h's enum and in ALGORITHMS below,
  * and its rules in conv2d_plan.c. */
 #include "conv2d.h"
@@ -24,6 +25,7 @@
 #define SLAB_ROWS 128             /* output channels per block of the implicit GEMM */
 #define GRAIN_FLOPS 2.0e6         /* do not wake a thread for less work than this */
 #define SUM_LANES 16              /* independent partial sums in reductions */
+#define DW_SLAB_ELEMS 16384       /* elements of one depthwise slab block at most (it stays in L2) */
 #define ALIGN_ELEMS 16            /* workspace slices start on 64-byte boundaries (panels are read aligned) */
 
 #define REAL float

@@ -10,6 +10,7 @@ static const char *const NAMES[CCONV_CONV2D_ALGORITHM_COUNT] = {
     [CCONV_CONV2D_GEMM] = "gemm",
     [CCONV_CONV2D_IMPLICIT_GEMM] = "implicit_gemm",
     [CCONV_CONV2D_POINTWISE] = "pointwise",
+    [CCONV_CONV2D_DEPTHWISE] = "depthwise",
 };
 
 const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm)
@@ -107,6 +108,9 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
     }
     case CCONV_CONV2D_POINTWISE:
         return is_pointwise(sh) ? NULL : "the pointwise algorithm runs 1x1 filters with stride 1 and no padding only";
+    case CCONV_CONV2D_DEPTHWISE:
+        return sh->groups == sh->c ? NULL
+                                   : "the depthwise algorithm runs groups == C only (one input channel per group)";
     default:
         return "unknown algorithm";
     }
@@ -195,13 +199,19 @@ static int64_t images_per_item(const cconv_conv2d_shape *sh, cconv_conv2d_pass p
     return images > 1 ? ceil_div(sh->n, ceil_div(sh->n, images)) : 1;
 }
 
-/* The algorithm AUTO runs: on maps small enough that the GEMM's items hold several images, the
- * GEMM (the implicit GEMM streams the weights once per image); else the implicit GEMM where it
- * applies and pays (rules above), else the pointwise product for 1x1 filters (it packs the input
- * rows as they are), else the GEMM. */
+/* The algorithm AUTO runs: the depthwise algorithm for a depthwise convolution (below); on maps
+ * small enough that the GEMM's items hold several images, the GEMM (the implicit GEMM streams the
+ * weights once per image); else the implicit GEMM where it applies and pays (rules above), else
+ * the pointwise product for 1x1 filters (it packs the input rows as they are), else the GEMM. */
 static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass,
                                      const cconv_gemm_tiles *tiles, int elem_size)
 {
+    /* With one input channel per group, the GEMMs multiply per group m = K/C filter rows (one
+     * for a plain depthwise layer) by a depth of only R*S: most of each MR-row micro-tile is
+     * wasted and the packing costs as much as the arithmetic, while the direct algorithm streams
+     * each plane once. A single group (C = 1) is an ordinary convolution whose K filters fill the
+     * GEMM's tiles, so it stays with the rules below. */
+    if (sh->groups > 1 && sh->groups == sh->c) return CCONV_CONV2D_DEPTHWISE;
     if (images_per_block(sh, pass, tiles, elem_size) > 1) return is_pointwise(sh) ? CCONV_CONV2D_POINTWISE : CCONV_CONV2D_GEMM;
     if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);

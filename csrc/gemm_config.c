@@ -27,6 +27,10 @@ static const cconv_gemm_config_f32 scalar_f32 = {
     .gemm_aoff = cconv_f32_gemm_aoff_4x8__scalar,
     .gemm_pix = cconv_f32_gemm_pix_4x8__scalar,
     .transpose = cconv_f32_transpose__scalar,
+    .dwconv_rows = cconv_f32_dwconv_rows__scalar,
+    .dwconv_dots = cconv_f32_dwconv_dots__scalar,
+    .dwconv_scatter = cconv_f32_dwconv_scatter__scalar,
+    .dwconv_split = cconv_f32_dwconv_split__scalar,
 };
 static const cconv_gemm_config_f64 scalar_f64 = {
     .isa = "scalar",
@@ -36,6 +40,10 @@ static const cconv_gemm_config_f64 scalar_f64 = {
     .gemm_aoff = cconv_f64_gemm_aoff_4x8__scalar,
     .gemm_pix = cconv_f64_gemm_pix_4x8__scalar,
     .transpose = cconv_f64_transpose__scalar,
+    .dwconv_rows = cconv_f64_dwconv_rows__scalar,
+    .dwconv_dots = cconv_f64_dwconv_dots__scalar,
+    .dwconv_scatter = cconv_f64_dwconv_scatter__scalar,
+    .dwconv_split = cconv_f64_dwconv_split__scalar,
 };
 static const cconv_gemm_configs scalar = {"scalar", &scalar_f32, &scalar_f64};
 
@@ -48,6 +56,10 @@ static const cconv_gemm_config_f32 avx2_f32 = {
     .gemm_boff = cconv_f32_gemm_boff_6x16__avx2,
     .gemm_aoff = cconv_f32_gemm_aoff_6x16__avx2,
     .transpose = cconv_f32_transpose_8x8__avx2,
+    .dwconv_rows = cconv_f32_dwconv_rows__avx2,
+    .dwconv_dots = cconv_f32_dwconv_dots__avx2,
+    .dwconv_scatter = cconv_f32_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f32_dwconv_split__avx2,
 };
 static const cconv_gemm_config_f64 avx2_f64 = {
     .isa = "avx2",
@@ -56,11 +68,16 @@ static const cconv_gemm_config_f64 avx2_f64 = {
     .gemm_boff = cconv_f64_gemm_boff_6x8__avx2,
     .gemm_aoff = cconv_f64_gemm_aoff_6x8__avx2,
     .transpose = cconv_f64_transpose_4x4__avx2,
+    .dwconv_rows = cconv_f64_dwconv_rows__avx2,
+    .dwconv_dots = cconv_f64_dwconv_dots__avx2,
+    .dwconv_scatter = cconv_f64_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f64_dwconv_split__avx2,
 };
 static const cconv_gemm_configs avx2 = {"avx2", &avx2_f32, &avx2_f64};
 #endif
 
 #if defined(CCONV_HAVE_AVX512)
+/* The depthwise row kernels are bandwidth-bound: the AVX2 ones serve here too. */
 static const cconv_gemm_config_f32 avx512_f32 = {
     .isa = "avx512",
     .tiles = {.mr = 8, .nr = 32, .pix_mr = 14, .pix_nr = 32, .kc = KC, .nc = NC, .mc = MC},
@@ -69,6 +86,10 @@ static const cconv_gemm_config_f32 avx512_f32 = {
     .gemm_aoff = cconv_f32_gemm_aoff_8x32__avx512,
     .gemm_pix = cconv_f32_gemm_pix_14x32__avx512,
     .transpose = cconv_f32_transpose_8x8__avx2,
+    .dwconv_rows = cconv_f32_dwconv_rows__avx2,
+    .dwconv_dots = cconv_f32_dwconv_dots__avx2,
+    .dwconv_scatter = cconv_f32_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f32_dwconv_split__avx2,
 };
 static const cconv_gemm_config_f64 avx512_f64 = {
     .isa = "avx512",
@@ -78,6 +99,10 @@ static const cconv_gemm_config_f64 avx512_f64 = {
     .gemm_aoff = cconv_f64_gemm_aoff_8x16__avx512,
     .gemm_pix = cconv_f64_gemm_pix_14x16__avx512,
     .transpose = cconv_f64_transpose_4x4__avx2,
+    .dwconv_rows = cconv_f64_dwconv_rows__avx2,
+    .dwconv_dots = cconv_f64_dwconv_dots__avx2,
+    .dwconv_scatter = cconv_f64_dwconv_scatter__avx2,
+    .dwconv_split = cconv_f64_dwconv_split__avx2,
 };
 static const cconv_gemm_configs avx512 = {"avx512", &avx512_f32, &avx512_f64};
 #endif

@@ -72,6 +72,34 @@ typedef void cconv_transpose_ukernel_f64(const double *src, const double *mask, 
                                             int64_t cols, int64_t run, int64_t period, double *dst, int64_t ldd,
                                             double *sums);
 
+/* The depthwise convolution's row kernels (conv2d_depthwise.h), vectorised along a row of q
+ * outputs; rows i < rows of ldi (input), ldo (output) and ldd (dy) elements apart, taps t < taps
+ * at offsets off[t] into a zero-padded input row. Each reads and writes only the elements named,
+ * except that rows may read up to 15 elements past the last of `in` it uses (in the caller's
+ * slack; the values there do not matter):
+ *   rows     out[i*ldo + j] = act(bias + sum over t of w[t] * in[i*ldi + off[t] + j]), act = max(., 0)
+ *            with relu (keeping NaN): the forward, and the gradient of the input as a gather
+ *   dots     sums[t] += sum over i, j of dy[i*ldd + j] * in[i*ldi + off[t] + j]: the weight gradient
+ *   scatter  out[i*ldo + off[t] + j] += w[t] * dy[i*ldd + j], rows in order and taps in order within
+ *            a row (their targets overlap): the gradient of the input with non-finite weights
+ *   split    d0[e] = s[2e], d1[e] = s[2e + 1] for e < n: a row into its two column phases (stride 2) */
+typedef void cconv_dwconv_rows_ukernel_f32(int64_t rows, int64_t q, int64_t taps, const float *in, int64_t ldi,
+                                           const int64_t *off, const float *w, float bias, int relu, float *out,
+                                           int64_t ldo);
+typedef void cconv_dwconv_rows_ukernel_f64(int64_t rows, int64_t q, int64_t taps, const double *in, int64_t ldi,
+                                           const int64_t *off, const double *w, double bias, int relu, double *out,
+                                           int64_t ldo);
+typedef void cconv_dwconv_dots_ukernel_f32(int64_t rows, int64_t q, int64_t taps, const float *in, int64_t ldi,
+                                           const int64_t *off, const float *dy, int64_t ldd, float *sums);
+typedef void cconv_dwconv_dots_ukernel_f64(int64_t rows, int64_t q, int64_t taps, const double *in, int64_t ldi,
+                                           const int64_t *off, const double *dy, int64_t ldd, double *sums);
+typedef void cconv_dwconv_scatter_ukernel_f32(int64_t rows, int64_t q, int64_t taps, const float *dy, int64_t ldd,
+                                              const int64_t *off, const float *w, float *out, int64_t ldo);
+typedef void cconv_dwconv_scatter_ukernel_f64(int64_t rows, int64_t q, int64_t taps, const double *dy, int64_t ldd,
+                                              const int64_t *off, const double *w, double *out, int64_t ldo);
+typedef void cconv_dwconv_split_ukernel_f32(int64_t n, const float *s, float *d0, float *d1);
+typedef void cconv_dwconv_split_ukernel_f64(int64_t n, const double *s, double *d0, double *d1);
+
 /* Tile sizes and cache blocking of one config: what the algorithm selection needs to know. */
 typedef struct {
     int mr, nr;          /* the packed, B-offset and A-offset kernels' tile */
@@ -89,6 +117,10 @@ typedef struct {
     cconv_gemm_aoff_ukernel_f32 *gemm_aoff;
     cconv_gemm_pix_ukernel_f32 *gemm_pix;  /* NULL where the registers are too few for it */
     cconv_transpose_ukernel_f32 *transpose;
+    cconv_dwconv_rows_ukernel_f32 *dwconv_rows;
+    cconv_dwconv_dots_ukernel_f32 *dwconv_dots;
+    cconv_dwconv_scatter_ukernel_f32 *dwconv_scatter;
+    cconv_dwconv_split_ukernel_f32 *dwconv_split;
 } cconv_gemm_config_f32;
 
 typedef struct {
@@ -99,6 +131,10 @@ typedef struct {
     cconv_gemm_aoff_ukernel_f64 *gemm_aoff;
     cconv_gemm_pix_ukernel_f64 *gemm_pix;
     cconv_transpose_ukernel_f64 *transpose;
+    cconv_dwconv_rows_ukernel_f64 *dwconv_rows;
+    cconv_dwconv_dots_ukernel_f64 *dwconv_dots;
+    cconv_dwconv_scatter_ukernel_f64 *dwconv_scatter;
+    cconv_dwconv_split_ukernel_f64 *dwconv_split;
 } cconv_gemm_config_f64;
 
 /* One ISA's configs for both element types. */

@@ -45,7 +45,23 @@ CASES = {
     "small_maps_pointwise_grouped": ((4, 512, 3, 5), (512, 256, 1, 1), dict(groups=2),
                                      ["gemm", "implicit_gemm", "pointwise"]),
     "one_by_one_padded": ((2, 4, 5, 6), (8, 4, 1, 1), dict(padding=1), ["gemm"]),  # crops the implicit dx
-    "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm"]),
+    "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "implicit_gemm", "depthwise"]),
+    # the depthwise algorithm: its 3x3 and 5x5 kernels, rows of odd widths (vector tails) and
+    # narrower than a vector, strided (the scatter gradient, column phases), the generic taps
+    # with dilation and asymmetric padding, channel multipliers, one channel (groups = C = 1)
+    "depthwise_3x3": ((2, 16, 12, 19), (16, 1, 3, 3), dict(padding=1, groups=16), ["gemm", "depthwise"]),
+    "depthwise_3x3_stride2": ((2, 8, 13, 21), (8, 1, 3, 3), dict(stride=2, padding=1, groups=8), ["gemm", "depthwise"]),
+    "depthwise_5x5": ((2, 5, 11, 23), (5, 1, 5, 5), dict(padding=2, groups=5), ["gemm", "depthwise"]),
+    "depthwise_7x3_dilated_asymmetric": ((2, 3, 17, 12), (3, 1, 7, 3), dict(padding=((5, 2), (1, 3)), dilation=2, groups=3),
+                                         ["gemm", "depthwise"]),
+    "depthwise_multiplier_2": ((2, 4, 9, 10), (8, 1, 3, 3), dict(padding=1, groups=4), ["gemm", "depthwise"]),
+    "depthwise_multiplier_3_column_stride": ((2, 3, 7, 17), (9, 1, 3, 5), dict(stride=(1, 3), padding=(1, 2), groups=3),
+                                             ["gemm", "depthwise"]),
+    "depthwise_narrow_batch1": ((1, 6, 5, 3), (6, 1, 3, 3), dict(padding=1, groups=6), ["gemm", "depthwise"]),
+    "depthwise_one_column": ((2, 3, 4, 1), (3, 1, 3, 1), dict(padding=(1, 0), groups=3), ["gemm", "depthwise"]),
+    "depthwise_padding_past_dilated_filter": ((1, 2, 3, 2), (2, 1, 2, 2), dict(padding=4, dilation=3, groups=2),
+                                              ["gemm", "depthwise"]),
+    "depthwise_single_channel": ((2, 1, 9, 10), (3, 1, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", "depthwise"]),
 }
 PASSES = ("forward", "grad_input", "grad_weight")
 FORCED = [(name, algorithm if isinstance(algorithm, str) else algorithm[0])
@@ -280,3 +296,87 @@ def test_auto_takes_several_images_per_item_only_where_the_weights_leave_the_cac
     assert {entry["auto"] for entry in large.values()} == {"gemm"}
     small = F.conv_algorithms((64, 6, 14, 14), (16, 6, 5, 5))
     assert {entry["auto"] for entry in small.values()} == {"implicit_gemm"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_depthwise_matches_reference(data):
+    """Random depthwise geometries (channel multipliers, any filter, stride, dilation and padding,
+    images down to one pixel), forced onto the depthwise algorithm, with and without the ReLU."""
+    n, c, m = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 3))
+    r, s = data.draw(st.integers(1, 7)), data.draw(st.integers(1, 7))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    dilation = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    pad = ((data.draw(st.integers(0, 6)), data.draw(st.integers(0, 6))),
+           (data.draw(st.integers(0, 6)), data.draw(st.integers(0, 6))))
+    h, w = data.draw(st.integers(1, 20)), data.draw(st.integers(1, 40))
+    relu = data.draw(st.booleans())
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    kwargs = dict(stride=stride, padding=pad, dilation=dilation, groups=c)
+    try:
+        listed = F.conv_algorithms((n, c, h, w), (c * m, 1, r, s), **kwargs)
+    except ValueError:  # the filter does not fit the padded input
+        return
+    assert all("depthwise" in entry["applicable"] for entry in listed.values())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weight = rng.standard_normal((c * m, 1, r, s)).astype(dtype)
+    bias = rng.standard_normal(c * m).astype(dtype)
+    activation = "relu" if relu else None
+    y = F.conv2d(x, weight, bias, activation=activation, algorithm="depthwise", **kwargs)
+    plain = ref.conv2d(x, weight, bias, **kwargs)
+    ref.assert_close(y, np.maximum(plain, 0) if relu else plain, dtype, "y")
+    grad_out = rng.standard_normal(y.shape).astype(dtype)
+    grads = F.conv2d_backward(grad_out, x, weight, activation=activation, output=y if relu else None,
+                              algorithm="depthwise", **kwargs)
+    expected = ref.conv2d_backward(grad_out * (plain > 0) if relu else grad_out, x, weight, **kwargs)
+    for what, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads, expected):
+        ref.assert_close(got, want, dtype, what)
+
+
+def test_auto_runs_depthwise_for_depthwise_layers():
+    listed = F.conv_algorithms((2, 32, 16, 16), (64, 1, 3, 3), stride=2, padding=1, groups=32)
+    assert all(entry["auto"] == "depthwise" for entry in listed.values())
+    # one channel is an ordinary convolution: its filters fill the GEMM's tiles
+    listed = F.conv_algorithms((2, 1, 16, 16), (32, 1, 3, 3), padding=1)
+    assert "depthwise" in listed["forward"]["applicable"] and listed["forward"]["auto"] != "depthwise"
+    with pytest.raises(ValueError, match="depthwise algorithm runs groups == C only"):
+        F.conv2d(np.ones((1, 4, 5, 5), np.float32), np.ones((4, 2, 3, 3), np.float32), groups=2, algorithm="depthwise")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise_weight_gradient_is_deterministic(threads):
+    x, weight, bias, kwargs = arrays("depthwise_3x3", np.float32)
+    grad_out = np.random.default_rng(5).standard_normal((2, 16, 12, 19)).astype(np.float32)
+    with running(threads, SIMD_PATHS[-1]):
+        first = F.conv2d_backward(grad_out, x, weight, algorithm="depthwise", **kwargs)
+        for _ in range(3):
+            for a, b in zip(first, F.conv2d_backward(grad_out, x, weight, algorithm="depthwise", **kwargs)):
+                np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("poisoned", ["x", "weight"])
+def test_depthwise_non_finite_values_stay_where_torch_puts_them(poisoned, stride):
+    """Padding meets every tap in the forward (as in torch's and the GEMM's products) but not in
+    the gradients: an infinity in x or the weights must not spread NaN where torch has numbers."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 6, 11, 13))
+    weight = rng.standard_normal((12, 1, 3, 3)) * 0.3
+    bias = rng.standard_normal(12)
+    kwargs = dict(stride=stride, padding=1, groups=6)
+    target = x if poisoned == "x" else weight
+    target.flat[rng.choice(target.size, 3, replace=False)] = np.inf
+    y = F.conv2d(x, weight, bias, algorithm="depthwise", **kwargs)
+    grad_out = rng.standard_normal(y.shape)
+    grads = F.conv2d_backward(grad_out, x, weight, algorithm="depthwise", **kwargs)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, torch.tensor(bias), **kwargs)
+    yt.backward(torch.tensor(grad_out))
+    for what, got, want in (("y", y, yt.detach()), ("grad_x", grads[0], xt.grad), ("grad_weight", grads[1], wt.grad)):
+        want = want.numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what}: NaN placement")
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{what}: infinity placement")
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-9, atol=1e-9, err_msg=what)

@@ -111,7 +111,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
         algorithm: 'auto' (chosen per shape), or one of ALGORITHMS that can run this geometry:
                   'gemm' (im2col packed into GEMM panels; any geometry), 'implicit_gemm' (stride 1:
                   the input read in place from a zero-padded copy), 'pointwise' (1x1, stride 1, no
-                  padding). conv_algorithms() lists those that apply to a shape.
+                  padding), 'depthwise' (groups = C: plane by plane from a zero-padded copy).
+                  conv_algorithms() lists those that apply to a shape.
     Returns:
         y: (N, K, P, Q) with P = floor((H + top + bottom - dh*(R-1) - 1) / sh) + 1, Q likewise.
     """

@@ -1,6 +1,7 @@
 /* ukernels.h: every micro-kernel of csrc/ukernels/, named <type>_<kind>_<tile>__<isa> after its
- * file (<type>-gemm-<tile>-<isa>.c). gemm_config.c puts them in per-ISA configs; the kinds and
- * their contracts are in gemm_config.h. */
+ * file (<type>-gemm-<tile>-<isa>.c), or <type>_dwconv_<kind>__<isa> for the depthwise row kernels
+ * (<type>-dwconv-<isa>.c). gemm_config.c puts them in per-ISA configs; the kinds and their
+ * contracts are in gemm_config.h. */
 #ifndef CCONV_UKERNELS_H
 #define CCONV_UKERNELS_H
 
@@ -16,6 +17,14 @@ cconv_gemm_boff_ukernel_f64 cconv_f64_gemm_boff_4x8__scalar;
 cconv_gemm_aoff_ukernel_f64 cconv_f64_gemm_aoff_4x8__scalar;
 cconv_gemm_pix_ukernel_f64 cconv_f64_gemm_pix_4x8__scalar;
 cconv_transpose_ukernel_f64 cconv_f64_transpose__scalar;
+cconv_dwconv_rows_ukernel_f32 cconv_f32_dwconv_rows__scalar;
+cconv_dwconv_dots_ukernel_f32 cconv_f32_dwconv_dots__scalar;
+cconv_dwconv_scatter_ukernel_f32 cconv_f32_dwconv_scatter__scalar;
+cconv_dwconv_split_ukernel_f32 cconv_f32_dwconv_split__scalar;
+cconv_dwconv_rows_ukernel_f64 cconv_f64_dwconv_rows__scalar;
+cconv_dwconv_dots_ukernel_f64 cconv_f64_dwconv_dots__scalar;
+cconv_dwconv_scatter_ukernel_f64 cconv_f64_dwconv_scatter__scalar;
+cconv_dwconv_split_ukernel_f64 cconv_f64_dwconv_split__scalar;
 
 #if defined(CCONV_HAVE_AVX2)
 cconv_gemm_ukernel_f32 cconv_f32_gemm_6x16__avx2;
@@ -26,6 +35,14 @@ cconv_gemm_ukernel_f64 cconv_f64_gemm_6x8__avx2;
 cconv_gemm_boff_ukernel_f64 cconv_f64_gemm_boff_6x8__avx2;
 cconv_gemm_aoff_ukernel_f64 cconv_f64_gemm_aoff_6x8__avx2;
 cconv_transpose_ukernel_f64 cconv_f64_transpose_4x4__avx2;
+cconv_dwconv_rows_ukernel_f32 cconv_f32_dwconv_rows__avx2;
+cconv_dwconv_dots_ukernel_f32 cconv_f32_dwconv_dots__avx2;
+cconv_dwconv_scatter_ukernel_f32 cconv_f32_dwconv_scatter__avx2;
+cconv_dwconv_split_ukernel_f32 cconv_f32_dwconv_split__avx2;
+cconv_dwconv_rows_ukernel_f64 cconv_f64_dwconv_rows__avx2;
+cconv_dwconv_dots_ukernel_f64 cconv_f64_dwconv_dots__avx2;
+cconv_dwconv_scatter_ukernel_f64 cconv_f64_dwconv_scatter__avx2;
+cconv_dwconv_split_ukernel_f64 cconv_f64_dwconv_split__avx2;
 #endif
 
 #if defined(CCONV_HAVE_AVX512)

@@ -456,6 +456,124 @@ static void sweep_transpose(const Kern *K)
             }
 }
 
+/* ------------------------------------------------------------------------------ depthwise rows */
+
+enum { DW_ROWS, DW_DOTS, DW_SCATTER, DW_KINDS };
+static const char *const DW_NAMES[DW_KINDS] = {"dwconv_rows", "dwconv_dots", "dwconv_scatter"};
+static const int64_t DW_ROW_COUNTS[] = {1, 2, 3, 4, 5, 9};
+static const int64_t DW_QS[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33};
+static const int64_t DW_TAPS[] = {1, 3, 9, 10, 25, 27};
+
+/* One call of a depthwise row kernel against a double-precision loop over exactly the elements
+ * gemm_config.h names: in holds what the taps read plus the 15 elements of slack that rows may
+ * read; out (rows, scatter) is sentinel-filled, and what the kernel must not write must stay so. */
+static void run_dw_case(const Kern *K, int kind, int64_t rows, int64_t q, int64_t taps, int relu)
+{
+    const int64_t span = 2 * q + 5, ldi = span + q + 3, ldo = q + 4 + (kind == DW_SCATTER ? span : 0), ldd = q + 2;
+    int64_t *off = random_offsets(taps, span);
+    const int64_t n_in = (rows - 1) * ldi + span + q + 15;
+    Arr in = arr_new(n_in, K->dbl, 0), w = arr_new(taps, K->dbl, 0), dy = arr_new((rows - 1) * ldd + q, K->dbl, 0);
+    Arr out = arr_new(rows * ldo, K->dbl, 0), sums = arr_new(taps, K->dbl, 0);
+    const double bias = uniform();
+    char why[200] = "";
+    fill(&in, 1.0, 1);
+    fill(&w, 1.0, 1);
+    fill(&dy, 1.0, 1);
+    fill(&sums, 1.0, 1);
+    if (kind == DW_SCATTER) fill(&out, 1.0, 1);
+    else fill(&out, SENTINEL, 0);
+    double *want = (double *)checked(malloc((size_t)(rows * ldo + taps) * sizeof(double)));
+    for (int64_t i = 0; i < rows * ldo; ++i) want[i] = get(&out, i);
+    for (int64_t t = 0; t < taps; ++t) want[rows * ldo + t] = get(&sums, t);
+    double tol_scale = 0;
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < q; ++j) {
+            if (kind == DW_ROWS) {
+                double v = bias;
+                for (int64_t t = 0; t < taps; ++t) v += get(&w, t) * get(&in, i * ldi + off[t] + j);
+                want[i * ldo + j] = relu && v < 0 ? 0 : v;
+            } else if (kind == DW_DOTS) {
+                for (int64_t t = 0; t < taps; ++t)
+                    want[rows * ldo + t] += get(&dy, i * ldd + j) * get(&in, i * ldi + off[t] + j);
+            } else {
+                for (int64_t t = 0; t < taps; ++t) want[i * ldo + off[t] + j] += get(&w, t) * get(&dy, i * ldd + j);
+            }
+        }
+    tol_scale = (double)(kind == DW_DOTS ? rows * q : taps * rows) + 2.0;
+    if (K->dbl) {
+        const cconv_gemm_config_f64 *f = K->f64;
+        double *x = (double *)in.p, *wt = (double *)w.p, *g = (double *)dy.p, *o = (double *)out.p;
+        if (kind == DW_ROWS) f->dwconv_rows(rows, q, taps, x, ldi, off, wt, bias, relu, o, ldo);
+        else if (kind == DW_DOTS) f->dwconv_dots(rows, q, taps, x, ldi, off, g, ldd, (double *)sums.p);
+        else f->dwconv_scatter(rows, q, taps, g, ldd, off, wt, o, ldo);
+    } else {
+        const cconv_gemm_config_f32 *f = K->f32;
+        float *x = (float *)in.p, *wt = (float *)w.p, *g = (float *)dy.p, *o = (float *)out.p;
+        if (kind == DW_ROWS) f->dwconv_rows(rows, q, taps, x, ldi, off, wt, (float)bias, relu, o, ldo);
+        else if (kind == DW_DOTS) f->dwconv_dots(rows, q, taps, x, ldi, off, g, ldd, (float *)sums.p);
+        else f->dwconv_scatter(rows, q, taps, g, ldd, off, wt, o, ldo);
+    }
+    const double tol = 4.0 * eps_of(K) * tol_scale;
+    for (int64_t i = 0; i < rows * ldo && !*why; ++i) {
+        const double got = get(&out, i);
+        if (fabs(got - want[i]) > tol * (1.0 + fabs(want[i])))
+            snprintf(why, sizeof why, "out[%lld] = %.9g, want %.9g", (long long)i, got, want[i]);
+    }
+    for (int64_t t = 0; t < taps && !*why; ++t) {
+        const double got = get(&sums, t);
+        if (fabs(got - want[rows * ldo + t]) > tol * (1.0 + fabs(want[rows * ldo + t])))
+            snprintf(why, sizeof why, "sums[%lld] = %.9g, want %.9g", (long long)t, got, want[rows * ldo + t]);
+    }
+    if (*why) {
+        failed++;
+        printf("FAIL %s %s %s rows=%lld q=%lld taps=%lld relu=%d: %s\n", K->isa, K->type, DW_NAMES[kind],
+               (long long)rows, (long long)q, (long long)taps, relu, why);
+    } else {
+        passed++;
+    }
+    free(want);
+    free(off);
+    arr_free(&in);
+    arr_free(&w);
+    arr_free(&dy);
+    arr_free(&out);
+    arr_free(&sums);
+}
+
+/* Every depthwise row kernel of the config over row counts (tiles of up to four rows), widths
+ * around the vector lengths (masked tails) and tap counts (the 3x3 and 5x5 bodies, others). */
+static int sweep_dwconv(const Kern *K)
+{
+    const int before = passed + failed;
+    for (int kind = 0; kind < DW_KINDS; ++kind)
+        for (size_t r = 0; r < sizeof DW_ROW_COUNTS / sizeof DW_ROW_COUNTS[0]; ++r)
+            for (size_t qi = 0; qi < sizeof DW_QS / sizeof DW_QS[0]; ++qi)
+                for (size_t t = 0; t < sizeof DW_TAPS / sizeof DW_TAPS[0]; ++t)
+                    for (int relu = 0; relu <= (kind == DW_ROWS); ++relu)
+                        run_dw_case(K, kind, DW_ROW_COUNTS[r], DW_QS[qi], DW_TAPS[t], relu);
+    for (int64_t n = 0; n <= 40; ++n) {  /* the split: whole vectors and tails */
+        Arr src = arr_new(2 * n, K->dbl, 0), d0 = arr_new(n + 1, K->dbl, 0), d1 = arr_new(n + 1, K->dbl, 0);
+        int bad = 0;
+        fill(&src, 1.0, 1);
+        fill(&d0, SENTINEL, 0);
+        fill(&d1, SENTINEL, 0);
+        if (K->dbl) K->f64->dwconv_split(n, (double *)src.p, (double *)d0.p, (double *)d1.p);
+        else K->f32->dwconv_split(n, (float *)src.p, (float *)d0.p, (float *)d1.p);
+        for (int64_t e = 0; e < n; ++e) bad |= get(&d0, e) != get(&src, 2 * e) || get(&d1, e) != get(&src, 2 * e + 1);
+        bad |= get(&d0, n) != SENTINEL || get(&d1, n) != SENTINEL;
+        if (bad) {
+            failed++;
+            printf("FAIL %s %s dwconv_split n=%lld\n", K->isa, K->type, (long long)n);
+        } else {
+            passed++;
+        }
+        arr_free(&src);
+        arr_free(&d0);
+        arr_free(&d1);
+    }
+    return passed + failed - before;
+}
+
 /* ------------------------------------------------------------------------------ main */
 
 static void test_config(const Kern *K)
@@ -477,12 +595,13 @@ static void test_config(const Kern *K)
         else sweep_gemm(K, kind);
         cases[kind] = passed + failed - before;
     }
+    const int dw_cases = sweep_dwconv(K);
     printf("%s %s (tile %dx%d, pixel tile %dx%d) cases:", K->isa, K->type, K->t->mr, K->t->nr, K->t->pix_mr,
            K->t->pix_nr);
     for (int kind = 0; kind < KINDS; ++kind)
         if (present[kind]) printf(" %s %d", KIND_NAMES[kind], cases[kind]);
         else printf(" %s (none)", KIND_NAMES[kind]);
-    printf("\n");
+    printf(" dwconv %d\n", dw_cases);
     fflush(stdout);
 }
 
