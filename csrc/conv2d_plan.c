@@ -78,6 +78,24 @@ static double slab_elements_per_row(const slab_shape *fs)
     return (double)fs->cin * rows * (double)slab_row_period(fs) * phases;
 }
 
+/* The depthwise algorithm refuses geometries whose zero-padded planes (a per-thread copy of the
+ * m planes of one channel that its gradient of the input may take whole) would hold more than
+ * this many elements: huge images, padding or dilation, which the GEMM runs in bounded memory. */
+#define DEPTHWISE_PLANE_ELEMENTS_MAX ((double)(1 << 24))
+
+/* The elements of the m = K/C padded planes of one channel, in floating point: the input's
+ * padded extent that the outputs read, or the output's padded by the dilated filter (the
+ * gradient of the input), whichever is larger. */
+static double depthwise_plane_elements(const cconv_conv2d_shape *sh)
+{
+    const double dilated_h = (double)(sh->r - 1) * (double)sh->dil_h, dilated_w = (double)(sh->s - 1) * (double)sh->dil_w;
+    const double read_h = (double)(sh->p - 1) * (double)sh->stride_h + dilated_h + 1;
+    const double read_w = (double)(sh->q - 1) * (double)sh->stride_w + dilated_w + 1;
+    const double rows = read_h > (double)sh->h + dilated_h ? read_h : (double)sh->h + dilated_h;
+    const double cols = read_w > (double)sh->w + dilated_w ? read_w : (double)sh->w + dilated_w;
+    return (double)(sh->c ? sh->k / sh->c : 0) * rows * cols;
+}
+
 static int is_pointwise(const cconv_conv2d_shape *sh)
 {
     return sh->r == 1 && sh->s == 1 && sh->stride_h == 1 && sh->stride_w == 1 && sh->pad_top == 0 &&
@@ -109,8 +127,11 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
     case CCONV_CONV2D_POINTWISE:
         return is_pointwise(sh) ? NULL : "the pointwise algorithm runs 1x1 filters with stride 1 and no padding only";
     case CCONV_CONV2D_DEPTHWISE:
-        return sh->groups == sh->c ? NULL
-                                   : "the depthwise algorithm runs groups == C only (one input channel per group)";
+        if (sh->groups != sh->c) return "the depthwise algorithm runs groups == C only (one input channel per group)";
+        if (depthwise_plane_elements(sh) > DEPTHWISE_PLANE_ELEMENTS_MAX)
+            return "the depthwise algorithm's zero-padded planes would be too large for this image, padding and "
+                   "dilation (the GEMM runs it)";
+        return NULL;
     default:
         return "unknown algorithm";
     }
@@ -211,7 +232,7 @@ static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_
      * wasted and the packing costs as much as the arithmetic, while the direct algorithm streams
      * each plane once. A single group (C = 1) is an ordinary convolution whose K filters fill the
      * GEMM's tiles, so it stays with the rules below. */
-    if (sh->groups > 1 && sh->groups == sh->c) return CCONV_CONV2D_DEPTHWISE;
+    if (sh->groups > 1 && !cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_DEPTHWISE)) return CCONV_CONV2D_DEPTHWISE;
     if (images_per_block(sh, pass, tiles, elem_size) > 1) return is_pointwise(sh) ? CCONV_CONV2D_POINTWISE : CCONV_CONV2D_GEMM;
     if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);

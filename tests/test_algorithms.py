@@ -380,3 +380,27 @@ def test_depthwise_non_finite_values_stay_where_torch_puts_them(poisoned, stride
         np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{what}: infinity placement")
         finite = np.isfinite(want)
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-9, atol=1e-9, err_msg=what)
+
+
+def test_depthwise_refuses_planes_too_large_and_auto_runs_the_gemm():
+    """A depthwise layer with huge padding and dilation: its padded planes would not fit memory,
+    so the depthwise algorithm refuses by name and 'auto' runs the GEMM; only the middle tap of
+    each filter meets the one pixel."""
+    big = 2**31 - 1
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((1, 4, 1, 1)), rng.standard_normal((8, 1, 3, 1))
+    kwargs = dict(padding=((big, big), (0, 0)), dilation=(big, 1), groups=4)
+    listed = F.conv_algorithms(x.shape, w.shape, **kwargs)
+    assert all(entry["applicable"] == ["gemm"] for entry in listed.values())
+    with pytest.raises(ValueError, match="depthwise algorithm's zero-padded planes would be too large"):
+        F.conv2d(x, w, algorithm="depthwise", **kwargs)
+    middle, channel = w[:, 0, 1, 0], np.repeat(x.ravel(), 2)  # filter k reads channel k // 2
+    y = F.conv2d(x, w, **kwargs)
+    np.testing.assert_allclose(y.ravel(), middle * channel, rtol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = F.conv2d_backward(dy, x, w, **kwargs)
+    np.testing.assert_allclose(dx.ravel(), (middle * dy.ravel()).reshape(4, 2).sum(1), rtol=1e-12)
+    want_dw = np.zeros_like(w)
+    want_dw[:, 0, 1, 0] = dy.ravel() * channel
+    np.testing.assert_allclose(dw, want_dw, rtol=1e-12)
+    np.testing.assert_allclose(db, dy.ravel(), rtol=1e-12)
