@@ -10,7 +10,6 @@ import stat
 import struct
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -118,16 +117,22 @@ def idx_header(type_code, shape):
     return bytes([0, 0, type_code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
 
 
-def test_gzip_bomb_with_a_bad_header_is_refused_at_once(tmp_path):
+def test_gzip_bomb_with_a_bad_header_is_refused_at_once(tmp_path, monkeypatch):
     path = tmp_path / "bomb.gz"
     with gzip.open(path, "wb", compresslevel=9) as f:
         chunk = bytes(1 << 20)
         for _ in range(512):  # 512 MiB of zeros: a header of zeros has no valid element type
             f.write(chunk)
-    start = time.perf_counter()
+    read, taken = gzip.GzipFile.read, []
+
+    def counting_read(self, *args):
+        data = read(self, *args)
+        taken.append(len(data))
+        return data
+    monkeypatch.setattr(gzip.GzipFile, "read", counting_read)
     with pytest.raises(ValueError, match="element type"):
         datasets.read_idx(path)
-    assert time.perf_counter() - start < 2
+    assert 0 < sum(taken) <= 64  # the header, not the 512 MiB behind it
 
 
 def test_gzip_declaring_more_than_it_can_hold_is_refused_before_decompressing(tmp_path):
@@ -189,18 +194,20 @@ def test_small_file_declaring_a_huge_architecture_is_refused_fast(tmp_path):
     path = tmp_path / "bomb.npz"
     craft_model_file(path, huge_dense_config(200000))  # 40 GB of float32 weights
     assert os.path.getsize(path) < 2048
+    # 2 GiB of address space: building the layer first would fail with MemoryError. AddressSanitizer
+    # reserves far more address space than that for its shadow memory, so the sanitizer run
+    # (which preloads it) checks the refusal without the limit.
+    limit = "libasan" not in os.environ.get("LD_PRELOAD", "")
     code = ("import resource, sys, cconv\n"
-            "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
-            "try:\n"
+            + ("resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n" if limit else "")
+            + "try:\n"
             "    cconv.load_model(sys.argv[1])\n"
             "except ValueError as exc:\n"
             "    print('ValueError', exc)\n")
-    start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "ValueError" in result.stdout and "more parameter data" in result.stdout
-    assert time.perf_counter() - start < 30
 
 
 def test_array_header_declaring_a_huge_shape_is_refused_before_reading(tmp_path):
