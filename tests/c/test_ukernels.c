@@ -155,6 +155,13 @@ static double eps_of(const Kern *K) { return K->dbl ? DBL_EPSILON : FLT_EPSILON;
 enum { GEMM, BOFF, AOFF, PIX, TRANSPOSE, KINDS };
 static const char *const KIND_NAMES[KINDS] = {"gemm", "gemm_boff", "gemm_aoff", "gemm_pix", "transpose"};
 static const int64_t KCS[] = {1, 2, 3, 7, 16, 384, 385};
+/* The depths swept: all of KCS, or with CCONV_QUICK_SWEEP set (and not "0") only the short ones,
+ * for runs under Valgrind, which the long depths would slow for little more coverage. */
+static int kc_count(void)
+{
+    const char *quick = getenv("CCONV_QUICK_SWEEP");
+    return quick && *quick && strcmp(quick, "0") ? 5 : (int)(sizeof KCS / sizeof KCS[0]);
+}
 static const int64_t AOFF_RUNS[] = {1, 3, 14};  /* A-offset runs shorter than kc (plus run >= kc) */
 static const int64_t NAN_KCS[2] = {3, 16};      /* depths of the NaN-rule cases */
 
@@ -339,7 +346,7 @@ static void sweep_gemm(const Kern *K, int kind)
     int ms[8], ns[8];
     const int nm = tile_sizes(mr, ms), nn = tile_sizes(nr, ns);
     Layout lay[12];
-    for (int d = 0; d < (int)(sizeof KCS / sizeof KCS[0]); ++d) {
+    for (int d = 0; d < kc_count(); ++d) {
         const int nl = layouts_for(K, kind, KCS[d], lay);
         for (int l = 0; l < nl; ++l)
             for (int a = 0; a < nm; ++a)
