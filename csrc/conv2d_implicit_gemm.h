@@ -133,9 +133,9 @@ static void FN(fill_slab_phases)(const slab_shape *fs, const slab_layout *L, con
                         memset(dst, 0, (size_t)wp * sizeof(REAL));
                         continue;
                     }
-                    const REAL *src = xg + (c * fs->h + ih) * fs->w + pw - fs->pad_left;
+                    const REAL *src = xg + (c * fs->h + ih) * fs->w;
                     memset(dst, 0, (size_t)lo * sizeof(REAL));
-                    for (int64_t i = lo; i < hi; ++i) dst[i] = src[i * sw];
+                    for (int64_t i = lo; i < hi; ++i) dst[i] = src[i * sw + pw - fs->pad_left];
                     memset(dst + hi, 0, (size_t)(wp - hi) * sizeof(REAL));
                 }
             }
