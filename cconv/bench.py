@@ -186,7 +186,9 @@ def run_child(table, setting, args):
     if args.rows:
         command += ["--rows", ",".join(args.rows)]
     print(f"[{table}: timing with malloc '{setting}' in a child process]", file=sys.stderr, flush=True)
-    child = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+    # run from there too: `-m` puts the working folder first on sys.path, and a source checkout's
+    # unbuilt cconv there would shadow the installed one
+    child = subprocess.run(command, env=env, cwd=package_root, stdout=subprocess.PIPE, text=True)
     if child.returncode != 0:
         raise SystemExit(f"cconv.bench: the '{setting}' child process of the {table} table "
                          f"failed (exit status {child.returncode})")

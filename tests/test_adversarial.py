@@ -26,15 +26,16 @@ from cconv.layers import (BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAv
 from cconv.model import _config_digest
 from cconv.trainer import Trainer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cconv.__file__)))  # where the tested cconv lives
 
 
 def run_child(code, env=None, timeout=120):
-    """Run `code` in a fresh interpreter that imports this checkout's cconv."""
+    """Run `code` in a fresh interpreter that imports the tested cconv (run from its folder: `-c`
+    puts the working folder first on sys.path, and a source checkout's cconv may be unbuilt)."""
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+                          timeout=timeout, cwd=ROOT)
 
 
 def small_model(seed=0):
@@ -205,7 +206,7 @@ def test_small_file_declaring_a_huge_architecture_is_refused_fast(tmp_path):
             "except ValueError as exc:\n"
             "    print('ValueError', exc)\n")
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+                            env=dict(os.environ, PYTHONPATH=ROOT), timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "ValueError" in result.stdout and "more parameter data" in result.stdout
 

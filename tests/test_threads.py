@@ -175,7 +175,7 @@ def spin_setting(env):
     clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     clean["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(cconv.__file__)))
     return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True,
-                          text=True, check=True).stdout.split()
+                          text=True, check=True, cwd=clean["PYTHONPATH"]).stdout.split()
 
 
 def test_import_bounds_openmp_spinning_unless_the_user_chose():
