@@ -8,10 +8,11 @@ import os as _os
 # Between parallel regions, GNU OpenMP's idle threads spin on their cores for about 300,000
 # iterations before they sleep. A small network runs thousands of short regions, so on a shared
 # machine those spins take the cores that other processes need (two trainings side by side were
-# 10x slower each instead of 2x). A short spin keeps cconv's speed when it is alone. Set before
-# the extensions load the OpenMP runtime, which reads it once; the user's own setting wins.
+# 10x slower each instead of 2x). A short spin shares the machine; much shorter, and a small
+# network alone pays for its threads falling asleep between regions. Set before the extensions
+# load the OpenMP runtime, which reads it once; the user's own setting wins.
 if not any(name in _os.environ for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")):
-    _os.environ["GOMP_SPINCOUNT"] = "1000"
+    _os.environ["GOMP_SPINCOUNT"] = "3000"
 
 try:  # the compiled extensions first, so that a missing build says what to do
     from cconv import _conv, _memory, _pool  # noqa: F401

@@ -179,6 +179,6 @@ def spin_setting(env):
 
 
 def test_import_bounds_openmp_spinning_unless_the_user_chose():
-    assert spin_setting({}) == ["1000", "None"]
+    assert spin_setting({}) == ["3000", "None"]
     assert spin_setting({"OMP_WAIT_POLICY": "active"}) == ["None", "active"]
     assert spin_setting({"GOMP_SPINCOUNT": "infinite"}) == ["infinite", "None"]
