@@ -11,6 +11,7 @@ from cconv import functional as F
 from cconv._config import config
 
 import reference as ref
+from test_conv_paths import assert_non_finite_like_torch
 from test_properties import SIMD_PATHS, running
 
 # name: (x shape, weight shape, conv2d keyword arguments, algorithms that must apply), where an
@@ -371,15 +372,7 @@ def test_depthwise_non_finite_values_stay_where_torch_puts_them(poisoned, stride
     y = F.conv2d(x, weight, bias, algorithm="depthwise", **kwargs)
     grad_out = rng.standard_normal(y.shape)
     grads = F.conv2d_backward(grad_out, x, weight, algorithm="depthwise", **kwargs)
-    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
-    yt = torch.nn.functional.conv2d(xt, wt, torch.tensor(bias), **kwargs)
-    yt.backward(torch.tensor(grad_out))
-    for what, got, want in (("y", y, yt.detach()), ("grad_x", grads[0], xt.grad), ("grad_weight", grads[1], wt.grad)):
-        want = want.numpy()
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what}: NaN placement")
-        np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{what}: infinity placement")
-        finite = np.isfinite(want)
-        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-9, atol=1e-9, err_msg=what)
+    assert_non_finite_like_torch(torch, x, weight, bias, kwargs, y, grad_out, grads)
 
 
 def test_depthwise_refuses_planes_too_large_and_auto_runs_the_gemm():

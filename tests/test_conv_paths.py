@@ -115,6 +115,12 @@ def test_non_finite_values_stay_where_torch_puts_them(poisoned):
     y = F.conv2d(x, weight, bias, **kwargs)
     grad_out = np.random.default_rng(4).standard_normal(y.shape)
     grads = F.conv2d_backward(grad_out, x, weight, **kwargs)
+    assert_non_finite_like_torch(torch, x, weight, bias, kwargs, y, grad_out, grads)
+
+
+def assert_non_finite_like_torch(torch, x, weight, bias, kwargs, y, grad_out, grads):
+    """y and the x and weight gradients have NaN and infinities exactly where torch's have them,
+    and torch's finite values elsewhere."""
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
     yt = torch.nn.functional.conv2d(xt, wt, torch.tensor(bias), **kwargs)
     yt.backward(torch.tensor(grad_out))
