@@ -71,8 +71,10 @@ done
 step "aarch64 cross build, run under qemu-aarch64"
 build aarch64-openmp aarch64-linux-gnu-gcc -fopenmp
 build aarch64-serial aarch64-linux-gnu-gcc ""
+# The fork test is skipped here: qemu-user's own locks are not fork-safe while another guest thread
+# runs, so a forked child can hang inside the emulator. The native builds above run it.
 for variant in openmp serial; do
-    run_tests "aarch64-$variant" "" qemu-aarch64 -L /usr/aarch64-linux-gnu
+    run_tests "aarch64-$variant" "" CCONV_SKIP_FORK_TEST=1 qemu-aarch64 -L /usr/aarch64-linux-gnu
 done
 
 step "Windows cross build (mingw-w64)"
