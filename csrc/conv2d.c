@@ -7,6 +7,7 @@
  *   conv2d_implicit_gemm.h  implicit GEMM (a zero-padded slab, split into phases when strided, read in place)
  *   conv2d_grad_weight.h    the weight and bias gradients of every algorithm
  *   conv2d_depthwise.h      depthwise (groups == C): plane by plane, shifted rows of a padded copy
+ *   conv2d_winograd.h       Winograd F(m x m, 3 x 3): transformed tiles, products on the GEMM driver
  * A new algorithm is one more header here, its entry in conv2d.h's enum and in ALGORITHMS below,
  * and its rules in conv2d_plan.c. */
 #include "conv2d.h"

@@ -36,6 +36,8 @@ typedef enum {
     CCONV_CONV2D_POINTWISE,      /* 1x1, stride 1, no padding: im2col is the input itself */
     CCONV_CONV2D_DEPTHWISE,      /* groups == C: each output plane from one zero-padded input plane,
                                     R*S shifted multiply-adds per row */
+    CCONV_CONV2D_WINOGRAD,       /* 3x3, stride 1, dilation 1, one group: Winograd F(4x4 or 2x2, 3x3),
+                                    the forward and the gradient of the input */
     CCONV_CONV2D_ALGORITHM_COUNT
 } cconv_conv2d_algorithm;
 
@@ -52,7 +54,7 @@ typedef struct {
     cconv_conv2d_algorithm algorithm[CCONV_CONV2D_PASS_COUNT];  /* per pass; AUTO: chosen per shape */
 } cconv_conv2d_options;
 
-/* "gemm", "implicit_gemm", "pointwise", "depthwise" ("auto" for CCONV_CONV2D_AUTO); NULL past the last. */
+/* "gemm", "implicit_gemm", "pointwise", "depthwise", "winograd" ("auto" for CCONV_CONV2D_AUTO); NULL past the last. */
 const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm);
 /* NULL when `algorithm` can run `pass` of this geometry, else a sentence saying why not. */
 const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *shape, cconv_conv2d_pass pass,

@@ -7,6 +7,7 @@
 #include "conv2d_implicit_gemm.h"
 #include "conv2d_grad_weight.h"
 #include "conv2d_depthwise.h"
+#include "conv2d_winograd.h"
 
 typedef struct {
     int (*forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh, const conv2d_plan *plan,
@@ -22,6 +23,7 @@ static const FN(conv2d_algorithm) FN(ALGORITHMS)[CCONV_CONV2D_ALGORITHM_COUNT] =
     [CCONV_CONV2D_IMPLICIT_GEMM] = {FN(implicit_gemm_forward), FN(implicit_gemm_grad_input), FN(conv2d_grad_weight)},
     [CCONV_CONV2D_POINTWISE] = {FN(gemm_forward), FN(gemm_grad_input), FN(conv2d_grad_weight)},
     [CCONV_CONV2D_DEPTHWISE] = {FN(depthwise_forward), FN(depthwise_grad_input), FN(depthwise_grad_weight)},
+    [CCONV_CONV2D_WINOGRAD] = {FN(winograd_forward), FN(winograd_grad_input), NULL},  /* no weight pass */
 };
 
 /* The plan for `pass`, or CCONV_EINVAL in *status when the requested algorithm cannot run it. */

@@ -333,7 +333,7 @@ static int FN(implicit_gemm_grad_input)(const FN(cconv_gemm_config) *cfg, const 
     const int pix = plan->pixel_kernel;
     const int64_t G = sh->groups, Kg = sh->k / G, Cg = sh->c / G, RS = sh->r * sh->s;
     if (!FN(all_finite)(w, sh->k * Cg * RS)) {
-        const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1};
+        const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
         return FN(gemm_grad_input)(cfg, sh, &gemm, dy, relu_y, w, dx, threads);
     }
     const slab_shape fs = conv2d_grad_input_slab(sh);

@@ -11,6 +11,7 @@ static const char *const NAMES[CCONV_CONV2D_ALGORITHM_COUNT] = {
     [CCONV_CONV2D_IMPLICIT_GEMM] = "implicit_gemm",
     [CCONV_CONV2D_POINTWISE] = "pointwise",
     [CCONV_CONV2D_DEPTHWISE] = "depthwise",
+    [CCONV_CONV2D_WINOGRAD] = "winograd",
 };
 
 const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm)
@@ -96,6 +97,9 @@ static double depthwise_plane_elements(const cconv_conv2d_shape *sh)
     return (double)(sh->c ? sh->k / sh->c : 0) * rows * cols;
 }
 
+/* The Winograd algorithm addresses its tiles with 32-bit offsets into a copy of a few rows. */
+#define WINOGRAD_MAX_ROW (1 << 24)
+
 static int is_pointwise(const cconv_conv2d_shape *sh)
 {
     return sh->r == 1 && sh->s == 1 && sh->stride_h == 1 && sh->stride_w == 1 && sh->pad_top == 0 &&
@@ -131,6 +135,16 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
         if (depthwise_plane_elements(sh) > DEPTHWISE_PLANE_ELEMENTS_MAX)
             return "the depthwise algorithm's zero-padded planes would be too large for this image, padding and "
                    "dilation (the GEMM runs it)";
+        return NULL;
+    case CCONV_CONV2D_WINOGRAD:
+        if (sh->r != 3 || sh->s != 3 || sh->stride_h != 1 || sh->stride_w != 1 || sh->dil_h != 1 || sh->dil_w != 1 ||
+            sh->groups != 1)
+            return "the Winograd algorithm runs 3x3 filters with stride 1, dilation 1 and one group only";
+        if (max64(sh->w, sh->q) > WINOGRAD_MAX_ROW)
+            return "the Winograd algorithm runs rows of at most 2^24 pixels (its tile offsets are 32-bit)";
+        if (pass == CCONV_CONV2D_GRAD_WEIGHT)
+            return "the Winograd algorithm runs the forward and the gradient of the input; the weight gradient runs "
+                   "a direct algorithm (ask for {'grad_input': 'winograd'})";
         return NULL;
     default:
         return "unknown algorithm";
@@ -189,6 +203,32 @@ static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles 
     return tile_fill(crs, tiles->mr) * tile_fill(kg, tiles->nr) > 1.25 * tile_fill(kg, tiles->mr) * tile_fill(crs, tiles->nr);
 }
 
+/* The side m of the Winograd output tiles, F(m x m, 3 x 3): the one with fewer multiplies per kept
+ * output, counting the outputs computed past the map's edge (tiles cover ceil(P/m)*m rows): the
+ * products cost (m+2)^2 per tile, 36/16 per output at m = 4 against 16/4 at m = 2, so m = 2 only
+ * wins on maps of a few pixels. Larger tiles lose accuracy (the transforms' constants grow). */
+static int winograd_tile(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
+{
+    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p, q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
+    const double f4 = 36.0 * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
+    const double f2 = 16.0 * (double)ceil_div(p, 2) * (double)ceil_div(q, 2);
+    return f2 < f4 ? 2 : 4;
+}
+
+/* Whether the Winograd algorithm beats direct convolution on `pass`: its products do a quarter of
+ * the multiply-adds, but each tile costs an input transform per input channel and an output
+ * transform per output channel, which the products repay only when both channel counts are
+ * large: it pays while cin*cout / (cin + cout), the products' work per transform, is at least
+ * WINOGRAD_MIN_WORK. */
+#define WINOGRAD_MIN_WORK 24.0
+
+static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
+{
+    const double cin = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->k : sh->c);
+    const double cout = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->c : sh->k);
+    return cin * cout >= WINOGRAD_MIN_WORK * (cin + cout);
+}
+
 /* The weights of a group below this many bytes stay in cache from one image to the next, and
  * nothing is gained by taking several images per work item. */
 #define IMAGES_WEIGHT_BYTES (256 * 1024)
@@ -220,7 +260,8 @@ static int64_t images_per_item(const cconv_conv2d_shape *sh, cconv_conv2d_pass p
     return images > 1 ? ceil_div(sh->n, ceil_div(sh->n, images)) : 1;
 }
 
-/* The algorithm AUTO runs: the depthwise algorithm for a depthwise convolution (below); on maps
+/* The algorithm AUTO runs: the depthwise algorithm for a depthwise convolution (below); Winograd
+ * for 3x3 stride-1 filters where it pays (above); on maps
  * small enough that the GEMM's items hold several images, the GEMM (the implicit GEMM streams the
  * weights once per image); else the implicit GEMM where it applies and pays (rules above), else
  * the pointwise product for 1x1 filters (it packs the input rows as they are), else the GEMM. */
@@ -233,6 +274,8 @@ static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_
      * each plane once. A single group (C = 1) is an ordinary convolution whose K filters fill the
      * GEMM's tiles, so it stays with the rules below. */
     if (sh->groups > 1 && !cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_DEPTHWISE)) return CCONV_CONV2D_DEPTHWISE;
+    if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_WINOGRAD) && winograd_pays(sh, pass))
+        return CCONV_CONV2D_WINOGRAD;
     if (images_per_block(sh, pass, tiles, elem_size) > 1) return is_pointwise(sh) ? CCONV_CONV2D_POINTWISE : CCONV_CONV2D_GEMM;
     if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
@@ -247,13 +290,14 @@ static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_
 conv2d_plan conv2d_make_plan(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, cconv_conv2d_algorithm requested,
                              const cconv_gemm_tiles *tiles, int elem_size, int threads)
 {
-    conv2d_plan plan = {requested == CCONV_CONV2D_AUTO ? choose(sh, pass, tiles, elem_size) : requested, 0, 0, 1};
+    conv2d_plan plan = {requested == CCONV_CONV2D_AUTO ? choose(sh, pass, tiles, elem_size) : requested, 0, 0, 1, 0};
     if (plan.algorithm == CCONV_CONV2D_GEMM || plan.algorithm == CCONV_CONV2D_POINTWISE)
         plan.images = images_per_item(sh, pass, tiles, elem_size, threads);
     if (plan.algorithm == CCONV_CONV2D_IMPLICIT_GEMM && pass != CCONV_CONV2D_GRAD_WEIGHT) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
         plan.pixel_kernel = pixel_kernel_pays(&fs, tiles, elem_size);
     }
+    if (plan.algorithm == CCONV_CONV2D_WINOGRAD) plan.winograd_tile = winograd_tile(sh, pass);
     if (plan.algorithm != CCONV_CONV2D_IMPLICIT_GEMM && pass == CCONV_CONV2D_GRAD_WEIGHT)
         plan.transposed = transposed_pays(sh, tiles);
     return plan;

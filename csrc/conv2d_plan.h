@@ -49,6 +49,7 @@ typedef struct {
     int pixel_kernel;  /* implicit GEMM: tiles of pixels x filters (the pixel micro-kernel) */
     int transposed;    /* GEMM and pointwise weight gradients: dw^T = im2col . dy^T */
     int64_t images;    /* GEMM and pointwise: whole images per work item (1: blocks of one image) */
+    int winograd_tile; /* Winograd: the output tile's side m of F(m x m, 3 x 3), 4 or 2 */
 } conv2d_plan;
 
 /* Whether the implicit GEMM's B-offset tiles can cover whole output rows (gemm_config.h's runs). */

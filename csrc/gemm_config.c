@@ -31,6 +31,8 @@ static const cconv_gemm_config_f32 scalar_f32 = {
     .dwconv_dots = cconv_f32_dwconv_dots__scalar,
     .dwconv_scatter = cconv_f32_dwconv_scatter__scalar,
     .dwconv_split = cconv_f32_dwconv_split__scalar,
+    .winograd_input = cconv_f32_winograd_input__scalar,
+    .winograd_output = cconv_f32_winograd_output__scalar,
 };
 static const cconv_gemm_config_f64 scalar_f64 = {
     .isa = "scalar",
@@ -44,6 +46,8 @@ static const cconv_gemm_config_f64 scalar_f64 = {
     .dwconv_dots = cconv_f64_dwconv_dots__scalar,
     .dwconv_scatter = cconv_f64_dwconv_scatter__scalar,
     .dwconv_split = cconv_f64_dwconv_split__scalar,
+    .winograd_input = cconv_f64_winograd_input__scalar,
+    .winograd_output = cconv_f64_winograd_output__scalar,
 };
 static const cconv_gemm_configs scalar = {"scalar", &scalar_f32, &scalar_f64};
 
@@ -60,6 +64,8 @@ static const cconv_gemm_config_f32 avx2_f32 = {
     .dwconv_dots = cconv_f32_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f32_dwconv_scatter__avx2,
     .dwconv_split = cconv_f32_dwconv_split__avx2,
+    .winograd_input = cconv_f32_winograd_input__avx2,
+    .winograd_output = cconv_f32_winograd_output__avx2,
 };
 static const cconv_gemm_config_f64 avx2_f64 = {
     .isa = "avx2",
@@ -72,12 +78,15 @@ static const cconv_gemm_config_f64 avx2_f64 = {
     .dwconv_dots = cconv_f64_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f64_dwconv_scatter__avx2,
     .dwconv_split = cconv_f64_dwconv_split__avx2,
+    .winograd_input = cconv_f64_winograd_input__avx2,
+    .winograd_output = cconv_f64_winograd_output__avx2,
 };
 static const cconv_gemm_configs avx2 = {"avx2", &avx2_f32, &avx2_f64};
 #endif
 
 #if defined(CCONV_HAVE_AVX512)
-/* The depthwise row kernels are bandwidth-bound: the AVX2 ones serve here too. */
+/* The depthwise row kernels are bandwidth-bound and the Winograd transforms a small part of
+ * their algorithm's time: the AVX2 ones serve here too. */
 static const cconv_gemm_config_f32 avx512_f32 = {
     .isa = "avx512",
     .tiles = {.mr = 8, .nr = 32, .pix_mr = 14, .pix_nr = 32, .kc = KC, .nc = NC, .mc = MC},
@@ -90,6 +99,8 @@ static const cconv_gemm_config_f32 avx512_f32 = {
     .dwconv_dots = cconv_f32_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f32_dwconv_scatter__avx2,
     .dwconv_split = cconv_f32_dwconv_split__avx2,
+    .winograd_input = cconv_f32_winograd_input__avx2,
+    .winograd_output = cconv_f32_winograd_output__avx2,
 };
 static const cconv_gemm_config_f64 avx512_f64 = {
     .isa = "avx512",
@@ -103,6 +114,8 @@ static const cconv_gemm_config_f64 avx512_f64 = {
     .dwconv_dots = cconv_f64_dwconv_dots__avx2,
     .dwconv_scatter = cconv_f64_dwconv_scatter__avx2,
     .dwconv_split = cconv_f64_dwconv_split__avx2,
+    .winograd_input = cconv_f64_winograd_input__avx2,
+    .winograd_output = cconv_f64_winograd_output__avx2,
 };
 static const cconv_gemm_configs avx512 = {"avx512", &avx512_f32, &avx512_f64};
 #endif

@@ -17,6 +17,7 @@ from test_properties import SIMD_PATHS, running
 # name: (x shape, weight shape, conv2d keyword arguments, algorithms that must apply), where an
 # algorithm is a name (it runs every pass) or (name, the passes it runs; the GEMM runs the rest).
 FORWARD_AND_WEIGHTS = ("forward", "grad_weight")
+WINOGRAD = ("winograd", ("forward", "grad_input"))
 CASES = {
     "strided": ((3, 6, 13, 11), (10, 6, 3, 3), dict(stride=2, padding=1), ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
     "stem_7x7_stride_2": ((2, 3, 23, 22), (16, 3, 7, 7), dict(stride=2, padding=3),
@@ -30,8 +31,8 @@ CASES = {
     "dilated_asymmetric": ((2, 5, 12, 14), (9, 5, 3, 2), dict(padding=((2, 1), (0, 1)), dilation=(2, 1)),
                            ["gemm", "implicit_gemm"]),
     "same_5x5_grouped": ((2, 8, 9, 10), (12, 4, 5, 5), dict(padding="same", groups=2), ["gemm", "implicit_gemm"]),
-    "deep_many_filters": ((2, 48, 7, 9), (40, 48, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
-    "first_layer": ((4, 1, 15, 16), (32, 1, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
+    "deep_many_filters": ((2, 48, 7, 9), (40, 48, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", WINOGRAD]),
+    "first_layer": ((4, 1, 15, 16), (32, 1, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", WINOGRAD]),
     "pointwise": ((3, 24, 7, 9), (40, 24, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
     # more pixels than one block of the weight gradient (384), and few filters (its transposed product):
     "pointwise_many_pixels": ((2, 16, 20, 24), (24, 16, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
@@ -40,7 +41,7 @@ CASES = {
                           ["gemm", "implicit_gemm", "pointwise"]),
     # maps smaller than one block of columns, weights too large to stay in cache from one image to
     # the next: the GEMM's items hold several whole images
-    "small_maps": ((5, 128, 4, 4), (64, 128, 3, 3), dict(padding=1), ["gemm", "implicit_gemm"]),
+    "small_maps": ((5, 128, 4, 4), (64, 128, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", WINOGRAD]),
     "small_maps_strided_odd": ((5, 128, 7, 9), (64, 128, 3, 3), dict(stride=2),
                                ["gemm", ("implicit_gemm", FORWARD_AND_WEIGHTS)]),
     "small_maps_pointwise_grouped": ((4, 512, 3, 5), (512, 256, 1, 1), dict(groups=2),
@@ -62,7 +63,18 @@ CASES = {
     "depthwise_one_column": ((2, 3, 4, 1), (3, 1, 3, 1), dict(padding=(1, 0), groups=3), ["gemm", "depthwise"]),
     "depthwise_padding_past_dilated_filter": ((1, 2, 3, 2), (2, 1, 2, 2), dict(padding=4, dilation=3, groups=2),
                                               ["gemm", "depthwise"]),
-    "depthwise_single_channel": ((2, 1, 9, 10), (3, 1, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", "depthwise"]),
+    "depthwise_single_channel": ((2, 1, 9, 10), (3, 1, 3, 3), dict(padding=1),
+                                 ["gemm", "implicit_gemm", "depthwise", WINOGRAD]),
+    # Winograd: maps that end inside a tile (odd sizes), no padding, asymmetric padding wider than
+    # the filter (its gradient of the input crops), several bands of tile rows in one image, many
+    # images per work item, and outputs of a few pixels (2x2 output tiles)
+    "winograd_odd_sizes": ((2, 7, 13, 11), (9, 7, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
+    "winograd_unpadded": ((2, 5, 10, 9), (6, 5, 3, 3), dict(), ["gemm", WINOGRAD]),
+    "winograd_asymmetric_padding": ((2, 4, 9, 12), (5, 4, 3, 3), dict(padding=((3, 0), (0, 4))), ["gemm", WINOGRAD]),
+    "winograd_bands": ((1, 6, 41, 45), (8, 6, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
+    "winograd_many_images": ((9, 6, 5, 6), (7, 6, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
+    "winograd_2x2_tiles": ((3, 6, 2, 3), (4, 6, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
+    "winograd_one_pixel": ((2, 5, 1, 1), (3, 5, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
 }
 PASSES = ("forward", "grad_input", "grad_weight")
 FORCED = [(name, algorithm if isinstance(algorithm, str) else algorithm[0])
@@ -138,8 +150,8 @@ def test_passes_can_be_forced_separately():
 
 def test_unknown_algorithm_names_the_choices():
     x, weight, bias, kwargs = arrays("strided", np.float32)
-    with pytest.raises(ValueError, match=r"unknown convolution algorithm 'winograd'.*'gemm'.*'implicit_gemm'"):
-        F.conv2d(x, weight, algorithm="winograd", **kwargs)
+    with pytest.raises(ValueError, match=r"unknown convolution algorithm 'fft'.*'gemm'.*'implicit_gemm'"):
+        F.conv2d(x, weight, algorithm="fft", **kwargs)
     with pytest.raises(ValueError, match="unknown convolution algorithm"):
         F.conv2d(x, weight, algorithm=None, **kwargs)
     with pytest.raises(ValueError, match="algorithm keys must be among"):
@@ -150,6 +162,7 @@ def test_unknown_algorithm_names_the_choices():
     ("backward", "implicit_gemm", "gradient of the input runs stride 1 only"),
     ("forward", "pointwise", "1x1 filters with stride 1 and no padding"),
     ("backward", "pointwise", "1x1 filters"),
+    ("forward", "winograd", "3x3 filters with stride 1, dilation 1 and one group only"),
 ])
 def test_algorithm_that_cannot_run_says_why(call, algorithm, why):
     x, weight, bias, kwargs = arrays("strided", np.float32)
@@ -293,7 +306,7 @@ def test_implicit_gemm_refuses_a_slab_too_large_and_auto_runs_the_gemm():
 def test_auto_takes_several_images_per_item_only_where_the_weights_leave_the_cache():
     """Small maps with large weights run the GEMM (several whole images per work item); small
     maps with small weights (LeNet's second layer) keep the implicit GEMM."""
-    large = F.conv_algorithms((5, 128, 4, 4), (64, 128, 3, 3), padding=1)
+    large = F.conv_algorithms((5, 128, 4, 4), (64, 128, 5, 5), padding=2)
     assert {entry["auto"] for entry in large.values()} == {"gemm"}
     small = F.conv_algorithms((64, 6, 14, 14), (16, 6, 5, 5))
     assert {entry["auto"] for entry in small.values()} == {"implicit_gemm"}

@@ -1,6 +1,7 @@
 /* ukernels.h: every micro-kernel of csrc/ukernels/, named <type>_<kind>_<tile>__<isa> after its
  * file (<type>-gemm-<tile>-<isa>.c), or <type>_dwconv_<kind>__<isa> for the depthwise row kernels
- * (<type>-dwconv-<isa>.c). gemm_config.c puts them in per-ISA configs; the kinds and their
+ * (<type>-dwconv-<isa>.c), <type>_winograd_<kind>__<isa> for the Winograd transforms
+ * (<type>-winograd-<isa>.c). gemm_config.c puts them in per-ISA configs; the kinds and their
  * contracts are in gemm_config.h. */
 #ifndef CCONV_UKERNELS_H
 #define CCONV_UKERNELS_H
@@ -21,10 +22,14 @@ cconv_dwconv_rows_ukernel_f32 cconv_f32_dwconv_rows__scalar;
 cconv_dwconv_dots_ukernel_f32 cconv_f32_dwconv_dots__scalar;
 cconv_dwconv_scatter_ukernel_f32 cconv_f32_dwconv_scatter__scalar;
 cconv_dwconv_split_ukernel_f32 cconv_f32_dwconv_split__scalar;
+cconv_winograd_input_ukernel_f32 cconv_f32_winograd_input__scalar;
+cconv_winograd_output_ukernel_f32 cconv_f32_winograd_output__scalar;
 cconv_dwconv_rows_ukernel_f64 cconv_f64_dwconv_rows__scalar;
 cconv_dwconv_dots_ukernel_f64 cconv_f64_dwconv_dots__scalar;
 cconv_dwconv_scatter_ukernel_f64 cconv_f64_dwconv_scatter__scalar;
 cconv_dwconv_split_ukernel_f64 cconv_f64_dwconv_split__scalar;
+cconv_winograd_input_ukernel_f64 cconv_f64_winograd_input__scalar;
+cconv_winograd_output_ukernel_f64 cconv_f64_winograd_output__scalar;
 
 #if defined(CCONV_HAVE_AVX2)
 cconv_gemm_ukernel_f32 cconv_f32_gemm_6x16__avx2;
@@ -39,10 +44,14 @@ cconv_dwconv_rows_ukernel_f32 cconv_f32_dwconv_rows__avx2;
 cconv_dwconv_dots_ukernel_f32 cconv_f32_dwconv_dots__avx2;
 cconv_dwconv_scatter_ukernel_f32 cconv_f32_dwconv_scatter__avx2;
 cconv_dwconv_split_ukernel_f32 cconv_f32_dwconv_split__avx2;
+cconv_winograd_input_ukernel_f32 cconv_f32_winograd_input__avx2;
+cconv_winograd_output_ukernel_f32 cconv_f32_winograd_output__avx2;
 cconv_dwconv_rows_ukernel_f64 cconv_f64_dwconv_rows__avx2;
 cconv_dwconv_dots_ukernel_f64 cconv_f64_dwconv_dots__avx2;
 cconv_dwconv_scatter_ukernel_f64 cconv_f64_dwconv_scatter__avx2;
 cconv_dwconv_split_ukernel_f64 cconv_f64_dwconv_split__avx2;
+cconv_winograd_input_ukernel_f64 cconv_f64_winograd_input__avx2;
+cconv_winograd_output_ukernel_f64 cconv_f64_winograd_output__avx2;
 #endif
 
 #if defined(CCONV_HAVE_AVX512)

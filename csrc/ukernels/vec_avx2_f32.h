@@ -10,6 +10,8 @@
 #define VBCAST(x) _mm256_set1_ps(x)
 #define VFMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
 #define VADD(a, b) _mm256_add_ps(a, b)
+#define VSUB(a, b) _mm256_sub_ps(a, b)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
 #define VMAX(a, b) _mm256_max_ps(a, b)
 /* The first n lanes (0 <= n <= VLEN) of a vector, for tails: loads give zero in the others and
  * touch no memory there, stores leave it alone. */
@@ -25,4 +27,26 @@
         const __m256d o_ = _mm256_castps_pd(_mm256_shuffle_ps(a_, b_, 0xdd));                              \
         (even) = _mm256_castpd_ps(_mm256_permute4x64_pd(e_, 0xd8));                                        \
         (odd) = _mm256_castpd_ps(_mm256_permute4x64_pd(o_, 0xd8));                                         \
+    } while (0)
+/* Winograd transforms: lanes gathered at base + idx[lane] (VIDX: the index vector), and four or
+ * two vectors stored interleaved (lane l of v_j at p[l*4 + j], or p[l*2 + j]). */
+#define VIDX __m256i
+#define VLOADIDX(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define VGATHER(base, idx) _mm256_i32gather_ps(base, idx, 4)
+#define VSTORE_ZIP4(p, v0, v1, v2, v3)                                                                  \
+    do {                                                                                                \
+        const __m256 t0_ = _mm256_unpacklo_ps(v0, v1), t1_ = _mm256_unpackhi_ps(v0, v1);                \
+        const __m256 t2_ = _mm256_unpacklo_ps(v2, v3), t3_ = _mm256_unpackhi_ps(v2, v3);                \
+        const __m256 s0_ = _mm256_shuffle_ps(t0_, t2_, 0x44), s1_ = _mm256_shuffle_ps(t0_, t2_, 0xee);  \
+        const __m256 s2_ = _mm256_shuffle_ps(t1_, t3_, 0x44), s3_ = _mm256_shuffle_ps(t1_, t3_, 0xee);  \
+        _mm256_storeu_ps((p), _mm256_permute2f128_ps(s0_, s1_, 0x20));                                 \
+        _mm256_storeu_ps((p) + 8, _mm256_permute2f128_ps(s2_, s3_, 0x20));                             \
+        _mm256_storeu_ps((p) + 16, _mm256_permute2f128_ps(s0_, s1_, 0x31));                            \
+        _mm256_storeu_ps((p) + 24, _mm256_permute2f128_ps(s2_, s3_, 0x31));                            \
+    } while (0)
+#define VSTORE_ZIP2(p, v0, v1)                                                                          \
+    do {                                                                                                \
+        const __m256 lo_ = _mm256_unpacklo_ps(v0, v1), hi_ = _mm256_unpackhi_ps(v0, v1);                \
+        _mm256_storeu_ps((p), _mm256_permute2f128_ps(lo_, hi_, 0x20));                                  \
+        _mm256_storeu_ps((p) + 8, _mm256_permute2f128_ps(lo_, hi_, 0x31));                              \
     } while (0)

@@ -10,6 +10,8 @@
 #define VBCAST(x) _mm256_set1_pd(x)
 #define VFMA(a, b, acc) _mm256_fmadd_pd(a, b, acc)
 #define VADD(a, b) _mm256_add_pd(a, b)
+#define VSUB(a, b) _mm256_sub_pd(a, b)
+#define VMUL(a, b) _mm256_mul_pd(a, b)
 #define VMAX(a, b) _mm256_max_pd(a, b)
 /* The first n lanes (0 <= n <= VLEN) of a vector, for tails: loads give zero in the others and
  * touch no memory there, stores leave it alone. */
@@ -23,4 +25,24 @@
         const __m256d a_ = (a), b_ = (b);                                                                  \
         (even) = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a_, b_), 0xd8);                                  \
         (odd) = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a_, b_), 0xd8);                                   \
+    } while (0)
+/* Winograd transforms: lanes gathered at base + idx[lane] (VIDX: the index vector), and four or
+ * two vectors stored interleaved (lane l of v_j at p[l*4 + j], or p[l*2 + j]). */
+#define VIDX __m128i
+#define VLOADIDX(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define VGATHER(base, idx) _mm256_i32gather_pd(base, idx, 8)
+#define VSTORE_ZIP4(p, v0, v1, v2, v3)                                                                  \
+    do {                                                                                                \
+        const __m256d t0_ = _mm256_unpacklo_pd(v0, v1), t1_ = _mm256_unpackhi_pd(v0, v1);               \
+        const __m256d t2_ = _mm256_unpacklo_pd(v2, v3), t3_ = _mm256_unpackhi_pd(v2, v3);               \
+        _mm256_storeu_pd((p), _mm256_permute2f128_pd(t0_, t2_, 0x20));                                  \
+        _mm256_storeu_pd((p) + 4, _mm256_permute2f128_pd(t1_, t3_, 0x20));                              \
+        _mm256_storeu_pd((p) + 8, _mm256_permute2f128_pd(t0_, t2_, 0x31));                              \
+        _mm256_storeu_pd((p) + 12, _mm256_permute2f128_pd(t1_, t3_, 0x31));                             \
+    } while (0)
+#define VSTORE_ZIP2(p, v0, v1)                                                                          \
+    do {                                                                                                \
+        const __m256d lo_ = _mm256_unpacklo_pd(v0, v1), hi_ = _mm256_unpackhi_pd(v0, v1);               \
+        _mm256_storeu_pd((p), _mm256_permute2f128_pd(lo_, hi_, 0x20));                                  \
+        _mm256_storeu_pd((p) + 4, _mm256_permute2f128_pd(lo_, hi_, 0x31));                              \
     } while (0)

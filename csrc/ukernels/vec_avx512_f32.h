@@ -10,4 +10,6 @@
 #define VBCAST(x) _mm512_set1_ps(x)
 #define VFMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
 #define VADD(a, b) _mm512_add_ps(a, b)
+#define VSUB(a, b) _mm512_sub_ps(a, b)
+#define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VMAX(a, b) _mm512_max_ps(a, b)

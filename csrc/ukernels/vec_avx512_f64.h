@@ -10,4 +10,6 @@
 #define VBCAST(x) _mm512_set1_pd(x)
 #define VFMA(a, b, acc) _mm512_fmadd_pd(a, b, acc)
 #define VADD(a, b) _mm512_add_pd(a, b)
+#define VSUB(a, b) _mm512_sub_pd(a, b)
+#define VMUL(a, b) _mm512_mul_pd(a, b)
 #define VMAX(a, b) _mm512_max_pd(a, b)

@@ -1,0 +1,238 @@
+/* conv2d_winograd.h: the Winograd algorithm (CCONV_CONV2D_WINOGRAD), Lavin and Gray's minimal
+ * filtering F(m x m, 3 x 3) with m = 4 or 2, for 3x3 filters at stride 1 and dilation 1 in one
+ * group: forward and gradient of the input. Type-generic, included by conv2d.c per element type
+ * after gemm_driver.h.
+ *
+ * Each m x m tile of an output plane is A^T [sum over input channels of (G g G^T) . (B^T d B)] A,
+ * where d is the (m+2) x (m+2) input tile under it and g the filter: (m+2)^2 multiplies per tile
+ * and channel pair where direct convolution does 9 m^2 (2.25x fewer for m = 4). Summed over the
+ * input channels, the (m+2)^2 element-wise products are as many independent matrix products,
+ * (output channels x input channels) . (input channels x tiles), run on gemm_driver.h's loop nest
+ * with the transformed filters packed once per call as their A operands.
+ *
+ * Work items are (group of images, band of tile rows), so the workspace is bounded by the item,
+ * not the batch. Per item: each input channel's rows under the item's tiles are copied with their
+ * zero padding and transformed (the config's winograd_input gathers the tiles from the copy), the
+ * products run, and the config's winograd_output takes each output channel back to pixels with
+ * the bias and ReLU, into the output rows. The gradient of the
+ * input is the forward of dy (masked by the ReLU's output where the forward had one) with the
+ * filters flipped and transposed: conv2d_grad_input_slab's geometry.
+ *
+ * The transforms mix every value of a tile into every other: one infinity or NaN in the input or
+ * the filters would spoil its whole tile (inf - inf), where direct convolution keeps it to the
+ * outputs that read it. Such calls run the GEMM instead. */
+
+/* Tiles per work item to aim for: enough columns for the products to reuse each packed filter
+ * panel many times, few enough that an item's transformed tiles stay in the outer caches. */
+#define WINO_ITEM_TILES 64
+/* An item's transformed input and products stay under this many bytes (fewer tiles per item on
+ * layers with many channels). */
+#define WINO_ITEM_BYTES (4 << 20)
+
+/* u (alpha x alpha, alpha = m + 2) = G g G^T for the 3x3 filter g(r, s) = g[r*gr + s*gs]. */
+static void FN(winograd_filter)(int m, const REAL *g, int64_t gr, int64_t gs, REAL *u)
+{
+    static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                    {0, 0, 1}};
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    const double(*G)[3] = m == 4 ? G4 : G2;
+    const int alpha = m + 2;
+    REAL t[6][3];
+    for (int i = 0; i < alpha; ++i)
+        for (int s = 0; s < 3; ++s)
+            t[i][s] = (REAL)G[i][0] * g[s * gs] + (REAL)G[i][1] * g[gr + s * gs] + (REAL)G[i][2] * g[2 * gr + s * gs];
+    for (int i = 0; i < alpha; ++i)
+        for (int j = 0; j < alpha; ++j)
+            u[i * alpha + j] = t[i][0] * (REAL)G[j][0] + t[i][1] * (REAL)G[j][1] + t[i][2] * (REAL)G[j][2];
+}
+
+/* The transformed filters of the core convolution (fs->cout filters over fs->cin channels), as
+ * the A operands of the alpha^2 products: product xi's (cout x cin) matrix at apack + xi*a_xi in
+ * gemm_driver.h's layout of an operand packed before (MR-row panels, depth blocks of kc_max).
+ * Filter (o, i) is w[o][i] for the forward, w[i][o] flipped for the gradient of the input. */
+static void FN(winograd_pack_filters)(const FN(cconv_gemm_config) *cfg, int m, const slab_shape *fs, int flipped,
+                                      const REAL *w, int64_t kc_max, int64_t a_xi, REAL *apack, int threads)
+{
+    const int mr = cfg->tiles.mr, alpha2 = (m + 2) * (m + 2);
+    const int64_t cout = fs->cout, cin = fs->cin, rows = round_up(cout, mr);
+    const int t = (int)min64(cconv_threads_for(threads, 200.0 * (double)cout * (double)cin, GRAIN_FLOPS), cout);
+    int64_t o;
+#pragma omp parallel for schedule(static) num_threads(t)
+    for (o = 0; o < rows; ++o) {
+        REAL u[36];
+        for (int64_t i = 0; i < cin; ++i) {
+            const int64_t p0 = i / kc_max * kc_max, kc = min64(kc_max, cin - p0);
+            const int64_t at = rows * p0 + (o / mr) * kc * mr + (i - p0) * mr + o % mr;
+            if (o >= cout)
+                for (int xi = 0; xi < alpha2; ++xi) u[xi] = 0;
+            else if (flipped)
+                FN(winograd_filter)(m, w + (i * cout + o) * 9 + 8, -3, -1, u);
+            else
+                FN(winograd_filter)(m, w + (o * cin + i) * 9, 3, 1, u);
+            for (int xi = 0; xi < alpha2; ++xi) apack[xi * a_xi + at] = u[xi];
+        }
+    }
+}
+
+/* Rows [row0, row0 + rows) of a plane of fs->h x fs->w at x (masked by mask where given), each
+ * zero-padded to `width` columns: band element (i, j) is pixel (row0 + i - pad_top, j - pad_left),
+ * zero outside the plane. */
+static void FN(winograd_pad_rows)(const slab_shape *fs, const REAL *x, const REAL *mask, int64_t row0, int64_t rows,
+                                  int64_t width, REAL *band)
+{
+    const int64_t lo = clamp64(fs->pad_left, 0, width), hi = clamp64(fs->pad_left + fs->w, lo, width);
+    for (int64_t i = 0; i < rows; ++i) {
+        const int64_t h = row0 + i - fs->pad_top;
+        REAL *dst = band + i * width;
+        if (h < 0 || h >= fs->h || lo == hi) {
+            memset(dst, 0, (size_t)width * sizeof(REAL));
+            continue;
+        }
+        const REAL *src = x + h * fs->w + lo - fs->pad_left, *msk = mask ? mask + h * fs->w + lo - fs->pad_left : NULL;
+        memset(dst, 0, (size_t)lo * sizeof(REAL));
+        if (msk)
+            for (int64_t j = 0; j < hi - lo; ++j) dst[lo + j] = FN(relu_grad)(src[j], msk[j]);
+        else
+            memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(REAL));
+        memset(dst + hi, 0, (size_t)(width - hi) * sizeof(REAL));
+    }
+}
+
+/* B operand of product xi: rows of the transformed input (channels x tiles, row-major, ld apart)
+ * packed into NR-wide panels. */
+typedef struct {
+    const FN(cconv_gemm_config) *cfg;
+    const REAL *v;
+    int64_t ld;
+} FN(winograd_tiles);
+
+static void FN(pack_winograd_tiles)(const void *source, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int width,
+                                    REAL *out)
+{
+    const FN(winograd_tiles) *src = (const FN(winograd_tiles) *)source;
+    FN(pack_panels)(src->cfg, src->v + j0, NULL, 1, src->ld, cols, p0, kc, width, out);
+}
+
+/* The core convolution fs (one group, 3x3, stride 1) of x (masked by mask where given) with
+ * filters w (flipped and transposed with `flipped`), + bias, ReLU with relu, into y, with output
+ * tiles of m x m. Work items are (group of whole images, band of tile rows): several images when
+ * one image has few tiles, else bands of one image. */
+static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *fs, int m, const REAL *x,
+                            const REAL *mask, const REAL *w, int flipped, const REAL *bias, int relu, REAL *y,
+                            int threads)
+{
+    const int alpha = m + 2, alpha2 = alpha * alpha;
+    const int64_t cin = fs->cin, cout = fs->cout, HW = fs->h * fs->w, PQ = fs->p * fs->q;
+    const int64_t tiles_h = ceil_div(fs->p, m), tiles_w = ceil_div(fs->q, m), tiles = tiles_h * tiles_w;
+    const int want = cconv_threads_for(threads, 2.0 * fs->n * cout * cin * alpha2 * tiles, GRAIN_FLOPS);
+    /* tiles per item: WINO_ITEM_TILES, fewer where the bytes cap or the threads ask for it */
+    const double tile_bytes = (double)alpha2 * (double)(cin + cout) * (double)sizeof(REAL);
+    const int64_t item_tiles = max64(1, min64(WINO_ITEM_TILES, (int64_t)(WINO_ITEM_BYTES / tile_bytes)));
+    int64_t images = 1, band = tiles_h;
+    if (tiles < item_tiles) {
+        images = min64(item_tiles / tiles, max64(1, fs->n / want));
+        images = ceil_div(fs->n, ceil_div(fs->n, images));
+    } else {
+        band = clamp64(item_tiles / tiles_w, 1, tiles_h);
+        band = min64(band, max64(1, tiles_h / ceil_div(want, fs->n)));
+        band = balanced_block(tiles_h, band);
+    }
+    const int64_t bands = ceil_div(tiles_h, band), items = ceil_div(fs->n, images) * bands;
+    const int64_t max_tiles = images * band * tiles_w;
+    const int64_t band_rows = band * m + 2, ldi = tiles_w * m + 2, slot = band_rows * ldi;
+    const int64_t kc_max = FN(gemm_depth_block)(cfg, cin);
+    const int64_t a_xi = round_up(round_up(cout, cfg->tiles.mr) * cin, ALIGN_ELEMS);
+    const int64_t ldv = cin * max_tiles + ALIGN_ELEMS, ldo = (max_tiles + ALIGN_ELEMS) * m;
+    const int64_t in_size = round_up(images * slot, ALIGN_ELEMS), v_size = round_up(alpha2 * ldv, ALIGN_ELEMS);
+    const int64_t m_size = round_up(alpha2 * cout * max_tiles + ALIGN_ELEMS, ALIGN_ELEMS);
+    const int64_t o_size = round_up(m * ldo, ALIGN_ELEMS);
+    const int64_t toff_size = round_up(ceil_div((max_tiles + ALIGN_ELEMS) * (int64_t)sizeof(int32_t), sizeof(REAL)),
+                                       ALIGN_ELEMS);
+    const int64_t gemm_size = round_up(FN(gemm_workspace)(cfg, cin, 0, 1), ALIGN_ELEMS);
+    const int64_t work_size = in_size + v_size + m_size + o_size + toff_size + gemm_size;
+    const int t = (int)min64(want, items);
+
+    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(alpha2 * a_xi) * sizeof(REAL));
+    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * work_size) * sizeof(REAL));
+    if (!apack || !works) {
+        cconv_workspace_release(apack);
+        cconv_workspace_release(works);
+        return CCONV_ENOMEM;
+    }
+    FN(winograd_pack_filters)(cfg, m, fs, flipped, w, kc_max, a_xi, apack, threads);
+#pragma omp parallel num_threads(t)
+    {
+        REAL *in = works + cconv_thread_id() * work_size, *v = in + in_size, *mt = v + v_size, *o = mt + m_size;
+        int32_t *toff = (int32_t *)(void *)(o + o_size);
+        REAL *gemm_work = o + o_size + toff_size;
+        int64_t it;
+#pragma omp for schedule(static)
+        for (it = 0; it < items; ++it) {
+            const int64_t img0 = it / bands * images, tr0 = it % bands * band;
+            const int64_t count = min64(images, fs->n - img0), rows = min64(band, tiles_h - tr0);
+            const int64_t nt = count * rows * tiles_w, ldt = cin * nt + ALIGN_ELEMS;
+            for (int64_t s = 0, tt = 0; s < count; ++s)
+                for (int64_t tr = 0; tr < rows; ++tr)
+                    for (int64_t u = 0; u < tiles_w; ++u) toff[tt++] = (int32_t)(s * slot + tr * m * ldi + u * m);
+            for (int64_t tt = nt; tt < nt + ALIGN_ELEMS; ++tt) toff[tt] = 0;
+            for (int64_t c = 0; c < cin; ++c) {
+                for (int64_t s = 0; s < count; ++s) {
+                    const int64_t plane = ((img0 + s) * cin + c) * HW;
+                    FN(winograd_pad_rows)(fs, x + plane, mask ? mask + plane : NULL, tr0 * m, rows * m + 2, ldi,
+                                          in + s * slot);
+                }
+                cfg->winograd_input(m, nt, in, ldi, toff, v + c * nt, ldt);
+            }
+            for (int xi = 0; xi < alpha2; ++xi) {
+                const FN(winograd_tiles) source = {cfg, v + xi * ldt, nt};
+                const FN(gemm_problem) problem = {
+                    .m = cout, .n = nt, .k = cin,
+                    .a = {.packed = apack + xi * a_xi},
+                    .b = {.pack = FN(pack_winograd_tiles), .source = &source},
+                    .c = mt + xi * cout * nt, .ldc = nt,
+                };
+                FN(gemm_run)(cfg, &problem, gemm_work);
+            }
+            for (int64_t k = 0; k < cout; ++k) {
+                /* the item's tiles in a row: tile row r's output rows at o + i*ldo + r*tiles_w*m */
+                cfg->winograd_output(m, nt, mt + k * nt, cout * nt, bias ? bias[k] : 0, relu, o, ldo);
+                for (int64_t s = 0; s < count; ++s)
+                    for (int64_t tr = 0; tr < rows; ++tr)
+                        for (int64_t i = 0, row = (tr0 + tr) * m; i < m && row < fs->p; ++i, ++row)
+                            memcpy(y + ((img0 + s) * cout + k) * PQ + row * fs->q,
+                                   o + i * ldo + (s * rows + tr) * tiles_w * m, (size_t)fs->q * sizeof(REAL));
+            }
+        }
+    }
+    cconv_workspace_release(apack);
+    cconv_workspace_release(works);
+    return CCONV_OK;
+}
+
+static int FN(winograd_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                const conv2d_plan *plan, const REAL *x, const REAL *w, const REAL *bias, REAL *y,
+                                int relu, int threads)
+{
+    const slab_shape fs = conv2d_forward_slab(sh);
+    if (!FN(all_finite)(w, sh->k * sh->c * 9) || !FN(all_finite)(x, sh->n * sh->c * sh->h * sh->w)) {
+        const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
+        return FN(gemm_forward)(cfg, sh, &gemm, x, w, bias, y, relu, threads);
+    }
+    return FN(winograd_run)(cfg, &fs, plan->winograd_tile, x, NULL, w, 0, bias, relu, y, threads);
+}
+
+static int FN(winograd_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
+                                   const conv2d_plan *plan, const REAL *dy, const REAL *relu_y, const REAL *w,
+                                   REAL *dx, int threads)
+{
+    const slab_shape fs = conv2d_grad_input_slab(sh);
+    if (!FN(all_finite)(w, sh->k * sh->c * 9) || !FN(all_finite)(dy, sh->n * sh->k * sh->p * sh->q)) {
+        const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
+        return FN(gemm_grad_input)(cfg, sh, &gemm, dy, relu_y, w, dx, threads);
+    }
+    return FN(winograd_run)(cfg, &fs, plan->winograd_tile, dy, relu_y, w, 1, NULL, 0, dx, threads);
+}
