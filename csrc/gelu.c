@@ -1,5 +1,6 @@
 /* gelu.c: the exact GELU activation, forward and backward (see gelu.h). The values are split
- * into equal blocks over the OpenMP threads; erf and exp come from libm. */
+ * into equal blocks over the OpenMP threads. Phi(x) is computed as erfc(-x / sqrt(2)) / 2, which
+ * keeps its relative precision in the negative tail where 1 + erf(x / sqrt(2)) cancels. */
 #include "gelu.h"
 
 #include <math.h>
@@ -24,7 +25,7 @@ void cconv_gelu_forward_f32(int64_t count, const float *x, float *y, int threads
 #endif
     for (i = 0; i < count; i++) {
         const float v = x[i];
-        y[i] = 0.5f * v * (1.0f + erff(v * (float)GELU_SQRT1_2));
+        y[i] = 0.5f * v * erfcf(-v * (float)GELU_SQRT1_2);
     }
 }
 
@@ -38,7 +39,7 @@ void cconv_gelu_forward_f64(int64_t count, const double *x, double *y, int threa
 #endif
     for (i = 0; i < count; i++) {
         const double v = x[i];
-        y[i] = 0.5 * v * (1.0 + erf(v * GELU_SQRT1_2));
+        y[i] = 0.5 * v * erfc(-v * GELU_SQRT1_2);
     }
 }
 
@@ -52,7 +53,7 @@ void cconv_gelu_backward_f32(int64_t count, const float *dy, const float *x, flo
 #endif
     for (i = 0; i < count; i++) {
         const float v = x[i];
-        const float cdf = 0.5f * (1.0f + erff(v * (float)GELU_SQRT1_2));
+        const float cdf = 0.5f * erfcf(-v * (float)GELU_SQRT1_2);
         const float pdf = (float)GELU_INV_SQRT_2PI * expf(-0.5f * v * v);
         dx[i] = dy[i] * (cdf + v * pdf);
     }
@@ -68,7 +69,7 @@ void cconv_gelu_backward_f64(int64_t count, const double *dy, const double *x, d
 #endif
     for (i = 0; i < count; i++) {
         const double v = x[i];
-        const double cdf = 0.5 * (1.0 + erf(v * GELU_SQRT1_2));
+        const double cdf = 0.5 * erfc(-v * GELU_SQRT1_2);
         const double pdf = GELU_INV_SQRT_2PI * exp(-0.5 * v * v);
         dx[i] = dy[i] * (cdf + v * pdf);
     }

@@ -2,7 +2,8 @@
  * gelu with approximate='none'), forward and backward, element-wise over `count` values.
  *
  * Backward: dx = dy * (Phi(x) + x * phi(x)), phi the standard normal density. erf comes from the
- * C library (erff for float, erf for double). dx may alias dy, y may alias x. The results do not
+ * C library (erfcf for float, erfc for double:
+ * Phi(x) = erfc(-x / sqrt(2)) / 2). dx may alias dy, y may alias x. The results do not
  * depend on `threads` (the OpenMP thread count to use, clamped to what the work is worth).
  */
 #ifndef CCONV_GELU_H
