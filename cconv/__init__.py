@@ -20,8 +20,8 @@ except ImportError as _exc:
     _here = _os.path.dirname(_os.path.abspath(__file__))
     if _os.path.exists(_os.path.join(_os.path.dirname(_here), "setup.py")):
         _hint = (f"you are importing cconv from its source folder {_here}, which holds the sources "
-                 f"but not the compiled extensions (_conv, _pool, _memory, _batchnorm, _activation). Run Python from another "
-                 f"folder to use the installed cconv, or build here with `pip install -e .` (or "
+                 f"but not the compiled extensions (_conv, _pool, _memory, _batchnorm, _activation). Run "
+                 f"Python from another folder to use the installed cconv, or build here with `pip install -e .` (or "
                  f"`python setup.py build_ext --inplace`)")
     else:
         _hint = (f"cconv's compiled extensions in {_here} cannot be loaded ({_exc}); reinstall "

@@ -84,9 +84,10 @@ static void naive_batchnorm(int64_t n, int64_t c, int64_t hw, const double *x, c
             for (int64_t j = 0; j < hw; j++) {
                 const int64_t at = (i * c + ch) * hw + j;
                 const double xhat = (x[at] - mean) * invstd;
-                dx[at] = batch && count > 0
-                             ? gamma[ch] * invstd * (dy[at] - sum_dy / (double)count - xhat * sum_dy_xhat / (double)count)
-                             : gamma[ch] * invstd * dy[at];
+                const double centred = batch && count > 0
+                                           ? dy[at] - sum_dy / (double)count - xhat * sum_dy_xhat / (double)count
+                                           : dy[at];
+                dx[at] = gamma[ch] * invstd * centred;
             }
     }
 }
