@@ -15,13 +15,13 @@ if not any(name in _os.environ for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
     _os.environ["GOMP_SPINCOUNT"] = "3000"
 
 try:  # the compiled extensions first, so that a missing build says what to do
-    from cconv import _conv, _memory, _pool  # noqa: F401
+    from cconv import _activation, _batchnorm, _conv, _memory, _pool  # noqa: F401
 except ImportError as _exc:
     _here = _os.path.dirname(_os.path.abspath(__file__))
     if _os.path.exists(_os.path.join(_os.path.dirname(_here), "setup.py")):
         _hint = (f"you are importing cconv from its source folder {_here}, which holds the sources "
-                 f"but not the compiled extensions (_conv, _pool, _memory). Run Python from another "
-                 f"folder to use the installed cconv, or build here with `pip install -e .` (or "
+                 f"but not the compiled extensions (_conv, _pool, _memory, _batchnorm, _activation). Run "
+                 f"Python from another folder to use the installed cconv, or build here with `pip install -e .` (or "
                  f"`python setup.py build_ext --inplace`)")
     else:
         _hint = (f"cconv's compiled extensions in {_here} cannot be loaded ({_exc}); reinstall "

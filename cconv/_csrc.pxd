@@ -125,6 +125,30 @@ cdef extern from "pool2d.h" nogil:
                                      double *dx, double norm_type, int threads)
 
 
+cdef extern from "batchnorm2d.h" nogil:
+    void cconv_batchnorm2d_forward_f32(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                                       const float *beta, double eps, int use_batch_stats, double momentum,
+                                       float *running_mean, float *running_var, double *mean, double *invstd,
+                                       float *y, int threads)
+    void cconv_batchnorm2d_forward_f64(int64_t n, int64_t c, int64_t hw, const double *x, const double *gamma,
+                                       const double *beta, double eps, int use_batch_stats, double momentum,
+                                       double *running_mean, double *running_var, double *mean, double *invstd,
+                                       double *y, int threads)
+    void cconv_batchnorm2d_backward_f32(int64_t n, int64_t c, int64_t hw, const float *dy, const float *x,
+                                        const float *gamma, const double *mean, const double *invstd,
+                                        int batch_stats, float *dx, float *dgamma, float *dbeta, int threads)
+    void cconv_batchnorm2d_backward_f64(int64_t n, int64_t c, int64_t hw, const double *dy, const double *x,
+                                        const double *gamma, const double *mean, const double *invstd,
+                                        int batch_stats, double *dx, double *dgamma, double *dbeta, int threads)
+
+
+cdef extern from "gelu.h" nogil:
+    void cconv_gelu_forward_f32(int64_t count, const float *x, float *y, int threads)
+    void cconv_gelu_forward_f64(int64_t count, const double *x, double *y, int threads)
+    void cconv_gelu_backward_f32(int64_t count, const float *dy, const float *x, float *dx, int threads)
+    void cconv_gelu_backward_f64(int64_t count, const double *dy, const double *x, double *dx, int threads)
+
+
 cdef extern from "parallel.h" nogil:
     int cconv_max_threads()
     int cconv_num_procs()

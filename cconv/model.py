@@ -19,6 +19,7 @@ from cconv._io import open_npz, save_npz_atomically, stored_array_header
 from cconv._paths import naming_path
 from cconv.layers import Layer, Softmax, layer_from_json, layer_to_json
 from cconv.layers.base import ParamBudget, as_model_dtype, as_shape, check_distinct, walk_layers
+from cconv.layers.folding import inference_steps
 
 __all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -180,7 +181,9 @@ class Sequential:
         return grad_out
 
     def predict(self, x, batch_size=256):
-        """The model's output for every sample of x, in eval mode, batch by batch."""
+        """The model's output for every sample of x, in eval mode, batch by batch. Each Conv2D
+        followed by a BatchNorm2D (and a ReLU) runs as one convolution with the batch norm folded
+        into its weights (cconv.layers.folding)."""
         batch_size = as_int(batch_size, "batch_size", 1)
         x = self.check_input(x)
         if not self.built:
@@ -188,8 +191,13 @@ class Sequential:
         was_training = self.training
         self.eval()
         try:
-            outputs = [self.forward_unchecked(x[start:start + batch_size])
-                       for start in range(0, len(x), batch_size)]
+            steps = inference_steps(self.layers)
+            outputs = []
+            for start in range(0, len(x), batch_size):
+                y = x[start:start + batch_size]
+                for step in steps:
+                    y = step.forward_unchecked(y)
+                outputs.append(y)
         finally:
             self.train(was_training)
         if not outputs:

@@ -10,7 +10,8 @@ from cconv.functional.activation import (cross_entropy, cross_entropy_backward, 
                                          log_softmax_backward, relu, relu_backward, softmax,
                                          softmax_backward)
 from cconv.functional.conv import (ALGORITHMS, conv2d, conv2d_backward, conv2d_backward_unchecked,
-                                   conv2d_geometry, conv2d_unchecked, conv_algorithms)
+                                   conv2d_geometry, conv2d_grad_input_unchecked, conv2d_grad_weight_unchecked,
+                                   conv2d_unchecked, conv_algorithms)
 from cconv.functional.dense import dense, dense_backward, dense_backward_unchecked, dense_unchecked
 from cconv.functional.pool import (avg_pool2d, avg_pool2d_backward, lp_pool2d, lp_pool2d_backward,
                                    max_pool2d, max_pool2d_backward, pool2d_backward_unchecked,
@@ -21,5 +22,6 @@ __all__ = ["conv2d", "conv2d_backward", "conv_algorithms", "ALGORITHMS", "dense"
            "relu", "relu_backward", "softmax", "softmax_backward", "log_softmax",
            "log_softmax_backward", "cross_entropy", "cross_entropy_backward",
            # the unchecked entries, for callers that checked their arrays already (the layers)
-           "conv2d_geometry", "conv2d_unchecked", "conv2d_backward_unchecked", "dense_unchecked",
+           "conv2d_geometry", "conv2d_unchecked", "conv2d_backward_unchecked", "conv2d_grad_input_unchecked",
+           "conv2d_grad_weight_unchecked", "dense_unchecked",
            "dense_backward_unchecked", "pool2d_geometry", "pool2d_unchecked", "pool2d_backward_unchecked"]

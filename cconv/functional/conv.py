@@ -179,3 +179,24 @@ def conv2d_backward_unchecked(grad_out, x, weight, geometry, compute_grad_x=True
                           x.reshape(-1), weight.reshape(-1), None if grad_x is None else grad_x.reshape(-1),
                           grad_weight.reshape(-1), grad_bias.reshape(-1), algorithms or {}, get_num_threads())
     return grad_x, grad_weight, grad_bias
+
+
+def conv2d_grad_input_unchecked(grad_out, weight, geometry, x_shape, algorithms=None):
+    """The gradient of conv2d_unchecked's input alone, of shape x_shape, for grad_out of its output's
+    shape: the transposed convolution of grad_out by weight (Conv2DTranspose's forward). The
+    arrays as conv2d_backward_unchecked takes them."""
+    grad_x = _memory.empty(x_shape, dtype=grad_out.dtype)
+    nothing = grad_out.reshape(-1)[:0]  # the input itself is not read for its own gradient
+    _conv.conv2d_backward(geometry, grad_out.reshape(-1), None, nothing, weight.reshape(-1), grad_x.reshape(-1),
+                          None, None, algorithms or {}, get_num_threads())
+    return grad_x
+
+
+def conv2d_grad_weight_unchecked(grad_out, x, geometry, w_shape, algorithms=None):
+    """The gradient of conv2d_unchecked's weight alone, of shape w_shape (the weight is not read),
+    for the input x and grad_out of its output's shape."""
+    grad_weight = _memory.empty(w_shape, dtype=x.dtype)
+    nothing = x.reshape(-1)[:0]
+    _conv.conv2d_backward(geometry, grad_out.reshape(-1), None, x.reshape(-1), nothing, None,
+                          grad_weight.reshape(-1), None, algorithms or {}, get_num_threads())
+    return grad_weight

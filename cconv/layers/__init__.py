@@ -2,26 +2,37 @@
 
     from cconv.layers import Conv2D, MaxPool2D, Flatten, Dense, ReLU
 
-Conv2D, Dense and the pooling layers run on the C kernels (cconv.functional); BatchNorm2D,
-Dropout and the activations are vectorised NumPy. Every layer has forward / backward,
-`params` / `grads` dicts of NumPy arrays, and train() / eval() modes.
+Convolution: Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose. Pooling: MaxPool2D,
+AvgPool2D, LPPool2D, GlobalAvgPool2D, GlobalMaxPool2D. Dense, Flatten. Resizing: UpSampling2D,
+ZeroPadding2D. Activations: ReLU, ReLU6, LeakyReLU, ELU, Sigmoid, Tanh, SiLU (= Swish), Hardswish,
+GELU, Softmax. Normalisation and regularisation: BatchNorm2D, Dropout. Residual (ResNet blocks).
+
+The convolution, dense and pooling layers run on the C kernels (cconv.functional), as do
+BatchNorm2D and the exact GELU; Dropout, the resizing layers and the other activations are
+vectorised NumPy. Every layer has forward / backward, `params` / `grads` dicts of NumPy arrays,
+and train() / eval() modes.
 """
-from cconv.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from cconv.layers.activations import (ELU, GELU, Hardswish, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax,
+                                      Swish, Tanh)
 from cconv.layers.base import Layer
-from cconv.layers.conv import Conv2D
+from cconv.layers.conv import Conv2D, DepthwiseConv2D, SeparableConv2D
+from cconv.layers.conv_transpose import Conv2DTranspose
 from cconv.layers.dense import Dense, Flatten
-from cconv.layers.pooling import AvgPool2D, GlobalAvgPool2D, LPPool2D, MaxPool2D
+from cconv.layers.pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, LPPool2D, MaxPool2D
 from cconv.layers.regularization import BatchNorm2D, Dropout
+from cconv.layers.reshaping import UpSampling2D, ZeroPadding2D
 from cconv.layers.residual import Residual
 
-__all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "LPPool2D", "GlobalAvgPool2D", "Dense",
-           "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm2D", "Residual",
-           "LAYER_CLASSES", "layer_to_json", "layer_from_json"]
+__all__ = ["Layer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "MaxPool2D", "AvgPool2D",
+           "LPPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "Dense", "Flatten", "UpSampling2D", "ZeroPadding2D",
+           "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "SiLU", "Swish", "Hardswish", "GELU", "Softmax",
+           "Dropout", "BatchNorm2D", "Residual", "LAYER_CLASSES", "layer_to_json", "layer_from_json"]
 
 # The classes a saved model may name; load_model refuses anything else.
 LAYER_CLASSES = {cls.__name__: cls for cls in (
-    Conv2D, MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D, Dense, Flatten, ReLU, LeakyReLU,
-    Sigmoid, Tanh, Softmax, Dropout, BatchNorm2D, Residual)}
+    Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D,
+    GlobalMaxPool2D, Dense, Flatten, UpSampling2D, ZeroPadding2D, ReLU, ReLU6, LeakyReLU, ELU, Sigmoid, Tanh, SiLU,
+    Hardswish, GELU, Softmax, Dropout, BatchNorm2D, Residual)}
 
 
 def layer_to_json(layer):

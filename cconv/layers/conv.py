@@ -1,7 +1,12 @@
-"""Conv2D: a 2-D convolution layer computed by the C kernels (cconv.functional.conv2d)."""
+"""Convolution layers computed by the C kernels (cconv.functional.conv2d): Conv2D,
+DepthwiseConv2D (a grouped convolution with one group per input channel) and SeparableConv2D
+(depthwise, then a 1x1 convolution)."""
 from cconv import functional as F
+from cconv import initializers
 from cconv._args import as_int, conv_out_size, conv_padding, pair
-from cconv.layers.kernel import KernelLayer
+from cconv.layers.activations import check_activation, get_activation
+from cconv.layers.base import Layer, new_array
+from cconv.layers.kernel import KernelLayer, default_kernel_initializer
 
 
 def padding_to_json(padding):
@@ -11,6 +16,22 @@ def padding_to_json(padding):
     if isinstance(padding, (tuple, list)):
         return [padding_to_json(p) for p in padding]
     return as_int(padding, "padding", 0)
+
+
+def conv_output_hw(layer, input_shape):
+    """((top, bottom), (left, right)) padding and the output (P, Q) of `layer`'s convolution
+    (its kernel_size, stride, padding, dilation) on input_shape (C, H, W); ValueError naming
+    the layer when the kernel does not fit."""
+    c, h, w = layer._image_shape(input_shape)
+    r, s = layer.kernel_size
+    pads = conv_padding(layer.padding, (h, w), (r, s), layer.stride, layer.dilation)
+    (top, bottom), (left, right) = pads
+    try:
+        p = conv_out_size(h, r, layer.stride[0], layer.dilation[0], top, bottom, "height")
+        q = conv_out_size(w, s, layer.stride[1], layer.dilation[1], left, right, "width")
+    except ValueError as exc:
+        raise ValueError(f"{layer.describe()} on input shape {input_shape}: {exc}") from None
+    return pads, (p, q)
 
 
 def _positional_message(filters, kernel_size, more):
@@ -52,17 +73,11 @@ class Conv2D(KernelLayer):
         self._init_kernel_layer(activation, use_bias, kernel_initializer, bias_initializer)
 
     def _build(self, input_shape, rng):
-        c, h, w = self._image_shape(input_shape)
+        c = self._image_shape(input_shape)[0]
         if c % self.groups:
             raise ValueError(f"{self.describe()}: groups={self.groups} must divide the input channels C={c}")
         r, s = self.kernel_size
-        self._pads = conv_padding(self.padding, (h, w), (r, s), self.stride, self.dilation)
-        (top, bottom), (left, right) = self._pads
-        try:
-            p = conv_out_size(h, r, self.stride[0], self.dilation[0], top, bottom, "height")
-            q = conv_out_size(w, s, self.stride[1], self.dilation[1], left, right, "width")
-        except ValueError as exc:
-            raise ValueError(f"{self.describe()} on input shape {input_shape}: {exc}") from None
+        self._pads, (p, q) = conv_output_hw(self, input_shape)
         shape = (self.filters, c // self.groups, r, s)
         fan_in = (c // self.groups) * r * s
         fan_out = (self.filters // self.groups) * r * s
@@ -89,3 +104,123 @@ class Conv2D(KernelLayer):
                 "dilation": list(self.dilation), "groups": self.groups, "use_bias": self.use_bias,
                 "activation": self.activation, "kernel_initializer": self.kernel_initializer,
                 "bias_initializer": self.bias_initializer, "name": self.name}
+
+
+class DepthwiseConv2D(Conv2D):
+    """DepthwiseConv2D(kernel_size, *, stride=1, padding=0, depth_multiplier=1, dilation=1,
+    use_bias=True, activation=None, kernel_initializer=None, bias_initializer='zeros', name=None)
+
+    Each input channel convolved with its own depth_multiplier filters: input (N, C, H, W) ->
+    output (N, C * depth_multiplier, P, Q), the output channels of input channel c being
+    c * depth_multiplier + j (PyTorch's Conv2d(C, C * depth_multiplier, groups=C)). The weight
+    has shape (C * depth_multiplier, 1, kh, kw) and the bias (C * depth_multiplier,). The other
+    arguments are Conv2D's.
+    """
+
+    def __init__(self, kernel_size, *more_positional, stride=1, padding=0, depth_multiplier=1, dilation=1,
+                 use_bias=True, activation=None, kernel_initializer=None, bias_initializer="zeros", name=None):
+        if more_positional:
+            raise TypeError(f"DepthwiseConv2D takes kernel_size positionally and the rest (stride=, "
+                            f"padding=, depth_multiplier=, ...) by keyword; got {len(more_positional) + 1} "
+                            f"positional arguments")
+        self.depth_multiplier = as_int(depth_multiplier, "depth_multiplier", 1)
+        # filters and groups follow the input channels; set in _build
+        super().__init__(self.depth_multiplier, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         use_bias=use_bias, activation=activation, kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, name=name)
+
+    def _build(self, input_shape, rng):
+        c = self._image_shape(input_shape)[0]
+        self.groups = c
+        self.filters = c * self.depth_multiplier
+        return super()._build(input_shape, rng)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["filters"], config["groups"]
+        config["depth_multiplier"] = self.depth_multiplier
+        return config
+
+
+class SeparableConv2D(Layer):
+    """SeparableConv2D(filters, kernel_size, *, stride=1, padding=0, depth_multiplier=1,
+    dilation=1, use_bias=True, activation=None, name=None)
+
+    A DepthwiseConv2D without bias (kernel_size, stride, padding, dilation, depth_multiplier)
+    followed by a 1x1 convolution to `filters` channels with the bias, then the activation
+    (Keras's SeparableConv2D). Parameters: depthwise_weight (C * depth_multiplier, 1, kh, kw),
+    pointwise_weight (filters, C * depth_multiplier, 1, 1), bias (filters,).
+    """
+
+    def __init__(self, filters, kernel_size, *more_positional, stride=1, padding=0, depth_multiplier=1,
+                 dilation=1, use_bias=True, activation=None, name=None):
+        if more_positional:
+            raise TypeError(f"SeparableConv2D takes (filters, kernel_size) positionally and the rest "
+                            f"(stride=, padding=, ...) by keyword; got {len(more_positional) + 2} "
+                            f"positional arguments")
+        super().__init__(name)
+        self.filters = as_int(filters, "filters", 1)
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.dilation = pair(dilation, "dilation")
+        self.depth_multiplier = as_int(depth_multiplier, "depth_multiplier", 1)
+        self.padding = padding_to_json(padding)
+        conv_padding(self.padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # validate
+        self.use_bias = bool(use_bias)
+        self.activation = check_activation(activation)
+        self._fused = "relu" if self.activation == "relu" else None
+        self._act = None if self._fused else get_activation(self.activation, inplace=True)
+
+    def _build(self, input_shape, rng):
+        c = self._image_shape(input_shape)[0]
+        self._pads, (p, q) = conv_output_hw(self, input_shape)
+        middle = c * self.depth_multiplier
+        r, s = self.kernel_size
+        init = initializers.get(default_kernel_initializer(self.activation))
+
+        def initialised(shape, fan_in, fan_out, function=init):
+            return new_array(rng, shape, self.dtype, lambda: function(shape, fan_in, fan_out, rng, self.dtype))
+
+        self._params = {"depthwise_weight": initialised((middle, 1, r, s), r * s, self.depth_multiplier * r * s),
+                        "pointwise_weight": initialised((self.filters, middle, 1, 1), middle, self.filters)}
+        if self.use_bias:
+            self._params["bias"] = initialised((self.filters,), middle, self.filters, initializers.zeros)
+        self._grads = {}
+        return (self.filters, p, q)
+
+    def _make_geometry(self, x_shape):
+        n, c = x_shape[:2]
+        depthwise = F.conv2d_geometry(x_shape, self._params["depthwise_weight"].shape, self.stride, self._pads,
+                                      self.dilation, c)
+        _, middle, p, q = depthwise[1]
+        pointwise = F.conv2d_geometry((n, middle, p, q), self._params["pointwise_weight"].shape)
+        return depthwise, pointwise
+
+    def _forward(self, x):
+        (g1, shape1), (g2, shape2) = self._geometry(x.shape)
+        self._x = x
+        self._middle = F.conv2d_unchecked(x, self._params["depthwise_weight"], None, g1, shape1)
+        self._y = F.conv2d_unchecked(self._middle, self._params["pointwise_weight"], self._params.get("bias"), g2,
+                                     shape2, self._fused)
+        return self._y if self._act is None else self._act._forward(self._y)
+
+    def _backward(self, grad_out, compute_grad_x=True):
+        (g1, _), (g2, _) = self._geometry(self._x.shape)
+        if self._act is not None:
+            grad_out = self._act._backward(grad_out)
+        grad_middle, self._grads["pointwise_weight"], grad_bias = F.conv2d_backward_unchecked(
+            grad_out, self._middle, self._params["pointwise_weight"], g2, True, self._y if self._fused else None)
+        if self.use_bias:
+            self._grads["bias"] = grad_bias
+        grad_x, self._grads["depthwise_weight"], _ = F.conv2d_backward_unchecked(
+            grad_middle, self._x, self._params["depthwise_weight"], g1, compute_grad_x)
+        return grad_x
+
+    def _backward_params(self, grad_out):
+        self._backward(grad_out, compute_grad_x=False)
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": self.padding, "depth_multiplier": self.depth_multiplier,
+                "dilation": list(self.dilation), "use_bias": self.use_bias, "activation": self.activation,
+                "name": self.name}

@@ -1,4 +1,5 @@
-"""Pooling layers computed by the C kernels: MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D."""
+"""Pooling layers computed by the C kernels: MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D,
+GlobalMaxPool2D."""
 import numbers
 
 import numpy as np
@@ -93,8 +94,10 @@ class LPPool2D(_Pool2D):
                 "stride": list(self.stride), "ceil_mode": self.ceil_mode, "name": self.name}
 
 
-class GlobalAvgPool2D(Layer):
-    """The mean of each channel over the whole image: (N, C, H, W) -> (N, C)."""
+class _GlobalPool2D(Layer):
+    """One window over the whole image, (N, C, H, W) -> (N, C); `_op` names the pooling."""
+
+    _op = None
 
     def _build(self, input_shape, rng):
         self._window = self._image_shape(input_shape)[1:]
@@ -105,10 +108,23 @@ class GlobalAvgPool2D(Layer):
 
     def _forward(self, x):
         self._x = x
-        y = F.pool2d_unchecked("avg", x, self._geometry(x.shape), 1.0)  # 1.0: count_include_pad
+        y = F.pool2d_unchecked(self._op, x, self._geometry(x.shape), 1.0)  # 1.0: avg's count_include_pad
         return y.reshape(x.shape[0], x.shape[1])
 
     def _backward(self, grad_out):
         n, c = grad_out.shape
-        return F.pool2d_backward_unchecked("avg", np.ascontiguousarray(grad_out).reshape(n, c, 1, 1), self._x,
+        return F.pool2d_backward_unchecked(self._op, np.ascontiguousarray(grad_out).reshape(n, c, 1, 1), self._x,
                                            self._geometry(self._x.shape), 1.0)
+
+
+class GlobalAvgPool2D(_GlobalPool2D):
+    """The mean of each channel over the whole image: (N, C, H, W) -> (N, C)."""
+
+    _op = "avg"
+
+
+class GlobalMaxPool2D(_GlobalPool2D):
+    """The maximum of each channel over the whole image: (N, C, H, W) -> (N, C). The gradient goes
+    to the first maximum (row-major), as in PyTorch's max pooling; a NaN is the maximum."""
+
+    _op = "max"

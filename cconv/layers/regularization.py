@@ -1,8 +1,10 @@
-"""Dropout and BatchNorm2D (NumPy), the layers whose behaviour differs in train / eval mode."""
+"""Dropout (NumPy) and BatchNorm2D (C kernels, csrc/batchnorm2d.c), the layers whose behaviour
+differs in train / eval mode."""
 import numbers
 
 import numpy as np
 
+from cconv.functional import norm as F
 from cconv.layers.base import Layer, new_array
 
 
@@ -36,7 +38,8 @@ class Dropout(Layer):
 
 
 class BatchNorm2D(Layer):
-    """BatchNorm2D(momentum=0.1, eps=1e-5): per-channel normalisation of (N, C, H, W) inputs.
+    """BatchNorm2D(momentum=0.1, eps=1e-5): per-channel normalisation of (N, C, H, W) inputs,
+    computed by the C kernels (csrc/batchnorm2d.c; statistics accumulated in double).
 
     Training mode normalises with the batch mean and (biased) variance and updates the running
     statistics as running = (1 - momentum) * running + momentum * batch (unbiased variance),
@@ -69,40 +72,29 @@ class BatchNorm2D(Layer):
         return input_shape
 
     def _forward(self, x):
-        gamma, beta = self._params["gamma"], self._params["beta"]
         # an empty batch has no statistics: it is normalised with the running ones, which it
         # leaves untouched (a batch mean of nothing would write NaN into them)
-        batch_stats = self.training and x.shape[0] > 0
-        if batch_stats:
-            count = x.shape[0] * x.shape[2] * x.shape[3]
-            mean = x.mean(axis=(0, 2, 3))
-            centered = x - mean[:, None, None]
-            var = np.mean(centered * centered, axis=(0, 2, 3))
-            m = self.momentum
-            self._buffers["running_mean"] *= 1 - m
-            self._buffers["running_mean"] += m * mean
-            unbiased = var * (count / max(count - 1, 1))
-            self._buffers["running_var"] *= 1 - m
-            self._buffers["running_var"] += m * unbiased
-        else:
-            centered = x - self._buffers["running_mean"][:, None, None]
-            var = self._buffers["running_var"]
-        self._inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
-        self._xhat = centered * self._inv_std[:, None, None]
-        self._batch_stats = batch_stats
-        return self._xhat * gamma[:, None, None] + beta[:, None, None]
+        self._x = x
+        self._batch_stats = self.training and x.shape[0] > 0
+        y, self._mean, self._invstd = F.batch_norm2d_unchecked(
+            x, self._params["gamma"], self._params["beta"], self._buffers["running_mean"],
+            self._buffers["running_var"], self._batch_stats, self.momentum, self.eps)
+        return y
 
-    def _backward(self, grad_out):
-        gamma = self._params["gamma"]
-        self._grads["beta"] = grad_out.sum(axis=(0, 2, 3))
-        self._grads["gamma"] = np.sum(grad_out * self._xhat, axis=(0, 2, 3))
-        scale = (gamma * self._inv_std)[:, None, None]
-        if not self._batch_stats:
-            return grad_out * scale
-        count = grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3]
-        mean_grad = self._grads["beta"] / count
-        mean_grad_xhat = self._grads["gamma"] / count
-        return scale * (grad_out - mean_grad[:, None, None] - self._xhat * mean_grad_xhat[:, None, None])
+    def _backward(self, grad_out, compute_grad_x=True):
+        grad_x, self._grads["gamma"], self._grads["beta"] = F.batch_norm2d_backward_unchecked(
+            grad_out, self._x, self._params["gamma"], self._mean, self._invstd, self._batch_stats, compute_grad_x)
+        return grad_x
+
+    def _backward_params(self, grad_out):
+        self._backward(grad_out, compute_grad_x=False)
+
+    def folded_scale_shift(self):
+        """(scale, shift), float64 arrays of shape (C,) with eval-mode output = x * scale + shift
+        per channel (the running statistics), for folding into the convolution before it."""
+        invstd = 1 / np.sqrt(self._buffers["running_var"].astype(np.float64) + self.eps)
+        scale = self._params["gamma"] * invstd
+        return scale, self._params["beta"] - self._buffers["running_mean"] * scale
 
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps, "name": self.name}
