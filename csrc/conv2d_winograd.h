@@ -12,15 +12,15 @@
  *
  * Work items are (group of images, band of tile rows), so the workspace is bounded by the item,
  * not the batch. Per item: each input channel's rows under the item's tiles are copied with their
- * zero padding and transformed (the config's winograd_input gathers the tiles from the copy), the
- * products run, and the config's winograd_output takes each output channel back to pixels with
+ * zero padding and transformed (the config's winograd_input reads the tiles from the copy and
+ * writes them in the products' B-panel layout, so nothing is packed), the products run, and the config's winograd_output takes each output channel back to pixels with
  * the bias and ReLU, into the output rows. The gradient of the
  * input is the forward of dy (masked by the ReLU's output where the forward had one) with the
  * filters flipped and transposed: conv2d_grad_input_slab's geometry.
  *
  * The transforms mix every value of a tile into every other: one infinity or NaN in the input or
  * the filters would spoil its whole tile (inf - inf), where direct convolution keeps it to the
- * outputs that read it. Such calls run the GEMM instead. */
+ * outputs that read it. Such calls run the GEMM instead (the input is checked as it is copied). */
 
 /* Tiles per work item to aim for: enough columns for the products to reuse each packed filter
  * panel many times, few enough that an item's transformed tiles stay in the outer caches. */
@@ -29,103 +29,120 @@
  * layers with many channels). */
 #define WINO_ITEM_BYTES (4 << 20)
 
-/* u (alpha x alpha, alpha = m + 2) = G g G^T for the 3x3 filter g(r, s) = g[r*gr + s*gs]. */
-static void FN(winograd_filter)(int m, const REAL *g, int64_t gr, int64_t gs, REAL *u)
-{
-    static const double G4[6][3] = {{1.0 / 4, 0, 0},
-                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                    {0, 0, 1}};
-    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    const double(*G)[3] = m == 4 ? G4 : G2;
-    const int alpha = m + 2;
-    REAL t[6][3];
-    for (int i = 0; i < alpha; ++i)
-        for (int s = 0; s < 3; ++s)
-            t[i][s] = (REAL)G[i][0] * g[s * gs] + (REAL)G[i][1] * g[gr + s * gs] + (REAL)G[i][2] * g[2 * gr + s * gs];
-    for (int i = 0; i < alpha; ++i)
-        for (int j = 0; j < alpha; ++j)
-            u[i * alpha + j] = t[i][0] * (REAL)G[j][0] + t[i][1] * (REAL)G[j][1] + t[i][2] * (REAL)G[j][2];
-}
+#ifndef CCONV_WINOGRAD_G  /* once for both element types */
+#define CCONV_WINOGRAD_G
+/* Filter transforms run as one product: element a*alpha + b of G g G^T is
+ * sum over (r, s) of G[a][r] G[b][s] g(r, s), a (alpha^2 x 9) matrix times the filters' taps. */
+static const double WINO_G4[6][3] = {{1.0 / 4, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
+static const double WINO_G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+#endif
+
+/* Filters per block of the filter transform (its rows of taps and of results stay in cache). */
+#define WINO_FILTER_BLOCK 512
 
 /* The transformed filters of the core convolution (fs->cout filters over fs->cin channels), as
  * the A operands of the alpha^2 products: product xi's (cout x cin) matrix at apack + xi*a_xi in
  * gemm_driver.h's layout of an operand packed before (MR-row panels, depth blocks of kc_max).
- * Filter (o, i) is w[o][i] for the forward, w[i][o] flipped for the gradient of the input. */
+ * Filter (o, i) is w[o][i] for the forward, w[i][o] flipped for the gradient of the input. The
+ * transform runs along that layout (position e of every product's matrix holds the same filter),
+ * so each result lands where it is packed and the only scattered reads are the filters' taps. */
 static void FN(winograd_pack_filters)(const FN(cconv_gemm_config) *cfg, int m, const slab_shape *fs, int flipped,
                                       const REAL *w, int64_t kc_max, int64_t a_xi, REAL *apack, int threads)
 {
-    const int mr = cfg->tiles.mr, alpha2 = (m + 2) * (m + 2);
-    const int64_t cout = fs->cout, cin = fs->cin, rows = round_up(cout, mr);
-    const int t = (int)min64(cconv_threads_for(threads, 200.0 * (double)cout * (double)cin, GRAIN_FLOPS), cout);
-    int64_t o;
+    const double(*G)[3] = m == 4 ? WINO_G4 : WINO_G2;
+    const int alpha = m + 2, alpha2 = alpha * alpha, mr = cfg->tiles.mr;
+    const int64_t cout = fs->cout, cin = fs->cin, rows = round_up(cout, mr), size = rows * cin;
+    const int64_t panels = rows / mr, depth_blocks = ceil_div(cin, kc_max), depth_chunk = WINO_FILTER_BLOCK / mr;
+    const int64_t chunks = depth_blocks * panels * ceil_div(min64(kc_max, cin), depth_chunk);
+    const int t = (int)min64(cconv_threads_for(threads, 400.0 * (double)size, GRAIN_FLOPS), chunks);
+    REAL T[36][9];
+    for (int a = 0; a < alpha; ++a)
+        for (int b = 0; b < alpha; ++b)
+            for (int tap = 0; tap < 9; ++tap) {
+                const int r = flipped ? 2 - tap / 3 : tap / 3, s = flipped ? 2 - tap % 3 : tap % 3;
+                T[a * alpha + b][tap] = (REAL)(G[a][r] * G[b][s]);
+            }
+    int64_t chunk;
+    /* chunks: (depth block, panel, run of depth_chunk depths), the last run of a block shorter */
 #pragma omp parallel for schedule(static) num_threads(t)
-    for (o = 0; o < rows; ++o) {
-        REAL u[36];
-        for (int64_t i = 0; i < cin; ++i) {
-            const int64_t p0 = i / kc_max * kc_max, kc = min64(kc_max, cin - p0);
-            const int64_t at = rows * p0 + (o / mr) * kc * mr + (i - p0) * mr + o % mr;
-            if (o >= cout)
-                for (int xi = 0; xi < alpha2; ++xi) u[xi] = 0;
-            else if (flipped)
-                FN(winograd_filter)(m, w + (i * cout + o) * 9 + 8, -3, -1, u);
-            else
-                FN(winograd_filter)(m, w + (o * cin + i) * 9, 3, 1, u);
-            for (int xi = 0; xi < alpha2; ++xi) apack[xi * a_xi + at] = u[xi];
+    for (chunk = 0; chunk < chunks; ++chunk) {
+        const int64_t per_panel = ceil_div(min64(kc_max, cin), depth_chunk), per_block = panels * per_panel;
+        const int64_t p0 = chunk / per_block * kc_max, kc = min64(kc_max, cin - p0), panel = chunk % per_block / per_panel;
+        const int64_t k0 = chunk % per_panel * depth_chunk, depths = min64(depth_chunk, kc - k0);
+        if (depths <= 0) continue;  /* a short last depth block has fewer runs */
+        const int64_t e0 = rows * p0 + panel * kc * mr + k0 * mr, count = depths * mr;
+        REAL taps[9][WINO_FILTER_BLOCK];
+        for (int64_t kk = 0; kk < depths; ++kk)
+            for (int lane = 0; lane < mr; ++lane) {
+                const int64_t o = panel * mr + lane, i = p0 + k0 + kk;
+                const REAL *g = w + (flipped ? i * cout + o : o * cin + i) * 9;
+                for (int tap = 0; tap < 9; ++tap) taps[tap][kk * mr + lane] = o < cout ? g[tap] : 0;
+            }
+        for (int x = 0; x < alpha2; ++x) {
+            REAL *dst = apack + x * a_xi + e0;
+            for (int64_t e = 0; e < count; ++e) dst[e] = 0;
+            for (int tap = 0; tap < 9; ++tap) {
+                const REAL c = T[x][tap];
+                if (c != 0)
+                    for (int64_t e = 0; e < count; ++e) dst[e] += c * taps[tap][e];
+            }
         }
     }
 }
 
 /* Rows [row0, row0 + rows) of a plane of fs->h x fs->w at x (masked by mask where given), each
  * zero-padded to `width` columns: band element (i, j) is pixel (row0 + i - pad_top, j - pad_left),
- * zero outside the plane. */
-static void FN(winograd_pad_rows)(const slab_shape *fs, const REAL *x, const REAL *mask, int64_t row0, int64_t rows,
-                                  int64_t width, REAL *band)
+ * zero outside the plane. Returns nonzero when a value copied is an infinity or a NaN. Rows are
+ * short: plain loops, which the compiler vectorises, beat calls to memcpy. */
+static int FN(winograd_pad_rows)(const slab_shape *fs, const REAL *x, const REAL *mask, int64_t row0, int64_t rows,
+                                 int64_t width, REAL *band)
 {
+    const UREAL exponent = REAL_EXPONENT_BITS;
     const int64_t lo = clamp64(fs->pad_left, 0, width), hi = clamp64(fs->pad_left + fs->w, lo, width);
+    UREAL bad = 0;
     for (int64_t i = 0; i < rows; ++i) {
         const int64_t h = row0 + i - fs->pad_top;
         REAL *dst = band + i * width;
         if (h < 0 || h >= fs->h || lo == hi) {
-            memset(dst, 0, (size_t)width * sizeof(REAL));
+            for (int64_t j = 0; j < width; ++j) dst[j] = 0;
             continue;
         }
-        const REAL *src = x + h * fs->w + lo - fs->pad_left, *msk = mask ? mask + h * fs->w + lo - fs->pad_left : NULL;
-        memset(dst, 0, (size_t)lo * sizeof(REAL));
+        const REAL *src = x + h * fs->w - fs->pad_left, *msk = mask ? mask + h * fs->w - fs->pad_left : NULL;
+        for (int64_t j = 0; j < lo; ++j) dst[j] = 0;
         if (msk)
-            for (int64_t j = 0; j < hi - lo; ++j) dst[lo + j] = FN(relu_grad)(src[j], msk[j]);
+            for (int64_t j = lo; j < hi; ++j) dst[j] = FN(relu_grad)(src[j], msk[j]);
         else
-            memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(REAL));
-        memset(dst + hi, 0, (size_t)(width - hi) * sizeof(REAL));
+            for (int64_t j = lo; j < hi; ++j) dst[j] = src[j];
+        for (int64_t j = lo; j < hi; ++j) {
+            UREAL bits;
+            memcpy(&bits, dst + j, sizeof bits);
+            bad |= (UREAL)((bits & exponent) == exponent);
+        }
+        for (int64_t j = hi; j < width; ++j) dst[j] = 0;
     }
+    return bad != 0;
 }
 
-/* B operand of product xi: rows of the transformed input (channels x tiles, row-major, ld apart)
- * packed into NR-wide panels. */
-typedef struct {
-    const FN(cconv_gemm_config) *cfg;
-    const REAL *v;
-    int64_t ld;
-} FN(winograd_tiles);
-
-static void FN(pack_winograd_tiles)(const void *source, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int width,
-                                    REAL *out)
+static void FN(winograd_copy)(REAL *dst, const REAL *src, int64_t n)
 {
-    const FN(winograd_tiles) *src = (const FN(winograd_tiles) *)source;
-    FN(pack_panels)(src->cfg, src->v + j0, NULL, 1, src->ld, cols, p0, kc, width, out);
+    for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
 }
 
 /* The core convolution fs (one group, 3x3, stride 1) of x (masked by mask where given) with
  * filters w (flipped and transposed with `flipped`), + bias, ReLU with relu, into y, with output
  * tiles of m x m. Work items are (group of whole images, band of tile rows): several images when
- * one image has few tiles, else bands of one image. */
+ * one image has few tiles, else bands of one image. *non_finite is set when x holds an infinity or
+ * a NaN that the tiles read (y is then to be computed another way). */
 static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *fs, int m, const REAL *x,
                             const REAL *mask, const REAL *w, int flipped, const REAL *bias, int relu, REAL *y,
-                            int threads)
+                            int threads, int *non_finite)
 {
-    const int alpha = m + 2, alpha2 = alpha * alpha;
+    const int alpha = m + 2, alpha2 = alpha * alpha, nr = cfg->tiles.nr;
     const int64_t cin = fs->cin, cout = fs->cout, HW = fs->h * fs->w, PQ = fs->p * fs->q;
     const int64_t tiles_h = ceil_div(fs->p, m), tiles_w = ceil_div(fs->q, m), tiles = tiles_h * tiles_w;
     const int want = cconv_threads_for(threads, 2.0 * fs->n * cout * cin * alpha2 * tiles, GRAIN_FLOPS);
@@ -146,14 +163,13 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
     const int64_t band_rows = band * m + 2, ldi = tiles_w * m + 2, slot = band_rows * ldi;
     const int64_t kc_max = FN(gemm_depth_block)(cfg, cin);
     const int64_t a_xi = round_up(round_up(cout, cfg->tiles.mr) * cin, ALIGN_ELEMS);
-    const int64_t ldv = cin * max_tiles + ALIGN_ELEMS, ldo = (max_tiles + ALIGN_ELEMS) * m;
+    const int64_t ldv = cin * round_up(max_tiles, nr) + ALIGN_ELEMS, ldo = (max_tiles + ALIGN_ELEMS) * m;
     const int64_t in_size = round_up(images * slot, ALIGN_ELEMS), v_size = round_up(alpha2 * ldv, ALIGN_ELEMS);
     const int64_t m_size = round_up(alpha2 * cout * max_tiles + ALIGN_ELEMS, ALIGN_ELEMS);
     const int64_t o_size = round_up(m * ldo, ALIGN_ELEMS);
     const int64_t toff_size = round_up(ceil_div((max_tiles + ALIGN_ELEMS) * (int64_t)sizeof(int32_t), sizeof(REAL)),
                                        ALIGN_ELEMS);
-    const int64_t gemm_size = round_up(FN(gemm_workspace)(cfg, cin, 0, 1), ALIGN_ELEMS);
-    const int64_t work_size = in_size + v_size + m_size + o_size + toff_size + gemm_size;
+    const int64_t work_size = in_size + v_size + m_size + o_size + toff_size;
     const int t = (int)min64(want, items);
 
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(alpha2 * a_xi) * sizeof(REAL));
@@ -168,13 +184,13 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
     {
         REAL *in = works + cconv_thread_id() * work_size, *v = in + in_size, *mt = v + v_size, *o = mt + m_size;
         int32_t *toff = (int32_t *)(void *)(o + o_size);
-        REAL *gemm_work = o + o_size + toff_size;
         int64_t it;
+        int bad = 0;
 #pragma omp for schedule(static)
         for (it = 0; it < items; ++it) {
             const int64_t img0 = it / bands * images, tr0 = it % bands * band;
             const int64_t count = min64(images, fs->n - img0), rows = min64(band, tiles_h - tr0);
-            const int64_t nt = count * rows * tiles_w, ldt = cin * nt + ALIGN_ELEMS;
+            const int64_t nt = count * rows * tiles_w, padded = round_up(nt, nr), ldt = cin * padded + ALIGN_ELEMS;
             for (int64_t s = 0, tt = 0; s < count; ++s)
                 for (int64_t tr = 0; tr < rows; ++tr)
                     for (int64_t u = 0; u < tiles_w; ++u) toff[tt++] = (int32_t)(s * slot + tr * m * ldi + u * m);
@@ -182,20 +198,20 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
             for (int64_t c = 0; c < cin; ++c) {
                 for (int64_t s = 0; s < count; ++s) {
                     const int64_t plane = ((img0 + s) * cin + c) * HW;
-                    FN(winograd_pad_rows)(fs, x + plane, mask ? mask + plane : NULL, tr0 * m, rows * m + 2, ldi,
-                                          in + s * slot);
+                    bad |= FN(winograd_pad_rows)(fs, x + plane, mask ? mask + plane : NULL, tr0 * m, rows * m + 2,
+                                                 ldi, in + s * slot);
                 }
-                cfg->winograd_input(m, nt, in, ldi, toff, v + c * nt, ldt);
+                const int64_t p0 = c / kc_max * kc_max, kc = min64(kc_max, cin - p0);
+                cfg->winograd_input(m, nt, in, ldi, toff, v + padded * p0 + (c - p0) * nr, ldt, nr, kc * nr);
             }
             for (int xi = 0; xi < alpha2; ++xi) {
-                const FN(winograd_tiles) source = {cfg, v + xi * ldt, nt};
                 const FN(gemm_problem) problem = {
                     .m = cout, .n = nt, .k = cin,
                     .a = {.packed = apack + xi * a_xi},
-                    .b = {.pack = FN(pack_winograd_tiles), .source = &source},
+                    .b = {.packed = v + xi * ldt},
                     .c = mt + xi * cout * nt, .ldc = nt,
                 };
-                FN(gemm_run)(cfg, &problem, gemm_work);
+                FN(gemm_run)(cfg, &problem, in);  /* both operands packed: its workspace goes unused */
             }
             for (int64_t k = 0; k < cout; ++k) {
                 /* the item's tiles in a row: tile row r's output rows at o + i*ldo + r*tiles_w*m */
@@ -203,9 +219,13 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
                 for (int64_t s = 0; s < count; ++s)
                     for (int64_t tr = 0; tr < rows; ++tr)
                         for (int64_t i = 0, row = (tr0 + tr) * m; i < m && row < fs->p; ++i, ++row)
-                            memcpy(y + ((img0 + s) * cout + k) * PQ + row * fs->q,
-                                   o + i * ldo + (s * rows + tr) * tiles_w * m, (size_t)fs->q * sizeof(REAL));
+                            FN(winograd_copy)(y + ((img0 + s) * cout + k) * PQ + row * fs->q,
+                                              o + i * ldo + (s * rows + tr) * tiles_w * m, fs->q);
             }
+        }
+        if (bad) {
+#pragma omp atomic write
+            *non_finite = 1;
         }
     }
     cconv_workspace_release(apack);
@@ -218,11 +238,11 @@ static int FN(winograd_forward)(const FN(cconv_gemm_config) *cfg, const cconv_co
                                 int relu, int threads)
 {
     const slab_shape fs = conv2d_forward_slab(sh);
-    if (!FN(all_finite)(w, sh->k * sh->c * 9) || !FN(all_finite)(x, sh->n * sh->c * sh->h * sh->w)) {
-        const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
-        return FN(gemm_forward)(cfg, sh, &gemm, x, w, bias, y, relu, threads);
-    }
-    return FN(winograd_run)(cfg, &fs, plan->winograd_tile, x, NULL, w, 0, bias, relu, y, threads);
+    const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
+    int non_finite = !FN(all_finite)(w, sh->k * sh->c * 9), status = CCONV_OK;
+    if (!non_finite)
+        status = FN(winograd_run)(cfg, &fs, plan->winograd_tile, x, NULL, w, 0, bias, relu, y, threads, &non_finite);
+    return non_finite ? FN(gemm_forward)(cfg, sh, &gemm, x, w, bias, y, relu, threads) : status;
 }
 
 static int FN(winograd_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
@@ -230,9 +250,9 @@ static int FN(winograd_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv
                                    REAL *dx, int threads)
 {
     const slab_shape fs = conv2d_grad_input_slab(sh);
-    if (!FN(all_finite)(w, sh->k * sh->c * 9) || !FN(all_finite)(dy, sh->n * sh->k * sh->p * sh->q)) {
-        const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
-        return FN(gemm_grad_input)(cfg, sh, &gemm, dy, relu_y, w, dx, threads);
-    }
-    return FN(winograd_run)(cfg, &fs, plan->winograd_tile, dy, relu_y, w, 1, NULL, 0, dx, threads);
+    const conv2d_plan gemm = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
+    int non_finite = !FN(all_finite)(w, sh->k * sh->c * 9), status = CCONV_OK;
+    if (!non_finite)
+        status = FN(winograd_run)(cfg, &fs, plan->winograd_tile, dy, relu_y, w, 1, NULL, 0, dx, threads, &non_finite);
+    return non_finite ? FN(gemm_grad_input)(cfg, sh, &gemm, dy, relu_y, w, dx, threads) : status;
 }

@@ -101,19 +101,20 @@ typedef void cconv_dwconv_split_ukernel_f32(int64_t n, const float *s, float *d0
 typedef void cconv_dwconv_split_ukernel_f64(int64_t n, const double *s, double *d0, double *d1);
 
 /* The Winograd F(m x m, 3 x 3) transforms (conv2d_winograd.h), m = 4 or 2 (alpha = m + 2):
- *   input   v[xi*ldv + t] (xi < alpha^2, t < n) = element xi of B^T d_t B, where tile d_t's
- *           element (i, j) (i, j < alpha) is in[toff[t] + i*ldi + j]
+ *   input   v[xi*ldv + (t / nr)*pstride + t % nr] (xi < alpha^2, t < n) = element xi of B^T d_t B,
+ *           where tile d_t's element (i, j) (i, j < alpha) is in[toff[t] + i*ldi + j]: rows of
+ *           tiles in panels of nr (a multiple of 16) pstride apart, as the products' B operands
  *   output  out[i*ldo + u*m + j] (i, j < m, u < n) = act(bias + element (i, j) of A^T M_u A), where
  *           element xi of M_u is mt[xi*ldm + u], act = max(., 0) with relu (keeping NaN): the
  *           output rows of n tiles side by side
  * Both run whole SIMD vectors of tiles: they may write up to 15 entries past the last named in a
- * row of v (past entry m*n - 1 of a row of out: up to 15*m), read as far past the last entry of
+ * panel of v (past entry m*n - 1 of a row of out: up to 15*m), read as far past the last entry of
  * each row of mt, and read toff[t] for t < n + 15 (the caller's slack; toff's extra entries must
  * be valid offsets, the values they lead to do not matter). */
 typedef void cconv_winograd_input_ukernel_f32(int m, int64_t n, const float *in, int64_t ldi, const int32_t *toff,
-                                              float *v, int64_t ldv);
+                                              float *v, int64_t ldv, int64_t nr, int64_t pstride);
 typedef void cconv_winograd_input_ukernel_f64(int m, int64_t n, const double *in, int64_t ldi, const int32_t *toff,
-                                              double *v, int64_t ldv);
+                                              double *v, int64_t ldv, int64_t nr, int64_t pstride);
 typedef void cconv_winograd_output_ukernel_f32(int m, int64_t n, const float *mt, int64_t ldm, float bias, int relu,
                                                float *out, int64_t ldo);
 typedef void cconv_winograd_output_ukernel_f64(int m, int64_t n, const double *mt, int64_t ldm, double bias,

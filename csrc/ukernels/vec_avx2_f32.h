@@ -28,11 +28,25 @@
         (even) = _mm256_castpd_ps(_mm256_permute4x64_pd(e_, 0xd8));                                        \
         (odd) = _mm256_castpd_ps(_mm256_permute4x64_pd(o_, 0xd8));                                         \
     } while (0)
-/* Winograd transforms: lanes gathered at base + idx[lane] (VIDX: the index vector), and four or
- * two vectors stored interleaved (lane l of v_j at p[l*4 + j], or p[l*2 + j]). */
-#define VIDX __m256i
-#define VLOADIDX(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define VGATHER(base, idx) _mm256_i32gather_ps(base, idx, 4)
+/* Winograd transforms: four vectors of columns, lane l of c_j = p[off[l] + j], and four or two
+ * vectors stored interleaved (lane l of v_j at p[l*4 + j], or p[l*2 + j]). */
+#define VLOAD_COLUMNS4(p, off, c0, c1, c2, c3)                                                          \
+    do {                                                                                                \
+        const __m256 r0_ = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps((p) + (off)[0])),   \
+                                                _mm_loadu_ps((p) + (off)[4]), 1);                      \
+        const __m256 r1_ = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps((p) + (off)[1])),   \
+                                                _mm_loadu_ps((p) + (off)[5]), 1);                      \
+        const __m256 r2_ = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps((p) + (off)[2])),   \
+                                                _mm_loadu_ps((p) + (off)[6]), 1);                      \
+        const __m256 r3_ = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps((p) + (off)[3])),   \
+                                                _mm_loadu_ps((p) + (off)[7]), 1);                      \
+        const __m256 t0_ = _mm256_unpacklo_ps(r0_, r1_), t1_ = _mm256_unpackhi_ps(r0_, r1_);            \
+        const __m256 t2_ = _mm256_unpacklo_ps(r2_, r3_), t3_ = _mm256_unpackhi_ps(r2_, r3_);            \
+        (c0) = _mm256_shuffle_ps(t0_, t2_, 0x44);                                                       \
+        (c1) = _mm256_shuffle_ps(t0_, t2_, 0xee);                                                       \
+        (c2) = _mm256_shuffle_ps(t1_, t3_, 0x44);                                                       \
+        (c3) = _mm256_shuffle_ps(t1_, t3_, 0xee);                                                       \
+    } while (0)
 #define VSTORE_ZIP4(p, v0, v1, v2, v3)                                                                  \
     do {                                                                                                \
         const __m256 t0_ = _mm256_unpacklo_ps(v0, v1), t1_ = _mm256_unpackhi_ps(v0, v1);                \

@@ -26,11 +26,19 @@
         (even) = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a_, b_), 0xd8);                                  \
         (odd) = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a_, b_), 0xd8);                                   \
     } while (0)
-/* Winograd transforms: lanes gathered at base + idx[lane] (VIDX: the index vector), and four or
- * two vectors stored interleaved (lane l of v_j at p[l*4 + j], or p[l*2 + j]). */
-#define VIDX __m128i
-#define VLOADIDX(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
-#define VGATHER(base, idx) _mm256_i32gather_pd(base, idx, 8)
+/* Winograd transforms: four vectors of columns, lane l of c_j = p[off[l] + j], and four or two
+ * vectors stored interleaved (lane l of v_j at p[l*4 + j], or p[l*2 + j]). */
+#define VLOAD_COLUMNS4(p, off, c0, c1, c2, c3)                                                          \
+    do {                                                                                                \
+        const __m256d r0_ = _mm256_loadu_pd((p) + (off)[0]), r1_ = _mm256_loadu_pd((p) + (off)[1]);      \
+        const __m256d r2_ = _mm256_loadu_pd((p) + (off)[2]), r3_ = _mm256_loadu_pd((p) + (off)[3]);      \
+        const __m256d t0_ = _mm256_unpacklo_pd(r0_, r1_), t1_ = _mm256_unpackhi_pd(r0_, r1_);           \
+        const __m256d t2_ = _mm256_unpacklo_pd(r2_, r3_), t3_ = _mm256_unpackhi_pd(r2_, r3_);           \
+        (c0) = _mm256_permute2f128_pd(t0_, t2_, 0x20);                                                  \
+        (c1) = _mm256_permute2f128_pd(t1_, t3_, 0x20);                                                  \
+        (c2) = _mm256_permute2f128_pd(t0_, t2_, 0x31);                                                  \
+        (c3) = _mm256_permute2f128_pd(t1_, t3_, 0x31);                                                  \
+    } while (0)
 #define VSTORE_ZIP4(p, v0, v1, v2, v3)                                                                  \
     do {                                                                                                \
         const __m256d t0_ = _mm256_unpacklo_pd(v0, v1), t1_ = _mm256_unpackhi_pd(v0, v1);               \

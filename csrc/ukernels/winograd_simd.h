@@ -1,7 +1,7 @@
 /* winograd_simd.h: the Winograd F(m x m, 3 x 3) input and output transforms (gemm_config.h:
  * winograd_input, winograd_output) for m = 4 and m = 2, with SIMD lanes across
  * tiles, stamped out by the <type>-winograd-<isa>.c files. The includer includes a vec_*.h with
- * the arithmetic, the gathers (VIDX, VLOADIDX, VGATHER) and the interleaving stores (VSTORE_ZIP4,
+ * the arithmetic, the column loads (VLOAD_COLUMNS4) and the interleaving stores (VSTORE_ZIP4,
  * VSTORE_ZIP2), or vec_scalar.h, and defines REAL, UKERNEL_WINO_INPUT and UKERNEL_WINO_OUTPUT.
  *
  * The matrices are Lavin and Gray's, on the points 0, 1, -1, 2, -2 (m = 4) and 0, 1, -1 (m = 2):
@@ -49,26 +49,28 @@ static inline void wino_at2(const VEC m[4], VEC o[2])
     o[1] = VSUB(VSUB(m[1], m[2]), m[3]);
 }
 
-/* The input transform of the tiles t .. t + VLEN - 1: tile element (i, j) gathered at
- * in + toff[t] + i*ldi + j. */
+/* The input transform of the tiles t .. t + VLEN - 1 (in one panel of nr), into dst: tile element (i, j) at
+ * in + toff[t] + i*ldi + j, its rows' elements loaded four at a time and turned into columns. */
 #define WINO_INPUT_BODY(A, BT)                                                                      \
     do {                                                                                            \
-        const VIDX idx = VLOADIDX(toff + t);                                                        \
-        VEC c[A][A], d[A], o[A];                                                                    \
+        VEC c[A][A], d[8], o[A];                                                                    \
         for (int i = 0; i < A; ++i) {                                                               \
-            for (int j = 0; j < A; ++j) d[j] = VGATHER(in + i * ldi + j, idx);                     \
+            VLOAD_COLUMNS4(in + i * ldi, toff + t, d[0], d[1], d[2], d[3]);                         \
+            if (A > 4) VLOAD_COLUMNS4(in + i * ldi + 4, toff + t, d[4], d[5], d[6], d[7]);          \
             BT(d, c[i]);                                                                            \
         }                                                                                           \
         for (int j = 0; j < A; ++j) {                                                               \
             for (int i = 0; i < A; ++i) d[i] = c[i][j];                                             \
             BT(d, o);                                                                               \
-            for (int i = 0; i < A; ++i) VSTOREU(v + (i * A + j) * ldv + t, o[i]);                  \
+            for (int i = 0; i < A; ++i) VSTOREU(dst + (i * A + j) * ldv, o[i]);                    \
         }                                                                                           \
     } while (0)
 
-void UKERNEL_WINO_INPUT(int m, int64_t n, const REAL *in, int64_t ldi, const int32_t *toff, REAL *v, int64_t ldv)
+void UKERNEL_WINO_INPUT(int m, int64_t n, const REAL *in, int64_t ldi, const int32_t *toff, REAL *v, int64_t ldv,
+                       int64_t nr, int64_t pstride)
 {
     for (int64_t t = 0; t < n; t += VLEN) {
+        REAL *dst = v + t / nr * pstride + t % nr;
         if (m == 4) WINO_INPUT_BODY(6, wino_bt4);
         else WINO_INPUT_BODY(4, wino_bt2);
     }
