@@ -150,12 +150,17 @@ def _read_model(path):
     return proto
 
 
+def _short(value):
+    """A float32 value as the shortest decimal that rounds to it (0.1, not 0.100000001)."""
+    return float(str(np.float32(value)))
+
+
 def _attribute_value(attribute):
     """An attribute's value: str for bytes; a float attribute (stored as float32) as the shortest
     decimal that rounds to it, so that eps=1e-5 reads back as 1e-5 and not 9.99999974e-06."""
     value = onnx.helper.get_attribute_value(attribute)
     if attribute.type == onnx.AttributeProto.FLOAT:
-        return float(str(np.float32(value)))
+        return _short(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, (list, tuple)):
@@ -777,7 +782,7 @@ def _import_batch_norm(cv, node, label, given):
     for value, key in zip(values, ("scale", "bias", "mean", "variance")):
         if value.shape != (c,):
             raise ValueError(f"{label}: its {key} has shape {value.shape}, the input has {c} channels")
-    layer = L.BatchNorm2D(momentum=1.0 - a["momentum"], eps=a["epsilon"])
+    layer = L.BatchNorm2D(momentum=_short(1.0 - a["momentum"]), eps=a["epsilon"])
     cv.emit(layer, [x], node.output[0], label,
             dict(zip(("gamma", "beta", "running_mean", "running_var"), values)))
 
@@ -792,12 +797,15 @@ def _import_dropout(cv, node, label, given):
             raise ValueError(f"{label}: its ratio must be a one-value constant")
     if len(node.input) > 2 and node.input[2] and _scalar(cv, node.input[2]) != 0:
         raise ValueError(f"{label}: training_mode must be a constant false")
-    cv.emit(L.Dropout(ratio), [x], node.output[0], label)
+    cv.emit(L.Dropout(_short(ratio)), [x], node.output[0], label)
 
 
 def _import_identity(cv, node, label, given):
     cv.attrs(node, label, given)
-    cv.alias[node.output[0]] = cv.data_input(node, label)
+    if node.input and node.input[0] in cv.graph.constants:  # a copy of a constant is that constant
+        cv.graph.constants[node.output[0]] = cv.graph.constants[node.input[0]]
+    else:
+        cv.alias[node.output[0]] = cv.data_input(node, label)
 
 
 def _import_pad(cv, node, label, given):
@@ -997,12 +1005,13 @@ class _Assembler:
         self.pairs.append((fresh, node.weights))
         return fresh
 
-    def chain(self, tensor, stop_at_join):
+    def chain(self, tensor, stop_at_join, exclude=frozenset()):
         """The layers from `tensor` on, until the graph output or (stop_at_join) a tensor whose
-        only reader is an Add; returns (layers, last tensor)."""
+        only reader is an Add; returns (layers, last tensor). `exclude`: a reader of `tensor`
+        to ignore (the Adds that join enclosing blocks' identity shortcuts)."""
         layers = []
         while True:
-            readers = self.consumers.get(tensor, [])
+            readers = [r for r in self.consumers.get(tensor, []) if r not in exclude]
             if not readers and tensor == self.output:
                 return layers, tensor
             if len(readers) == 1:
@@ -1013,11 +1022,12 @@ class _Assembler:
                     raise _NotAChain(node.label)
                 layers.append(self.layer(node))
                 tensor = node.output
-            elif len(readers) == 2:
-                block, tensor = self.residual(tensor, readers)
+            elif len(readers) >= 2:
+                block, tensor = self.residual(tensor, readers, exclude)
                 layers.append(block)
             else:
-                raise _NotAChain(f"{len(readers)} nodes read {tensor!r}")
+                raise _NotAChain(f"nothing reads {tensor!r}")
+            exclude = frozenset()
             if tensor == self.output and not self.consumers.get(tensor):
                 return layers, tensor
 
@@ -1030,13 +1040,18 @@ class _Assembler:
         rest, end = self.chain(node.output, stop_at_join=True)
         return head + rest, end
 
-    def residual(self, tensor, readers):
+    def residual(self, tensor, readers, exclude):
+        """The Residual block that starts at `tensor` (read by `readers`) and the tensor after it."""
         kinds = [self.nodes[i].kind for i in readers]
-        if kinds.count("add") == 1:
-            join = readers[kinds.index("add")]
-            inner, end = self.path(readers[1 - kinds.index("add")], tensor)
+        if "add" in kinds:
+            # an identity shortcut: the last of the Adds reading the tensor closes this block,
+            # the others close blocks nested at its start
+            join = max(i for i in readers if self.nodes[i].kind == "add")
+            inner, end = self.chain(tensor, stop_at_join=True, exclude=exclude | {join})
             shortcut = []
             ends = {end, tensor}
+            if end == tensor or self.consumers.get(end) != [join]:
+                raise _NotAChain(self.nodes[join].label)
         elif kinds == ["layer", "layer"]:
             first, second = (self.path(i, tensor) for i in readers)
             joins = {self.consumers.get(first[1], [None])[0], self.consumers.get(second[1], [None])[0]}
