@@ -59,7 +59,7 @@ def check_export(model, path, rng, opset=cconv.onnx.DEFAULT_OPSET):
     """Export, check, run in ONNX Runtime at batch 1 and 7; load back and export again."""
     proto = cconv.onnx.export(model, path, opset=opset)
     onnx.checker.check_model(onnx.load(os.fspath(path)), full_check=True)
-    shape = model.input_shape if model.data_format == "channels_first" else \
+    shape = model.input_shape if getattr(model, "data_format", "channels_first") == "channels_first" else \
         model.input_shape[1:] + model.input_shape[:1]
     for batch in (1, 7):
         x = rng.standard_normal((batch,) + tuple(shape)).astype(np.float32)

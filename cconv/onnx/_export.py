@@ -417,11 +417,14 @@ def export(model, path, opset=DEFAULT_OPSET):
     declared = input_shape[1:] + input_shape[:1] if channels_last else input_shape
     if channels_last:
         x = g.node("Transpose", [x], "input_nchw", perm=[0, len(input_shape)] + list(range(1, len(input_shape))))
-    if hasattr(model, "graph_nodes"):
-        x = _export_graph_model(g, model, x)
-    else:
+    if isinstance(model, cconv.Sequential):
         for layer in model.layers:
             x = export_layer(g, layer, x)
+    elif hasattr(model, "graph_nodes"):
+        x = _export_graph_model(g, model, x)
+    else:
+        raise TypeError(f"cannot export a {type(model).__name__}: cconv.onnx.export takes a "
+                        f"cconv.Sequential or a cconv.Model")
     if x == "input":
         x = g.node("Identity", [x], "identity")
     g.rename_output(x, "output")

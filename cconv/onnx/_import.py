@@ -15,6 +15,7 @@ Pow-AveragePool-Mul-Pow form of an Lp pooling) and emits a layer with its weight
 The layers are then assembled into a Sequential, where Add nodes that join a chain with a skip
 become Residual blocks, or into a functional cconv.Model where the graph is no chain.
 """
+import collections
 import math
 import os
 import re
@@ -253,7 +254,7 @@ class _Graph:
         algorithm); a ValueError names the nodes of a cycle."""
         available = {self.input.name} | set(self.constants) | {""}
         waiting = {}
-        ready = []
+        ready = collections.deque()
         for position, (node, _, _) in enumerate(self.nodes):
             missing = {name for name in node.input if name not in available}
             if missing:
@@ -266,7 +267,7 @@ class _Graph:
                 readers.setdefault(name, []).append(position)
         order = []
         while ready:
-            position = ready.pop(0)
+            position = ready.popleft()
             order.append(position)
             for output in self.nodes[position][0].output:
                 for reader in readers.pop(output, []):
