@@ -38,9 +38,24 @@ __version__ = "0.1.0"
 __all__ = ["functional", "get_num_threads", "set_num_threads", "show_config", "release_memory", "__version__"]
 
 # Models, training and data (cconv.layers, cconv.model, cconv.trainer, ...).
-from cconv import callbacks, datasets, initializers, layers, losses, optim  # noqa: E402
+from cconv import callbacks, datasets, filters, initializers, layers, losses, optim  # noqa: E402
 from cconv.model import Sequential, load_model  # noqa: E402
 from cconv.trainer import History, Trainer  # noqa: E402
 
 __all__ += ["Sequential", "Trainer", "History", "load_model", "layers", "optim", "datasets",
-            "losses", "callbacks", "initializers"]
+            "losses", "callbacks", "initializers", "filters"]
+
+# Submodules imported on first use: viz and onnx need optional extras (matplotlib, onnx) and say
+# which when they are missing; distributed and bench are rarely needed.
+_LAZY_SUBMODULES = ("viz", "onnx", "distributed", "bench")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"cconv.{name}")
+    raise AttributeError(f"module 'cconv' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

@@ -176,3 +176,30 @@ def as_count(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def as_data_format(data_format):
+    """'channels_first' (N, C, H, W) or 'channels_last' (N, H, W, C, as Keras feeds images)."""
+    if not isinstance(data_format, str) or data_format.lower() not in DATA_FORMATS:
+        raise ValueError(f"data_format must be 'channels_first' (N, C, H, W images) or "
+                         f"'channels_last' (N, H, W, C), got {data_format!r}")
+    return data_format.lower()
+
+
+def channels_first_shape(shape, data_format):
+    """A sample shape given in `data_format` as the layers' (C, H, W) order (flat shapes as they are)."""
+    shape = tuple(shape)
+    if data_format == "channels_last" and len(shape) > 1:
+        return shape[-1:] + shape[:-1]
+    return shape
+
+
+def channels_last_shape(shape, data_format):
+    """The layers' (C, H, W) sample shape as `data_format` shows it."""
+    shape = tuple(shape)
+    if data_format == "channels_last" and len(shape) > 1:
+        return shape[1:] + shape[:1]
+    return shape

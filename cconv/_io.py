@@ -76,6 +76,13 @@ def _remove_stale_temporaries(directory, name):
 def save_npz_atomically(path, arrays):
     """np.savez(path, **arrays) written atomically (see the module docstring). Raises OSError
     (IsADirectoryError for a directory) for a target that is not a regular file."""
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomically(path, write):
+    """Call write(f) on a new binary file that then replaces `path` atomically (see the module
+    docstring). Raises OSError (IsADirectoryError for a directory) for a target that is not a
+    regular file."""
     path = os.fspath(path)
     target, keep_mode = _regular_target(path)
     directory, name = os.path.split(target)
@@ -88,7 +95,7 @@ def save_npz_atomically(path, arrays):
         with os.fdopen(fd, "wb") as f:
             if keep_mode is not None:
                 os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, keep_mode)
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)

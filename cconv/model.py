@@ -14,7 +14,8 @@ import zipfile
 
 import numpy as np
 
-from cconv._args import as_bool, as_int, as_real_array
+from cconv._args import (as_bool, as_data_format, as_int, as_real_array, channels_first_shape,
+                         channels_last_shape)
 from cconv._io import open_npz, save_npz_atomically, stored_array_header
 from cconv._paths import naming_path
 from cconv.layers import Layer, Softmax, layer_from_json, layer_to_json
@@ -35,15 +36,22 @@ def _snake(name):
 
 
 class Sequential:
-    """Sequential(layers=None, input_shape=None, dtype='float32', seed=None, name=None)
+    """Sequential(layers=None, input_shape=None, dtype='float32', seed=None, name=None,
+    data_format='channels_first')
 
     A stack of layers applied in order. With `input_shape` (no batch axis, e.g. (1, 28, 28))
     the model is built at once; otherwise it is built by the first forward / fit. `seed`
     makes the weight initialisation reproducible. New models are in training mode; predict()
     and Trainer.evaluate() always run in eval mode.
+
+    data_format='channels_last' takes images as Keras feeds them, (N, H, W, C), in fit,
+    evaluate, predict and forward (and `input_shape` as (H, W, C)): they are transposed once
+    where they enter the model, and the layers, their kernels and `model.input_shape` stay
+    (C, H, W). Image-shaped outputs keep the layers' (N, C, H, W).
     """
 
-    def __init__(self, layers=None, input_shape=None, dtype="float32", seed=None, name=None):
+    def __init__(self, layers=None, input_shape=None, dtype="float32", seed=None, name=None,
+                 data_format="channels_first"):
         self.name = name if name is not None else "sequential"
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
@@ -58,13 +66,14 @@ class Sequential:
         self._rng = None
         self.trainer = None  # set by compile()
         self.metrics = []
+        self.data_format = as_data_format(data_format)
         if layers is not None:
             if isinstance(layers, Layer):
                 layers = [layers]
             for layer in layers:
                 self.add(layer)
         if input_shape is not None:
-            self.build(input_shape)
+            self.build(channels_first_shape(as_shape(input_shape, "input_shape"), self.data_format))
 
     # -- construction -------------------------------------------------------------------
     def add(self, layer):
@@ -133,11 +142,16 @@ class Sequential:
 
     # -- computation --------------------------------------------------------------------
     def check_input(self, x, name="X"):
-        """x as a C-contiguous array of the model's dtype with shape (N,) + input_shape."""
+        """x as a C-contiguous array of the model's dtype with shape (N,) + input_shape
+        (transposed from (N, H, W, C) for a channels_last model)."""
         x = as_real_array(x, name)
+        given = x.shape
+        if self.data_format == "channels_last" and x.ndim >= 3:
+            x = np.moveaxis(x, -1, 1)  # a view: the copy below is the one transpose
         if self.built and (x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape):
-            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, self.input_shape))}) for "
-                             f"this model, got {x.shape}")
+            expected = channels_last_shape(self.input_shape, self.data_format)
+            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, expected))}) for "
+                             f"this model, got {given}")
         if not self.built and x.ndim < 2:
             raise ValueError(f"{name} must have a batch axis, got shape {x.shape}")
         return np.ascontiguousarray(x, dtype=self.dtype)
@@ -262,6 +276,17 @@ class Sequential:
         return [result["loss"], result["accuracy"]] if self.metrics else result["loss"]
 
     # -- parameters ---------------------------------------------------------------------
+    def load_torch_state_dict(self, state_dict):
+        """Copy a PyTorch state_dict (e.g. torch_model.state_dict()) into this built model,
+        whose layers with parameters correspond one to one, in order, to the torch modules
+        with parameters: Conv2D to Conv2d, Dense to Linear (its (out, in) weight transposed),
+        BatchNorm2D to BatchNorm2d. Every key and shape is checked first; a ValueError names
+        the first that does not match, and then nothing is copied."""
+        from cconv._torch_weights import load_torch_state_dict
+
+        self._require_built("load_torch_state_dict")
+        load_torch_state_dict(self.layers, state_dict, self.dtype)
+
     def named_parameters(self):
         """{'<layer index>.<name>': array} of every trainable parameter, in a fixed order."""
         return {f"{i}.{key}": value for i, layer in enumerate(self.layers)
@@ -338,7 +363,9 @@ class Sequential:
 
         total = self.count_params()
         trainable = self.count_params(trainable_only=True)
-        lines = [f'Model: "{self.name}"  input shape {self.input_shape}, {self.dtype.name}', rule,
+        shown = channels_last_shape(self.input_shape, self.data_format)
+        layout = ", channels_last" if self.data_format == "channels_last" else ""
+        lines = [f'Model: "{self.name}"  input shape {shown}{layout}, {self.dtype.name}', rule,
                  fmt(rows[0]), rule]
         lines += [fmt(row) for row in rows[1:]]
         lines += [rule, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
@@ -346,9 +373,12 @@ class Sequential:
         print_fn("\n".join(lines))
 
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype.name,
-                "input_shape": None if self.input_shape is None else list(self.input_shape),
-                "layers": [layer_to_json(layer) for layer in self.layers]}
+        config = {"name": self.name, "dtype": self.dtype.name,
+                  "input_shape": None if self.input_shape is None else list(self.input_shape),
+                  "layers": [layer_to_json(layer) for layer in self.layers]}
+        if self.data_format != "channels_first":  # (C, H, W) input_shape either way
+            config["data_format"] = self.data_format
+        return config
 
     def __len__(self):
         return len(self.layers)
@@ -358,7 +388,9 @@ class Sequential:
 
     def __repr__(self):
         inner = ",\n".join("    " + repr(layer) for layer in self.layers)
-        return f"Sequential([\n{inner}],\n    input_shape={self.input_shape}, dtype={self.dtype.name!r})"
+        layout = f", data_format={self.data_format!r}" if self.data_format != "channels_first" else ""
+        shape = None if self.input_shape is None else channels_last_shape(self.input_shape, self.data_format)
+        return f"Sequential([\n{inner}],\n    input_shape={shape}, dtype={self.dtype.name!r}{layout})"
 
     # -- files --------------------------------------------------------------------------
     def save(self, path):
@@ -462,7 +494,8 @@ def _model_from_header(header, budget):
     name = config.get("name", "sequential")
     try:
         model = Sequential([layer_from_json(item) for item in layers],
-                           dtype=config.get("dtype", "float32"), name=name)
+                           dtype=config.get("dtype", "float32"), name=name,
+                           data_format=config.get("data_format", "channels_first"))
         return model.build(input_shape, rng=budget)
     except TypeError as exc:
         raise ValueError(f"invalid architecture: {exc}") from None

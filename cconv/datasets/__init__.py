@@ -25,6 +25,7 @@ import zlib
 
 import numpy as np
 
+from cconv._args import as_data_format
 from cconv.datasets.transforms import RandomShift
 
 __all__ = ["load_digits", "load_mnist", "read_idx", "RandomShift"]
@@ -39,18 +40,20 @@ _IDX_TYPES = {
 _MAX_IDX_BYTES = 2**34  # 16 GiB: anything larger is certainly a corrupt header
 
 
-def load_digits():
+def load_digits(data_format="channels_first"):
     """The embedded digits set as ((X_train, y_train), (X_test, y_test)).
 
-    X is float32 of shape (N, 1, 8, 8) with values in [0, 1] (pixel / 16); y is int64 in 0..9.
-    N is 1,437 for training and 360 for testing; the split is fixed and stratified.
+    X is float32 of shape (N, 1, 8, 8) with values in [0, 1] (pixel / 16), or (N, 8, 8, 1) with
+    data_format='channels_last' (Keras's layout); y is int64 in 0..9. N is 1,437 for training
+    and 360 for testing; the split is fixed and stratified.
     """
+    shape = (-1, 1, 8, 8) if as_data_format(data_format) == "channels_first" else (-1, 8, 8, 1)
     with np.load(_DIGITS_FILE, allow_pickle=False) as data:
         parts = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     x_train, y_train, x_test, y_test = parts
 
     def images(x):
-        return (x.astype(np.float32) / np.float32(16.0)).reshape(-1, 1, 8, 8)
+        return (x.astype(np.float32) / np.float32(16.0)).reshape(shape)
 
     return ((images(x_train), y_train.astype(np.int64)),
             (images(x_test), y_test.astype(np.int64)))
@@ -173,13 +176,14 @@ def _expect_uint8(path, ndim, what, count=None):
     return check
 
 
-def load_mnist(directory, kind="train"):
+def load_mnist(directory, kind="train", data_format="channels_first"):
     """MNIST or Fashion-MNIST from the IDX files in `directory` as (X, y).
 
     kind is 'train' (train-images-idx3-ubyte, train-labels-idx1-ubyte) or 'test'
-    (t10k-...); the files may be gzipped. X is float32 of shape (N, 1, 28, 28) in [0, 1];
-    y is int64 in 0..9.
+    (t10k-...); the files may be gzipped. X is float32 of shape (N, 1, 28, 28) in [0, 1]
+    ((N, 28, 28, 1) with data_format='channels_last'); y is int64 in 0..9.
     """
+    channel_axis = 1 if as_data_format(data_format) == "channels_first" else 3
     if kind not in ("train", "test"):
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
     directory = os.fspath(directory)
@@ -193,5 +197,5 @@ def load_mnist(directory, kind="train"):
     images = _read_idx(images_path, _expect_uint8(images_path, 3, "image", len(labels)))
     if labels.size and labels.max() > 9:
         raise ValueError(f"{labels_path}: labels must be 0..9, found {int(labels.max())}")
-    x = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+    x = np.expand_dims(images.astype(np.float32) / np.float32(255.0), channel_axis)
     return x, labels.astype(np.int64)
