@@ -163,7 +163,8 @@ def _export_separable_conv2d(g, layer, x, base):
     inputs = [depthwise, g.constant(f"{base}.pointwise_weight", layer.params["pointwise_weight"])]
     if layer.use_bias:
         inputs.append(g.constant(f"{base}.bias", layer.params["bias"]))
-    y = g.node("Conv", inputs, base, kernel_shape=[1, 1])
+    y = g.node("Conv", inputs, base, dilations=[1, 1], group=1, kernel_shape=[1, 1], pads=[0, 0, 0, 0],
+               strides=[1, 1])  # as Conv2D's export writes it, so that a round trip gives the same graph
     return _activation(g, layer.activation, y, base)
 
 
