@@ -1,4 +1,4 @@
-"""cconv.layers: the building blocks of a Sequential model.
+"""cconv.layers: the building blocks of a Sequential or graph Model.
 
     from cconv.layers import Conv2D, MaxPool2D, Flatten, Dense, ReLU
 
@@ -10,18 +10,20 @@ from cconv.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from cconv.layers.base import Layer
 from cconv.layers.conv import Conv2D
 from cconv.layers.dense import Dense, Flatten
+from cconv.layers.merge import Add, Concatenate, Merge
 from cconv.layers.pooling import AvgPool2D, GlobalAvgPool2D, LPPool2D, MaxPool2D
 from cconv.layers.regularization import BatchNorm2D, Dropout
 from cconv.layers.residual import Residual
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "LPPool2D", "GlobalAvgPool2D", "Dense",
            "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm2D", "Residual",
+           "Add", "Concatenate", "Merge",
            "LAYER_CLASSES", "layer_to_json", "layer_from_json"]
 
 # The classes a saved model may name; load_model refuses anything else.
 LAYER_CLASSES = {cls.__name__: cls for cls in (
     Conv2D, MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D, Dense, Flatten, ReLU, LeakyReLU,
-    Sigmoid, Tanh, Softmax, Dropout, BatchNorm2D, Residual)}
+    Sigmoid, Tanh, Softmax, Dropout, BatchNorm2D, Residual, Add, Concatenate)}
 
 
 def layer_to_json(layer):
