@@ -232,15 +232,15 @@ class _EpochCheckpoint(Callback):
 
 
 class DistributedTrainer(Trainer):
-    """DistributedTrainer(model, loss='cross_entropy', optimizer='adam', comm=None)
+    """DistributedTrainer(model, loss='cross_entropy', optimizer='adam', comm=None, metrics=None)
 
     A Trainer whose fit / evaluate run data-parallel over the ranks of `comm` (default
     MPI.COMM_WORLD); call them on every rank with the same arguments. fit's `batch_size` is
     per rank (the global batch is ranks x batch_size); see the module docstring.
     """
 
-    def __init__(self, model, loss="cross_entropy", optimizer="adam", comm=None):
-        super().__init__(model, loss, optimizer)
+    def __init__(self, model, loss="cross_entropy", optimizer="adam", comm=None, metrics=None):
+        super().__init__(model, loss, optimizer, metrics)
         MPI = _mpi()
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()

@@ -94,7 +94,7 @@ class Concatenate(Merge):
 
     def __init__(self, axis=1, name=None):
         super().__init__(name)
-        self.axis = as_int(axis, "axis")
+        self.axis = as_int(axis, "axis", -64)
         if self.axis == 0:
             raise ValueError("Concatenate cannot join along axis 0, the batch axis")
 
