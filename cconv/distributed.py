@@ -365,8 +365,7 @@ class DistributedTrainer(Trainer):
             buf[:] = 0
             buf[-1] = interrupt.raised
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        # the statistics are counts: rounding undoes a float32 buffer's sum of float32 values
-        statistics = np.round(buf[loss_at + 1:-1].astype(np.float64))
+        statistics = buf[loss_at + 1:-1].astype(np.float64)
         return StepResult(float(buf[loss_at]) / total, float(buf[loss_at]), statistics, total,
                           self._views, bool(buf[-1] > 0))
 
