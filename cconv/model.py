@@ -152,13 +152,19 @@ class Network:
         was_training = self.training
         self.eval()
         try:
-            outputs = [self.forward_unchecked(x[start:start + batch_size])
-                       for start in range(0, len(x), batch_size)]
+            run = self._inference_runner()
+            outputs = [run(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
         finally:
             self.train(was_training)
         if not outputs:
             return np.empty((0,) + self.output_shape, dtype=self.dtype)
         return np.concatenate(outputs)
+
+    def _inference_runner(self):
+        """What predict calls on each checked batch, in eval mode: forward_unchecked here; a
+        subclass may return a faster equivalent (its layers can change between calls, so it is
+        asked again for every predict)."""
+        return self.forward_unchecked
 
     def ends_in_softmax(self):
         """Whether the model's output is a softmax (a Softmax layer or activation='softmax')."""
