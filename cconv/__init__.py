@@ -40,10 +40,12 @@ __all__ = ["functional", "get_num_threads", "set_num_threads", "show_config", "r
 # Models, training and data (cconv.layers, cconv.model, cconv.trainer, ...).
 from cconv import callbacks, datasets, filters, initializers, layers, losses, optim  # noqa: E402
 from cconv.model import Sequential, load_model  # noqa: E402
+from cconv.graph import Input, Model  # noqa: E402
 from cconv.trainer import History, Trainer  # noqa: E402
+from cconv import metrics, models  # noqa: E402
 
-__all__ += ["Sequential", "Trainer", "History", "load_model", "layers", "optim", "datasets",
-            "losses", "callbacks", "initializers", "filters"]
+__all__ += ["Sequential", "Model", "Input", "Trainer", "History", "load_model", "layers", "optim",
+            "datasets", "losses", "metrics", "models", "callbacks", "initializers", "filters"]
 
 # Submodules imported on first use: viz and onnx need optional extras (matplotlib, onnx) and say
 # which when they are missing; distributed and bench are rarely needed.

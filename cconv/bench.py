@@ -1,4 +1,4 @@
-"""cconv's benchmarks, runnable from an installed wheel: `python -m cconv.bench [conv|layers|pool|epoch|all]`.
+"""cconv's benchmarks, runnable from an installed wheel: `python -m cconv.bench [conv|layers|pool|epoch|models|all]`.
 
 Each table times cconv and, when PyTorch is installed, PyTorch's CPU path in the same run, with
 the same thread count, and prints medians and the ratio torch time / cconv time (above 1 means
@@ -10,6 +10,9 @@ cconv and torch runs of a row are interleaved, round by round, so both see the s
           caps each row's ratio at 4x so that one layer cannot carry the geometric mean
   pool    max, average and L2 pooling 2x2/2 on a (64, 64, 32, 32) batch, forward and backward
   epoch   one training epoch (SGD with momentum) of LeNet-5 and of the MNIST CNN
+  models  the model zoo (cconv.models) against the same networks in torch.nn: one SGD-momentum
+          training step (forward, backward, update) at batch 32 (64 for LeNet-5, 8 for the U-Net
+          at 64x64) and batch-1 inference; a network whose layers this cconv lacks is skipped
 
 Malloc settings (--malloc): glibc's default malloc hands PyTorch's large outputs fresh pages that
 it pays first-touch page faults on, while cconv reuses its buffers. The conv and layers tables
@@ -17,6 +20,7 @@ therefore run twice, each in a child process that times cconv and torch interlea
 with GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=... (large blocks
 stay in the heap and are reused; the harder comparison and the headline) and 'default' with
 glibc's defaults; glibc reads GLIBC_TUNABLES only at process start, hence the child processes.
+The models table runs the same way.
 Without glibc or without PyTorch the tables run once in this process.
 """
 import argparse
@@ -54,7 +58,11 @@ LAYER_SHAPES = [  # name, (N, C, H, W, K, R, stride, pad, dilation, groups)
 # The tables that time convolution rows: their shapes and the cap on each row's ratio in the
 # summary's geometric mean (None: uncapped).
 CONV_TABLES = {"conv": (CONV_SHAPES, None), "layers": (LAYER_SHAPES, 4.0)}
-TABLES = ("conv", "layers", "pool", "epoch")
+# The model zoo's networks: training batch, input shape, classes (per pixel for the U-Net).
+MODEL_ROWS = {"lenet5": (64, (1, 32, 32), 10), "resnet20": (32, (3, 32, 32), 10),
+              "mobilenet_v2": (32, (3, 32, 32), 10), "unet_tiny": (8, (1, 64, 64), 2)}
+CHILD_TABLES = ("conv", "layers", "models")  # timed in child processes, one per malloc setting
+TABLES = ("conv", "layers", "pool", "epoch", "models")
 
 # The 'tuned' malloc: blocks up to 1 GiB come from the heap rather than fresh mmaps, and the heap
 # is trimmed only past 4 GiB, so a freed output's pages are reused instead of faulted in again.
@@ -304,10 +312,152 @@ def epoch_table(torch, repeats, samples, batch_size, mnist_dir):
         print(line, flush=True)
 
 
+# ---------------------------------------------------------------------------- the model zoo
+def torch_zoo_network(name, torch):
+    """The torch.nn twin of cconv.models.<name>() (the same layers and parameter count)."""
+    nn = torch.nn
+    if name == "lenet5":
+        return torch_network("lenet5", torch)
+
+    def conv_bn(cin, cout, kernel, stride=1, groups=1, act=None):
+        layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout)]
+        return layers + ([act()] if act else [])
+
+    class Residual(nn.Module):  # y = relu?(body(x) + shortcut(x))
+        def __init__(self, body, shortcut=None, relu=False):
+            super().__init__()
+            self.body, self.shortcut, self.relu = nn.Sequential(*body), shortcut, relu
+
+        def forward(self, x):
+            y = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+            return torch.relu(y) if self.relu else y
+
+    if name == "resnet20":
+        layers, cin = conv_bn(3, 16, 3, act=nn.ReLU), 16
+        for stage, cout in enumerate((16, 32, 64)):
+            for block in range(3):
+                stride = 2 if stage > 0 and block == 0 else 1
+                body = conv_bn(cin, cout, 3, stride, act=nn.ReLU) + conv_bn(cout, cout, 3)
+                shortcut = nn.Sequential(*conv_bn(cin, cout, 1, stride)) if stride != 1 or cin != cout else None
+                layers.append(Residual(body, shortcut, relu=True))
+                cin = cout
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    if name == "mobilenet_v2":
+        from cconv.models import MOBILENET_V2_STAGES, make_divisible
+        cin = make_divisible(32 * 0.5)
+        layers = conv_bn(3, cin, 3, act=nn.ReLU6)
+        for t, c, n, s in MOBILENET_V2_STAGES:
+            cout = make_divisible(c * 0.5)
+            for i in range(n):
+                stride, hidden = (s if i == 0 else 1), int(round(cin * t))
+                body = (conv_bn(cin, hidden, 1, act=nn.ReLU6) if t != 1 else []) + \
+                    conv_bn(hidden, hidden, 3, stride, groups=hidden, act=nn.ReLU6) + conv_bn(hidden, cout, 1)
+                layers.append(Residual(body) if stride == 1 and cin == cout else nn.Sequential(*body))
+                cin = cout
+        layers += conv_bn(cin, 1280, 1, act=nn.ReLU6)
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, 10))
+
+    class UNetTiny(nn.Module):
+        def __init__(self, base=16):
+            super().__init__()
+
+            def double(cin, cout):
+                return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True),
+                                     nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(inplace=True))
+            self.enc = nn.ModuleList([double(1, base), double(base, 2 * base), double(2 * base, 4 * base)])
+            self.bottom = double(4 * base, 8 * base)
+            self.ups = nn.ModuleList(nn.ConvTranspose2d(2 * (base << k), base << k, 2, stride=2) for k in (2, 1, 0))
+            self.decs = nn.ModuleList(double(2 * (base << k), base << k) for k in (2, 1, 0))
+            self.out = nn.Conv2d(base, 2, 1)
+
+        def forward(self, x):
+            skips = []
+            for enc in self.enc:
+                x = enc(x)
+                skips.append(x)
+                x = nn.functional.max_pool2d(x, 2)
+            x = self.bottom(x)
+            for up, dec, skip in zip(self.ups, self.decs, reversed(skips)):
+                x = dec(torch.cat([skip, up(x)], 1))
+            return self.out(x)
+    return UNetTiny()
+
+
+def time_model_row(torch, repeats, name):
+    """Median times (s) of one training step ('step') and one batch-1 inference ('infer') of the
+    zoo network `name` in cconv and, when torch is given, in PyTorch ('tstep', 'tinfer'), all
+    interleaved; {'skipped': why} when this cconv lacks the network's layers."""
+    from cconv import models
+    batch, shape, classes = MODEL_ROWS[name]
+    try:
+        model, inference = getattr(models, name)(seed=0), getattr(models, name)(seed=0)
+    except ImportError as exc:
+        return {"skipped": str(exc)}
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch,) + shape, dtype=np.float32)
+    y = rng.integers(0, classes, (batch,) + (shape[1:] if name == "unet_tiny" else ()))
+    trainer = cconv.Trainer(model, optimizer=cconv.optim.SGD(0.01, momentum=0.9))
+    inference.eval()
+    x1 = x[:1].copy()
+    fns = [lambda: trainer.train_on_batch(x, y), lambda: inference.forward(x1)]
+    times = {"params": model.count_params(trainable_only=True)}
+    if torch is not None:
+        torch.manual_seed(0)
+        net, net_inference = torch_zoo_network(name, torch), torch_zoo_network(name, torch).eval()
+        times["tparams"] = sum(p.numel() for p in net.parameters())
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        tx, ty, tx1 = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x1)
+
+        def torch_step():
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(net(tx), ty).backward()
+            optimizer.step()
+
+        def torch_infer():
+            with torch.inference_mode():
+                net_inference(tx1)
+        fns += [torch_step, torch_infer]
+    times.update(zip(("step", "infer", "tstep", "tinfer"), median_times(fns, repeats)))
+    return times
+
+
+def selected_models(rows):
+    return [name for name in MODEL_ROWS if not rows or name in rows]
+
+
+def models_table(torch, args, settings):
+    """Prints the models table (see conv_rows_table for `settings`)."""
+    names = selected_models(args.rows)
+    runs = None if settings is None else [run_child("models", setting, args)["rows"] for setting in settings]
+    labels = [""] if settings is None else [f" {setting}" for setting in settings]
+    width = max(7, *(len("infer x" + label) for label in labels))
+    source = "" if settings is None else f", times from the '{settings[0]}' run"
+    print(f"\nwhole networks, float32: one SGD-momentum training step (forward, backward, update) and "
+          f"batch-1 inference, median of {args.repeats} (ms{source}); ratio = torch / cconv")
+    print(f"{'network':<13} {'batch':>5} {'params':>9} {'cconv step':>10} {'infer':>7} {'torch step':>10} "
+          f"{'infer':>7}" + "".join(f" {'step x' + label:>{width}} {'infer x' + label:>{width}}" for label in labels))
+    for name in names:
+        row = [time_model_row(torch, args.repeats, name)] if runs is None else [run[name] for run in runs]
+        if "skipped" in row[0]:
+            print(f"{name:<13} skipped: {row[0]['skipped']}", flush=True)
+            continue
+        batch = MODEL_ROWS[name][0]
+        line = (f"{name:<13} {batch:>5} {row[0]['params']:>9,} {row[0]['step'] * 1e3:>10.2f} "
+                f"{row[0]['infer'] * 1e3:>7.2f}")
+        if "tstep" in row[0]:
+            line += f" {row[0]['tstep'] * 1e3:>10.2f} {row[0]['tinfer'] * 1e3:>7.2f}"
+            for times in row:
+                line += f" {times['tstep'] / times['step']:>{width}.2f} {times['tinfer'] / times['infer']:>{width}.2f}"
+            if row[0]["tparams"] != row[0]["params"]:
+                line += f"  (torch's twin has {row[0]['tparams']:,} parameters)"
+        print(line, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cconv.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tables", nargs="*", help="conv, layers, pool, epoch or all (default: all)")
+    parser.add_argument("tables", nargs="*", help="conv, layers, pool, epoch, models or all (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for cconv and torch")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--samples", type=int, default=4096, help="images per epoch")
@@ -315,24 +465,24 @@ def main(argv=None):
     parser.add_argument("--mnist", default=None, help="folder with MNIST IDX files (else synthetic data)")
     parser.add_argument("--no-torch", action="store_true", help="time cconv only")
     parser.add_argument("--malloc", choices=("both", "tuned", "default", "inherit"), default="both",
-                        help="malloc of the conv and layers tables: 'both' (default) runs each in two "
+                        help="malloc of the conv, layers and models tables: 'both' (default) runs each in two "
                              "child processes, glibc malloc tuned by GLIBC_TUNABLES (the headline) and "
                              "glibc's defaults, side by side; 'tuned' or 'default' runs one of them; "
                              "'inherit' runs in this process with its environment. Without glibc or "
                              "PyTorch: inherit")
     # internal: the child mode, one conv table's times as one JSON line on stdout
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
-    # internal: only these comma-separated rows of the conv and layers tables (quick checks, tests)
+    # internal: only these comma-separated rows of the conv, layers and models tables (quick checks, tests)
     parser.add_argument("--rows", type=lambda s: s.split(","), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = set(args.tables) - {*TABLES, "all"}
     if unknown:
         parser.error(f"unknown table(s) {sorted(unknown)}: choose from {', '.join(TABLES)}, all")
-    known_rows = {name for shapes, _ in CONV_TABLES.values() for name, _ in shapes}
+    known_rows = {name for shapes, _ in CONV_TABLES.values() for name, _ in shapes} | set(MODEL_ROWS)
     if args.rows and set(args.rows) - known_rows:
         parser.error(f"unknown row(s) {sorted(set(args.rows) - known_rows)}")
-    if args.json and (len(args.tables) != 1 or args.tables[0] not in CONV_TABLES or args.malloc != "inherit"):
-        parser.error("--json times one of conv, layers with --malloc inherit")
+    if args.json and (len(args.tables) != 1 or args.tables[0] not in CHILD_TABLES or args.malloc != "inherit"):
+        parser.error("--json times one of conv, layers, models with --malloc inherit")
     if args.threads is not None:
         cconv.set_num_threads(args.threads)
     torch = None
@@ -343,8 +493,11 @@ def main(argv=None):
         except ImportError:
             pass
     if args.json:  # child mode: no header, only the results
-        rows = {name: time_conv_row(torch, args.repeats, *shape)
-                for name, shape in selected_shapes(args.tables[0], args.rows)}
+        if args.tables[0] == "models":
+            rows = {name: time_model_row(torch, args.repeats, name) for name in selected_models(args.rows)}
+        else:
+            rows = {name: time_conv_row(torch, args.repeats, *shape)
+                    for name, shape in selected_shapes(args.tables[0], args.rows)}
         print(json.dumps({"table": args.tables[0], "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
                           "threads": cconv.get_num_threads(), "rows": rows}))
         return 0
@@ -359,7 +512,7 @@ def main(argv=None):
         settings = list(MALLOC_SETTINGS) if args.malloc == "both" else [args.malloc]
         columns = {"tuned": f"GLIBC_TUNABLES={TUNED_GLIBC} (the headline)",
                    "default": "glibc's default settings (GLIBC_TUNABLES unset)"}
-        header(torch, "conv and layers tables in child processes, one per column: "
+        header(torch, "conv, layers and models tables in child processes, one per column: "
                + "; ".join(f"'{s}' = {columns[s]}" for s in settings)
                + f"; MALLOC_* unset in each; pool and epoch in this process: {process_malloc()}")
     for table in ("conv", "layers"):
@@ -369,6 +522,8 @@ def main(argv=None):
         pool_table(torch, args.repeats)
     if "epoch" in tables:
         epoch_table(torch, max(3, args.repeats // 2), args.samples, args.batch_size, args.mnist)
+    if "models" in tables:
+        models_table(torch, args, settings)
     return 0
 
 

@@ -16,8 +16,8 @@ Every rank (MPI process) holds a full replica of the model and the whole data se
   The last global batch of an epoch is short when n is not a multiple of it: it is split into
   near-equal shards (sizes differ by at most one; a rank may get none);
 - after each backward pass packs every gradient, scaled by (shard size / global batch size),
-  into ONE contiguous buffer together with the shard's loss sum, correct count and a Ctrl-C
-  flag, and sums it with one `Allreduce`: the result is exactly the gradient of the global
+  into ONE contiguous buffer together with the shard's loss sum, its metrics' statistics
+  (counts, see cconv.metrics) and a Ctrl-C flag, and sums it with one `Allreduce`: the result is exactly the gradient of the global
   batch's mean loss, whatever the shard sizes, plus the global metrics. N ranks with batch B
   therefore follow the same trajectory as one process with batch N*B and the same learning
   rate (to floating-point rounding);
@@ -232,15 +232,15 @@ class _EpochCheckpoint(Callback):
 
 
 class DistributedTrainer(Trainer):
-    """DistributedTrainer(model, loss='cross_entropy', optimizer='adam', comm=None)
+    """DistributedTrainer(model, loss='cross_entropy', optimizer='adam', comm=None, metrics=None)
 
     A Trainer whose fit / evaluate run data-parallel over the ranks of `comm` (default
     MPI.COMM_WORLD); call them on every rank with the same arguments. fit's `batch_size` is
     per rank (the global batch is ranks x batch_size); see the module docstring.
     """
 
-    def __init__(self, model, loss="cross_entropy", optimizer="adam", comm=None):
-        super().__init__(model, loss, optimizer)
+    def __init__(self, model, loss="cross_entropy", optimizer="adam", comm=None, metrics=None):
+        super().__init__(model, loss, optimizer, metrics)
         MPI = _mpi()
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
@@ -301,7 +301,9 @@ class DistributedTrainer(Trainer):
         self._sampler = ShardedSampler(X.shape[0], batch_size, self.rank, self.size, self._seed, shuffle)
 
         params = model.parameters()
-        self._buffer = np.zeros(sum(p.size for p in params) + 3, dtype=model.dtype)
+        # gradients, then the loss sum, the metrics' statistics and the Ctrl-C flag
+        self._stats = self._statistics_size()
+        self._buffer = np.zeros(sum(p.size for p in params) + self._stats + 2, dtype=model.dtype)
         offsets = np.cumsum([0] + [p.size for p in params])
         self._views = [self._buffer[a:b].reshape(p.shape) for a, b, p in zip(offsets, offsets[1:], params)]
 
@@ -349,19 +351,22 @@ class DistributedTrainer(Trainer):
         gradients (scaled by shard size / global batch size), the metrics and the Ctrl-C flags."""
         MPI = _mpi()
         index, total = step
-        buf = self._buffer
+        buf, loss_at = self._buffer, -self._stats - 2
         if len(index):
-            loss, grad, correct, count = self._forward_batch(X, y, index, augment, rng)
+            loss, grad, statistics, count = self._forward_batch(X, y, index, augment, rng)
             self.model.backward(grad, need_input_grad=False)
             scale = self.model.dtype.type(count / total)
             for view, g in zip(self._views, self.model.gradients()):
                 np.multiply(g, scale, out=view)
-            buf[-3:] = (loss * count, correct, interrupt.raised)
+            buf[loss_at] = loss * count
+            buf[loss_at + 1:-1] = statistics
+            buf[-1] = interrupt.raised
         else:  # a short last batch left this rank nothing: it adds zeros
             buf[:] = 0
             buf[-1] = interrupt.raised
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        return StepResult(float(buf[-3]) / total, float(buf[-3]), int(round(float(buf[-2]))), total,
+        statistics = buf[loss_at + 1:-1].astype(np.float64)
+        return StepResult(float(buf[loss_at]) / total, float(buf[loss_at]), statistics, total,
                           self._views, bool(buf[-1] > 0))
 
     def _interrupted(self, result, interrupt):
@@ -399,9 +404,9 @@ class DistributedTrainer(Trainer):
         """Trainer._evaluate of this rank's shard, summed over the ranks."""
         MPI = _mpi()
         lo, hi = _shard(X.shape[0], self.rank, self.size)
-        sums = np.zeros(2)
+        sums = np.zeros(1 + self._statistics_size())
         if hi > lo:
-            local = super()._evaluate(X[lo:hi], y[lo:hi], batch_size)
-            sums[:] = local["loss"] * (hi - lo), round(local.get("accuracy", 0.0) * (hi - lo))
+            loss_sum, statistics = self._evaluate_sums(X[lo:hi], y[lo:hi], batch_size)
+            sums[0], sums[1:] = loss_sum, statistics
         self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
-        return self._epoch_logs(float(sums[0]), int(sums[1]), X.shape[0])
+        return self._epoch_logs(float(sums[0]), sums[1:], X.shape[0])

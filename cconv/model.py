@@ -1,10 +1,12 @@
-"""Sequential models: build, forward / backward, predict, summary, and save / load_model.
+"""Models: the behaviour every model shares (Network) and Sequential, a stack of layers; save and
+load_model. cconv.graph's Model, a graph of layers, is the other kind of Network.
 
 A saved model is one `.npz` file (read with allow_pickle=False, so loading never runs code)
 holding a JSON header under the key "__cconv__" (format name, version, the architecture,
 and a SHA-256 of the architecture and of every array) and one array per parameter or buffer. `save` writes a
 temporary file in the target directory and renames it over the target (os.replace), so a
-crash while saving leaves any previous file intact.
+crash while saving leaves any previous file intact. A Sequential file is format version 1; a
+graph Model's architecture (its nodes and their inputs) needs version 2.
 """
 import hashlib
 import json
@@ -22,10 +24,11 @@ from cconv.layers import Layer, Softmax, layer_from_json, layer_to_json
 from cconv.layers.base import ParamBudget, as_model_dtype, as_shape, check_distinct, walk_layers
 from cconv.layers.folding import inference_steps
 
-__all__ = ["Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["Network", "Sequential", "load_model", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cconv-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this cconv reads; Sequential files are still written as 1
+SEQUENTIAL_VERSION = 1
 HEADER_KEY = "__cconv__"
 
 
@@ -33,26 +36,30 @@ def _snake(name):
     return re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", "_", name).lower()
 
 
+def name_layers(new_layers, existing_layers):
+    """Give every unnamed layer of `new_layers` (nested ones included) a name unique among them
+    and `existing_layers`: '<snake_case class>_<n>' (conv2d_1, batch_norm2_d_1, ...)."""
+    taken = {layer.name for layer in walk_layers(existing_layers)}
+    for item in walk_layers(new_layers):
+        if item.name is None:
+            base = _snake(type(item).__name__)
+            count = 1
+            while f"{base}_{count}" in taken:
+                count += 1
+            item.name = f"{base}_{count}"
+        taken.add(item.name)
 
 
-class Sequential:
-    """Sequential(layers=None, input_shape=None, dtype='float32', seed=None, name=None,
-    data_format='channels_first')
+class Network:
+    """What Sequential and cconv.Model share: modes, checked forward, predict, compile / fit /
+    evaluate, parameters and gradients, state_dict, count_params, summary and save.
 
-    A stack of layers applied in order. With `input_shape` (no batch axis, e.g. (1, 28, 28))
-    the model is built at once; otherwise it is built by the first forward / fit. `seed`
-    makes the weight initialisation reproducible. New models are in training mode; predict()
-    and Trainer.evaluate() always run in eval mode.
+    A subclass keeps its layers in `self.layers` in the order they run, sets `input_shape` and
+    `output_shape` when it is built, and implements build, forward_unchecked, backward,
+    output_layer, get_config and _summary_table."""
 
-    data_format='channels_last' takes images as Keras feeds them, (N, H, W, C), in fit,
-    evaluate, predict and forward (and `input_shape` as (H, W, C)): they are transposed once
-    where they enter the model, and the layers, their kernels and `model.input_shape` stay
-    (C, H, W). Image-shaped outputs keep the layers' (N, C, H, W).
-    """
-
-    def __init__(self, layers=None, input_shape=None, dtype="float32", seed=None, name=None,
-                 data_format="channels_first"):
-        self.name = name if name is not None else "sequential"
+    def __init__(self, dtype="float32", seed=None, name=None, default_name="model", data_format="channels_first"):
+        self.name = name if name is not None else default_name
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
         self.dtype = as_model_dtype(dtype)
@@ -67,53 +74,6 @@ class Sequential:
         self.trainer = None  # set by compile()
         self.metrics = []
         self.data_format = as_data_format(data_format)
-        if layers is not None:
-            if isinstance(layers, Layer):
-                layers = [layers]
-            for layer in layers:
-                self.add(layer)
-        if input_shape is not None:
-            self.build(channels_first_shape(as_shape(input_shape, "input_shape"), self.data_format))
-
-    # -- construction -------------------------------------------------------------------
-    def add(self, layer):
-        """Append a layer (built at once when the model already is)."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential holds cconv.layers.Layer objects, got {type(layer).__name__}")
-        check_distinct(self.layers + [layer], f"the model {self.name!r}")
-        taken = {l.name for l in walk_layers(self.layers)}
-        for item in walk_layers([layer]):
-            if item.name is None:
-                base = _snake(type(item).__name__)
-                count = 1
-                while f"{base}_{count}" in taken:
-                    count += 1
-                item.name = f"{base}_{count}"
-            taken.add(item.name)
-        if self.built:
-            self.output_shape = self._build_layer(len(self.layers), layer, self.output_shape)
-        layer.train(self.training)
-        self.layers.append(layer)
-
-    def _build_layer(self, index, layer, shape, rng=None):
-        try:
-            return layer.build(shape, self.dtype, self._rng if rng is None else rng)
-        except ValueError as exc:
-            raise ValueError(f"layer {index} ({layer.describe()}): {exc}") from None
-
-    def build(self, input_shape, rng=None):
-        """Create every layer's parameters for inputs of shape (N,) + input_shape; `rng` draws
-        their initial values (default: a generator seeded with the model's seed)."""
-        input_shape = as_shape(input_shape, "input_shape")
-        if not self.layers:
-            raise ValueError("the model has no layers")
-        self._rng = np.random.default_rng(self.seed)
-        shape = input_shape
-        for index, layer in enumerate(self.layers):
-            shape = self._build_layer(index, layer, shape, rng)
-        self.input_shape = input_shape
-        self.output_shape = shape
-        return self
 
     @property
     def built(self):
@@ -123,6 +83,10 @@ class Sequential:
         if not self.built:
             raise RuntimeError(f"{what} needs a built model: pass input_shape to Sequential, call "
                                f"build(input_shape), or run a forward pass first")
+
+    def output_layer(self):
+        """The layer whose output is the model's (None for a model without layers)."""
+        raise NotImplementedError
 
     # -- modes --------------------------------------------------------------------------
     def train(self, mode=True):
@@ -157,7 +121,7 @@ class Sequential:
         return np.ascontiguousarray(x, dtype=self.dtype)
 
     def forward(self, x):
-        """The last layer's output for the batch x (in the current train / eval mode)."""
+        """The model's output for the batch x (in the current train / eval mode)."""
         x = self.check_input(x)
         if not self.built:
             self.build(x.shape[1:])
@@ -175,29 +139,22 @@ class Sequential:
             self.train(was_training)
 
     def forward_unchecked(self, x):
-        """forward for a batch x that check_input returned (or a part of one) of a built model;
-        the layers pass each other their outputs unchecked."""
-        for layer in self.layers:
-            x = layer.forward_unchecked(x)
-        return x
+        """forward for a batch x that check_input returned (or a part of one) of a built model."""
+        raise NotImplementedError
 
     def backward(self, grad_out, need_input_grad=True):
-        """Back-propagate dL/doutput through every layer; returns dL/dinput (None when
-        need_input_grad is False, which spares the first layer that work). The last layer
-        checks grad_out; the others take the gradients that the layers pass back unchecked."""
-        need_input_grad = as_bool(need_input_grad, "need_input_grad")
-        last = len(self.layers) - 1
-        if last < 0:
-            return grad_out
-        grad_out = self.layers[last].backward(grad_out, need_input_grad=need_input_grad or last > 0)
-        for i in range(last - 1, -1, -1):
-            grad_out = self.layers[i].backward_unchecked(grad_out, need_input_grad=need_input_grad or i > 0)
-        return grad_out
+        """Back-propagate dL/doutput; returns dL/dinput (None when need_input_grad is False)."""
+        raise NotImplementedError
+
+    def layer_output(self, x, layer):
+        """The output of `layer` (one of self.layers) for the checked batch x, running only what
+        it depends on, in the current mode (cconv.viz draws activation maps with it)."""
+        raise NotImplementedError
 
     def predict(self, x, batch_size=256):
-        """The model's output for every sample of x, in eval mode, batch by batch. Each Conv2D
-        followed by a BatchNorm2D (and a ReLU) runs as one convolution with the batch norm folded
-        into its weights (cconv.layers.folding)."""
+        """The model's output for every sample of x, in eval mode, batch by batch (in a
+        Sequential, each Conv2D followed by a BatchNorm2D, and a ReLU, runs as one convolution
+        with the batch norm folded into its weights: cconv.layers.folding)."""
         batch_size = as_int(batch_size, "batch_size", 1)
         x = self.check_input(x)
         if not self.built:
@@ -205,22 +162,23 @@ class Sequential:
         was_training = self.training
         self.eval()
         try:
-            steps = inference_steps(self.layers)
-            outputs = []
-            for start in range(0, len(x), batch_size):
-                y = x[start:start + batch_size]
-                for step in steps:
-                    y = step.forward_unchecked(y)
-                outputs.append(y)
+            run = self._inference_runner()
+            outputs = [run(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
         finally:
             self.train(was_training)
         if not outputs:
             return np.empty((0,) + self.output_shape, dtype=self.dtype)
         return np.concatenate(outputs)
 
+    def _inference_runner(self):
+        """What predict calls on each checked batch, in eval mode: forward_unchecked here; a
+        subclass may return a faster equivalent (its layers can change between calls, so it is
+        asked again for every predict)."""
+        return self.forward_unchecked
+
     def ends_in_softmax(self):
         """Whether the model's output is a softmax (a Softmax layer or activation='softmax')."""
-        last = self.layers[-1] if self.layers else None
+        last = self.output_layer()
         return isinstance(last, Softmax) or getattr(last, "activation", None) == "softmax"
 
     # -- Keras-style training: compile, then fit / evaluate (a Trainer underneath) -------------
@@ -231,7 +189,8 @@ class Sequential:
         'categorical_crossentropy' name it too), 'mse' or a cconv.losses object. The
         cross-entropy takes logits, so the last layer needs no softmax; a model that ends in
         one gets the cross-entropy on probabilities instead, as these names mean in Keras.
-        `metrics`: None or ['accuracy'] (accuracy is computed for every classification loss)."""
+        `metrics`: None or a list of 'accuracy' (pixel accuracy for a segmentation output),
+        'mean_iou' or cconv.metrics objects; evaluate() returns [loss, *metrics]."""
         from cconv import losses
         from cconv.trainer import Trainer
 
@@ -239,16 +198,10 @@ class Sequential:
             loss = losses.get(loss)
             if isinstance(loss, losses.CrossEntropy) and self.ends_in_softmax():
                 loss = losses.CrossEntropy(from_logits=False)
-        trainer = Trainer(self, loss=loss, optimizer=optimizer)
         metrics = [] if metrics is None else list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
-        for metric in metrics:
-            if metric not in ("accuracy", "acc"):
-                raise ValueError(f"unknown metric {metric!r}; cconv computes 'accuracy' (for a "
-                                 f"classification loss) and the loss itself")
-            if not trainer.loss.classification:
-                raise ValueError(f"metric 'accuracy' needs a classification loss, not {trainer.loss.name}")
+        trainer = Trainer(self, loss=loss, optimizer=optimizer, metrics=metrics or None)
         self.trainer = trainer
-        self.metrics = ["accuracy"] if metrics else []
+        self.metrics = [metric.name for metric in trainer.metrics] if metrics else []
         return self
 
     def _compiled(self, what):
@@ -267,13 +220,25 @@ class Sequential:
                                          validation_data=validation_data, callbacks=callbacks,
                                          shuffle=shuffle, seed=seed, verbose=verbose, **options)
 
-    def evaluate(self, x, y, batch_size=256, return_dict=False):
-        """As Keras's model.evaluate: the loss, or [loss, accuracy] when compiled with
-        metrics=['accuracy']; with return_dict=True the dict of Trainer.evaluate."""
-        result = self._compiled("evaluate").evaluate(x, y, batch_size=batch_size)
+    def _keras_result(self, logs, return_dict):
         if return_dict:
-            return result
-        return [result["loss"], result["accuracy"]] if self.metrics else result["loss"]
+            return logs
+        return [logs["loss"]] + [logs[name] for name in self.metrics] if self.metrics else logs["loss"]
+
+    def evaluate(self, x, y, batch_size=256, return_dict=False):
+        """As Keras's model.evaluate: the loss, or [loss, metric...] when compiled with
+        metrics; with return_dict=True the dict of Trainer.evaluate."""
+        return self._keras_result(self._compiled("evaluate").evaluate(x, y, batch_size=batch_size),
+                                  return_dict)
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on the batch (x, y), as Keras's model.train_on_batch (after
+        compile): the loss (and metrics) of that batch before the step."""
+        return self._keras_result(self._compiled("train_on_batch").train_on_batch(x, y), return_dict)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        """The loss (and metrics) of the batch (x, y) in eval mode, as Keras's model.test_on_batch."""
+        return self._keras_result(self._compiled("test_on_batch").test_on_batch(x, y), return_dict)
 
     # -- parameters ---------------------------------------------------------------------
     def load_torch_state_dict(self, state_dict):
@@ -343,10 +308,9 @@ class Sequential:
         return sum(layer.count_params(trainable_only) for layer in self.layers)
 
     # -- description --------------------------------------------------------------------
-    def summary(self, print_fn=print):
-        """Print a table of layers, output shapes and parameter counts, with totals."""
-        self._require_built("summary")
-        rows = [("Layer (type)", "Output shape", "Param #")]
+    def _summary_table(self):
+        """(column titles, rows, columns aligned right) of summary's table."""
+        rows = []
 
         def add_rows(layers, indent):
             for layer in layers:
@@ -355,11 +319,20 @@ class Sequential:
                 add_rows(layer.sublayers(), indent + 2)
 
         add_rows(self.layers, 0)
-        widths = [max(len(row[i]) for row in rows) + 3 for i in range(3)]
+        return ("Layer (type)", "Output shape", "Param #"), rows, {2}
+
+    def summary(self, print_fn=print):
+        """Print a table of layers, output shapes and parameter counts, with totals."""
+        self._require_built("summary")
+        titles, rows, right = self._summary_table()
+        rows = [titles] + rows
+        widths = [max(len(row[i]) for row in rows) + 3 for i in range(len(titles))]
         rule = "=" * (sum(widths) - 3)
 
         def fmt(row):
-            return (row[0].ljust(widths[0]) + row[1].ljust(widths[1]) + row[2].rjust(widths[2] - 3))
+            cells = [cell.rjust(width - 3) + "   " if i in right else cell.ljust(width)
+                     for i, (cell, width) in enumerate(zip(row, widths))]
+            return "".join(cells).rstrip()
 
         total = self.count_params()
         trainable = self.count_params(trainable_only=True)
@@ -372,6 +345,131 @@ class Sequential:
                   f"Non-trainable params: {total - trainable:,}"]
         print_fn("\n".join(lines))
 
+    def get_config(self):
+        raise NotImplementedError
+
+    _format_version = SEQUENTIAL_VERSION  # the file format version save() writes
+
+    # -- files --------------------------------------------------------------------------
+    def save(self, path):
+        """Write the architecture and weights to `path` (one .npz file, written atomically)."""
+        self._require_built("save")
+        path = os.fspath(path)
+        arrays = {}
+        entries = []
+        for kind, named in (("param", self.named_parameters()), ("buffer", self.named_buffers())):
+            for key, value in named.items():
+                arrays[key] = value
+                entries.append({"name": key, "kind": kind, "shape": list(value.shape),
+                                "dtype": value.dtype.name, "sha256": _digest(value)})
+        config = self.get_config()
+        header = {"format": FORMAT, "version": self._format_version, "model": config,
+                  "model_sha256": _config_digest(config), "arrays": entries}
+        arrays[HEADER_KEY] = np.array(json.dumps(header))
+        with naming_path(path, "the model file"):
+            save_npz_atomically(path, arrays)
+
+
+class Sequential(Network):
+    """Sequential(layers=None, input_shape=None, dtype='float32', seed=None, name=None,
+    data_format='channels_first')
+
+    A stack of layers applied in order. With `input_shape` (no batch axis, e.g. (1, 28, 28))
+    the model is built at once; otherwise it is built by the first forward / fit. `seed`
+    makes the weight initialisation reproducible. New models are in training mode; predict()
+    and Trainer.evaluate() always run in eval mode.
+
+    data_format='channels_last' takes images as Keras feeds them, (N, H, W, C), in fit,
+    evaluate, predict and forward (and `input_shape` as (H, W, C)): they are transposed once
+    where they enter the model, and the layers, their kernels and `model.input_shape` stay
+    (C, H, W). Image-shaped outputs keep the layers' (N, C, H, W).
+    """
+
+    def __init__(self, layers=None, input_shape=None, dtype="float32", seed=None, name=None,
+                 data_format="channels_first"):
+        super().__init__(dtype, seed, name, default_name="sequential", data_format=data_format)
+        if layers is not None:
+            if isinstance(layers, Layer):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer)
+        if input_shape is not None:
+            self.build(channels_first_shape(as_shape(input_shape, "input_shape"), self.data_format))
+
+    # -- construction -------------------------------------------------------------------
+    def add(self, layer):
+        """Append a layer (built at once when the model already is)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential holds cconv.layers.Layer objects, got {type(layer).__name__}")
+        check_distinct(self.layers + [layer], f"the model {self.name!r}")
+        name_layers([layer], self.layers)
+        if self.built:
+            self.output_shape = self._build_layer(len(self.layers), layer, self.output_shape)
+        layer.train(self.training)
+        self.layers.append(layer)
+
+    def _build_layer(self, index, layer, shape, rng=None):
+        try:
+            return layer.build(shape, self.dtype, self._rng if rng is None else rng)
+        except ValueError as exc:
+            raise ValueError(f"layer {index} ({layer.describe()}): {exc}") from None
+
+    def build(self, input_shape, rng=None):
+        """Create every layer's parameters for inputs of shape (N,) + input_shape; `rng` draws
+        their initial values (default: a generator seeded with the model's seed)."""
+        input_shape = as_shape(input_shape, "input_shape")
+        if not self.layers:
+            raise ValueError("the model has no layers")
+        self._rng = np.random.default_rng(self.seed)
+        shape = input_shape
+        for index, layer in enumerate(self.layers):
+            shape = self._build_layer(index, layer, shape, rng)
+        self.input_shape = input_shape
+        self.output_shape = shape
+        return self
+
+    def output_layer(self):
+        return self.layers[-1] if self.layers else None
+
+    # -- computation --------------------------------------------------------------------
+    def forward_unchecked(self, x):
+        """forward for a batch x that check_input returned (or a part of one) of a built model;
+        the layers pass each other their outputs unchecked."""
+        for layer in self.layers:
+            x = layer.forward_unchecked(x)
+        return x
+
+    def backward(self, grad_out, need_input_grad=True):
+        """Back-propagate dL/doutput through every layer; returns dL/dinput (None when
+        need_input_grad is False, which spares the first layer that work). The last layer
+        checks grad_out; the others take the gradients that the layers pass back unchecked."""
+        need_input_grad = as_bool(need_input_grad, "need_input_grad")
+        last = len(self.layers) - 1
+        if last < 0:
+            return grad_out
+        grad_out = self.layers[last].backward(grad_out, need_input_grad=need_input_grad or last > 0)
+        for i in range(last - 1, -1, -1):
+            grad_out = self.layers[i].backward_unchecked(grad_out, need_input_grad=need_input_grad or i > 0)
+        return grad_out
+
+    def layer_output(self, x, layer):
+        index = next(i for i, item in enumerate(self.layers) if item is layer)
+        for item in self.layers[:index + 1]:
+            x = item.forward_unchecked(x)
+        return x
+
+    def _inference_runner(self):
+        """Each Conv2D followed by a BatchNorm2D (and a ReLU) runs as one convolution with the
+        batch norm folded into its weights (cconv.layers.folding)."""
+        steps = inference_steps(self.layers)
+
+        def run(y):
+            for step in steps:
+                y = step.forward_unchecked(y)
+            return y
+        return run
+
+    # -- description --------------------------------------------------------------------
     def get_config(self):
         config = {"name": self.name, "dtype": self.dtype.name,
                   "input_shape": None if self.input_shape is None else list(self.input_shape),
@@ -392,25 +490,6 @@ class Sequential:
         shape = None if self.input_shape is None else channels_last_shape(self.input_shape, self.data_format)
         return f"Sequential([\n{inner}],\n    input_shape={shape}, dtype={self.dtype.name!r}{layout})"
 
-    # -- files --------------------------------------------------------------------------
-    def save(self, path):
-        """Write the architecture and weights to `path` (one .npz file, written atomically)."""
-        self._require_built("save")
-        path = os.fspath(path)
-        arrays = {}
-        entries = []
-        for kind, named in (("param", self.named_parameters()), ("buffer", self.named_buffers())):
-            for key, value in named.items():
-                arrays[key] = value
-                entries.append({"name": key, "kind": kind, "shape": list(value.shape),
-                                "dtype": value.dtype.name, "sha256": _digest(value)})
-        config = self.get_config()
-        header = {"format": FORMAT, "version": FORMAT_VERSION, "model": config,
-                  "model_sha256": _config_digest(config), "arrays": entries}
-        arrays[HEADER_KEY] = np.array(json.dumps(header))
-        with naming_path(path, "the model file"):
-            save_npz_atomically(path, arrays)
-
 
 def _digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
@@ -422,7 +501,7 @@ def _config_digest(config):
 
 
 def load_model(path):
-    """Rebuild a model saved by Sequential.save.
+    """Rebuild a model saved by Sequential.save or Model.save.
 
     Exceptions, one type per kind of failure:
       OSError (FileNotFoundError, IsADirectoryError, PermissionError, ...) when the file
@@ -430,8 +509,9 @@ def load_model(path):
         unreadable;
       ValueError for anything that is not an intact cconv model file: not a zip/.npz,
         truncated, corrupt (bit flips included), another program's .npz, an unknown format
-        version or layer, a header nested too deeply, or arrays that do not match the
-        architecture or their recorded checksums.
+        version or layer, a header nested too deeply, a graph that is not one (an unknown
+        node, a cycle, a dangling input), or arrays that do not match the architecture or
+        their recorded checksums.
     The arrays' shapes are checked against the archive before they are read, and the declared
     architecture may not need more parameter data than the file holds, so a small crafted file
     cannot make the loader allocate or initialise a huge model. Nothing from the file is ever
@@ -485,6 +565,15 @@ def _parse_header(raw):
 def _model_from_header(header, budget):
     """The model the header describes, its parameters allocated (uninitialised) from `budget`."""
     config = header["model"]
+    if config.get("class") == "Model":
+        if header["version"] < 2:
+            raise ValueError("a graph model needs format version 2, the header declares "
+                             f"{header['version']}")
+        from cconv.graph import model_from_config  # graph.py builds on this module
+        return model_from_config(config, budget)
+    if "class" in config:
+        raise ValueError(f"unknown model class {config['class']!r:.100}; expected 'Model' or none "
+                         f"(a Sequential)")
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
         raise ValueError("the architecture has no layer list")

@@ -1,4 +1,5 @@
-"""Trainer: fit / evaluate a Sequential model with a loss and an optimizer; History; progress bar.
+"""Trainer: fit / evaluate a model (Sequential or graph Model) with a loss, an optimizer and
+metrics; train_on_batch / test_on_batch; History; progress bar.
 
 fit() checks every argument before doing any work, shuffles with a seeded generator (which
 also drives Dropout, so a seed and a thread count reproduce a run bit for bit), shows a
@@ -17,10 +18,11 @@ from typing import NamedTuple
 import numpy as np
 
 from cconv import losses as losses_module
+from cconv import metrics as metrics_module
 from cconv import optim
 from cconv._args import as_int
 from cconv.callbacks import Callback
-from cconv.model import Sequential
+from cconv.model import Network
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "ProgressBar", "split_validation"]
 
@@ -30,7 +32,7 @@ class StepResult(NamedTuple):
 
     loss: float  # the step's mean loss; a NaN or infinite one stops the training
     loss_sum: float  # the sum of its samples' losses
-    correct: int  # how many of its samples were classified right
+    statistics: np.ndarray  # the metrics' additive statistics (cconv.metrics), over its samples
     samples: int
     grads: list  # the gradients to apply, matching model.parameters(); None for a diverged loss
     stop: bool  # DistributedTrainer: a Ctrl-C on some rank, so every rank stops after this step
@@ -199,18 +201,32 @@ class _LastGoodWeights:
 
 
 class Trainer:
-    """Trainer(model, loss='cross_entropy', optimizer='adam')
+    """Trainer(model, loss='cross_entropy', optimizer='adam', metrics=None)
 
-    `loss` is 'cross_entropy' (softmax on logits) or 'mse', or a cconv.losses object;
-    `optimizer` is 'sgd', 'adam', 'adamw' or a cconv.optim optimizer.
+    `model` is a cconv.Sequential or cconv.Model; `loss` is 'cross_entropy' (softmax on
+    logits; per pixel for segmentation maps) or 'mse', or a cconv.losses object; `optimizer`
+    is 'sgd', 'adam', 'adamw' or a cconv.optim optimizer. `metrics`: what fit and evaluate log
+    beside the loss, a list of 'accuracy' (pixel accuracy for segmentation maps), 'mean_iou'
+    or cconv.metrics objects; None logs accuracy for a classification loss.
     """
 
-    def __init__(self, model, loss="cross_entropy", optimizer="adam"):
-        if not isinstance(model, Sequential):
-            raise TypeError(f"model must be a cconv.Sequential, got {type(model).__name__}")
+    def __init__(self, model, loss="cross_entropy", optimizer="adam", metrics=None):
+        if not isinstance(model, Network):
+            raise TypeError(f"model must be a cconv.Sequential or cconv.Model, got {type(model).__name__}")
         self.model = model
         self.loss = losses_module.get(loss)
         self.optimizer = optim.get(optimizer)
+        if metrics is None:
+            metrics = ["accuracy"] if self.loss.classification else []
+        if isinstance(metrics, (str, metrics_module.Metric)):
+            metrics = [metrics]
+        self.metrics = [metrics_module.get(metric) for metric in metrics]
+        for metric in self.metrics:
+            if not self.loss.classification:
+                raise ValueError(f"metric {metric.name!r} needs a classification loss, not {self.loss.name}")
+        names = [metric.name for metric in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metrics {names} name one metric twice")
         self.stop_training = False
         self.metric_names = []
         self.epochs = None  # the epoch limit of the fit running (for callbacks)
@@ -231,6 +247,8 @@ class Trainer:
         if not np.all(np.isfinite(X)):
             raise ValueError(f"{names[0]} contains NaN or infinite values")
         self._check_loss_fits_model()
+        for metric in self.metrics:
+            metric.size(self.model.output_shape)  # a metric that cannot fit the model says so now
         y = self.loss.check_targets(y, X.shape[0], self.model.output_shape)
         return X, y
 
@@ -243,15 +261,25 @@ class Trainer:
                              "accurate; predict() then gives logits), or pass "
                              "loss=cconv.losses.CrossEntropy(from_logits=False)")
 
-    def _batch_metrics(self, output, target):
-        loss, grad = self.loss(output, target)
-        correct = self.loss.correct(output, target) if self.loss.classification else 0
-        return loss, grad, correct
+    def _statistics_size(self):
+        """The length of the metrics' statistics vector (StepResult.statistics)."""
+        return sum(metric.size(self.model.output_shape) for metric in self.metrics)
 
-    def _epoch_logs(self, loss_sum, correct, count):
+    def _batch_metrics(self, output, target):
+        """(mean loss, dL/doutput, the metrics' statistics) of one batch."""
+        loss, grad = self.loss(output, target)
+        statistics = [metric.statistics(output, target) for metric in self.metrics]
+        return loss, grad, np.concatenate(statistics) if statistics else np.zeros(0)
+
+    def _epoch_logs(self, loss_sum, statistics, count):
+        """The logs of `count` samples whose losses sum to loss_sum and whose metrics'
+        statistics sum to `statistics`."""
         logs = {"loss": loss_sum / count}
-        if self.loss.classification:
-            logs["accuracy"] = correct / count
+        start = 0
+        for metric in self.metrics:
+            size = metric.size(self.model.output_shape)
+            logs[metric.name] = metric.result(statistics[start:start + size])
+            start += size
         return logs
 
     # -- training -----------------------------------------------------------------------
@@ -313,7 +341,7 @@ class Trainer:
         model.set_rng(rng)
         history = History()
         self.stop_training = False
-        self.metric_names = ["loss"] + (["accuracy"] if self.loss.classification else [])
+        self.metric_names = ["loss"] + [metric.name for metric in self.metrics]
         if validation_data is not None:
             self.metric_names += ["val_" + name for name in self.metric_names]
         for cb in callbacks:
@@ -362,7 +390,7 @@ class Trainer:
         """One pass over the data; returns (logs, batches done). Stops early on Ctrl-C."""
         steps, rng = self._epoch_steps(epoch, X.shape[0], batch_size, shuffle, rng)
         params = self.model.parameters()
-        loss_sum, correct, seen, logs = 0.0, 0, 0, {}
+        loss_sum, statistics, seen, logs = 0.0, np.zeros(self._statistics_size()), 0, {}
         for batch, step in enumerate(steps):
             result = self._train_step(X, y, step, augment, rng, interrupt)
             if not math.isfinite(result.loss):
@@ -371,9 +399,9 @@ class Trainer:
             last_good.remember()
             self.optimizer.step(params, result.grads)
             loss_sum += result.loss_sum
-            correct += result.correct
+            statistics += result.statistics
             seen += result.samples
-            logs = self._epoch_logs(loss_sum, correct, seen)
+            logs = self._epoch_logs(loss_sum, statistics, seen)
             if bar is not None:
                 bar.update(batch + 1, seen, logs)
             for cb in callbacks:
@@ -403,12 +431,12 @@ class Trainer:
     def _train_step(self, X, y, index, augment, rng, interrupt):
         """Forward and (for a finite loss) backward of the batch X[index]: a StepResult whose
         gradients the optimizer applies."""
-        loss, grad, correct, count = self._forward_batch(X, y, index, augment, rng)
+        loss, grad, statistics, count = self._forward_batch(X, y, index, augment, rng)
         grads = None
         if math.isfinite(loss):  # a diverged step is not applied, so it needs no gradient
             self.model.backward(grad, need_input_grad=False)
             grads = self.model.gradients()
-        return StepResult(loss, loss * count, correct, count, grads, False)
+        return StepResult(loss, loss * count, statistics, count, grads, False)
 
     def _interrupted(self, result, interrupt):
         """Whether to stop after this step (on Ctrl-C)."""
@@ -418,13 +446,13 @@ class Trainer:
         """Called when an epoch has run every step."""
 
     def _forward_batch(self, X, y, index, augment, rng):
-        """(mean loss, dL/doutput, correct count, batch size) of the forward pass of the batch
-        X[index], augmented, with targets y[index]."""
+        """(mean loss, dL/doutput, metrics' statistics, batch size) of the forward pass of the
+        batch X[index], augmented, with targets y[index]."""
         xb, yb = X[index], y[index]
         if augment is not None:
             xb = self._augmented(augment, xb, rng)
-        loss, grad, correct = self._batch_metrics(self.model.forward_unchecked(xb), yb)
-        return loss, grad, correct, xb.shape[0]
+        loss, grad, statistics = self._batch_metrics(self.model.forward_unchecked(xb), yb)
+        return loss, grad, statistics, xb.shape[0]
 
     def _augmented(self, augment, xb, rng):
         out = augment(xb, rng)
@@ -434,24 +462,61 @@ class Trainer:
         return np.ascontiguousarray(out, dtype=xb.dtype)
 
     def evaluate(self, X, y, batch_size=256):
-        """{'loss': mean loss, 'accuracy': fraction correct} (accuracy for classification losses)
-        over (X, y), computed in eval mode."""
+        """{'loss': mean loss, metric name: value, ...} over (X, y), computed in eval mode
+        ('accuracy' for a classification loss unless the metrics say otherwise)."""
         batch_size = as_int(batch_size, "batch_size", 1)
         X, y = self._check_data(X, y)
         return self._evaluate(X, y, batch_size)
 
     def _evaluate(self, X, y, batch_size):
         """evaluate, for data that _check_data returned."""
+        return self._epoch_logs(*self._evaluate_sums(X, y, batch_size), X.shape[0])
+
+    def _evaluate_sums(self, X, y, batch_size):
+        """(sum of the samples' losses, sum of the metrics' statistics) over (X, y), in eval mode."""
         model = self.model
         was_training = model.training
         model.eval()
-        loss_sum, correct = 0.0, 0
+        loss_sum, statistics = 0.0, np.zeros(self._statistics_size())
         try:
             for start in range(0, X.shape[0], batch_size):
                 output = model.forward_unchecked(X[start:start + batch_size])
-                loss, _, batch_correct = self._batch_metrics(output, y[start:start + batch_size])
+                loss, _, batch_statistics = self._batch_metrics(output, y[start:start + batch_size])
                 loss_sum += loss * output.shape[0]
-                correct += batch_correct
+                statistics += batch_statistics
         finally:
             model.train(was_training)
-        return self._epoch_logs(loss_sum, correct, X.shape[0])
+        return loss_sum, statistics
+
+    # -- one batch at a time, as Keras's train_on_batch / test_on_batch ---------------------
+    def train_on_batch(self, X, y):
+        """One optimizer step on the batch (X, y) in training mode; returns the batch's logs
+        ({'loss': ..., 'accuracy': ...}, computed by the forward pass before the step).
+
+        A NaN or infinite loss applies no step: the weights and the BatchNorm statistics stay
+        as they were, and TrainingDivergedError says so."""
+        X, y = self._check_data(X, y)
+        model = self.model
+        buffers = list(model.named_buffers().values())
+        saved = [b.copy() for b in buffers]
+        was_training = model.training
+        model.train()
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, grad, statistics = self._batch_metrics(model.forward_unchecked(X), y)
+            if not math.isfinite(loss):
+                for buffer, value in zip(buffers, saved):
+                    np.copyto(buffer, value)
+                raise TrainingDivergedError(f"train_on_batch: the loss became {loss}; the step was "
+                                            f"not applied and the model keeps its weights (try a "
+                                            f"lower learning rate)", History())
+            model.backward(grad, need_input_grad=False)
+            self.optimizer.step(model.parameters(), model.gradients())
+        finally:
+            model.train(was_training)
+        return self._epoch_logs(loss * X.shape[0], statistics, X.shape[0])
+
+    def test_on_batch(self, X, y):
+        """The logs of the batch (X, y) in eval mode ({'loss': ..., 'accuracy': ...}); no step."""
+        X, y = self._check_data(X, y)
+        return self._evaluate(X, y, X.shape[0])

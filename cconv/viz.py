@@ -30,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from cconv.layers import Conv2D, Layer
 from cconv.layers.base import walk_layers
-from cconv.model import Sequential
+from cconv.model import Network
 
 __all__ = ["plot_filters", "plot_activations", "plot_history", "plot_images"]
 
@@ -111,7 +111,7 @@ def _grid_inches(count, tile=0.5):
 def _conv_weights(layer_or_weights):
     """(weights (K, C, R, S), name) from a Conv2D layer, a model (its first Conv2D) or an array."""
     obj = layer_or_weights
-    if isinstance(obj, Sequential):
+    if isinstance(obj, Network):
         convs = [layer for layer in walk_layers(obj.layers) if isinstance(layer, Conv2D)]
         if not convs:
             raise ValueError("layer_or_weights: the model has no Conv2D layer")
@@ -195,8 +195,8 @@ def plot_activations(model, x, layer=None, path=None, title=None, cmap="gray", d
     layer: an index into model.layers, a layer name, a layer object, or None for the first
     Conv2D. The model runs in eval mode (no dropout) up to and including that layer.
     """
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a cconv.Sequential, got {type(model).__name__}")
+    if not isinstance(model, Network):
+        raise TypeError(f"model must be a cconv.Sequential or cconv.Model, got {type(model).__name__}")
     x = np.asarray(x)
     image_ndim = len(model.input_shape) if model.built else 3
     if x.ndim == image_ndim:
@@ -210,9 +210,7 @@ def plot_activations(model, x, layer=None, path=None, title=None, cmap="gray", d
     was_training = model.training
     model.eval()
     try:
-        out = x
-        for item in model.layers[:index + 1]:
-            out = item.forward(out)
+        out = model.layer_output(x, model.layers[index])
     finally:
         model.train(was_training)
     chosen = model.layers[index]

@@ -66,3 +66,28 @@ def test_unknown_table_or_row_is_an_error():
         bench.main(["nonsense"])
     with pytest.raises(SystemExit):
         bench.main(["layers", "--rows", "nonsense"])
+
+
+def test_models_table_prints_its_rows_and_skips_networks_without_their_layers(capsys):
+    assert bench.main(["models", "--rows", "lenet5,unet_tiny", "--repeats", "1", "--no-torch"]) == 0
+    out = capsys.readouterr().out
+    assert "whole networks" in out
+    assert "61,706" in row_lines(out, ["lenet5"])["lenet5"]
+    unet = row_lines(out, ["unet_tiny"])["unet_tiny"]
+    assert "481,762" in unet or "skipped: unet_tiny needs the layers Conv2DTranspose" in unet
+
+
+def test_models_json_child_mode(capsys):
+    assert bench.main(["models", "--malloc", "inherit", "--json", "--rows", "lenet5", "--repeats", "1",
+                       "--no-torch"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["table"] == "models" and set(result["rows"]) == {"lenet5"}
+    times = result["rows"]["lenet5"]
+    assert times["params"] == 61706 and times["step"] > 0 and times["infer"] > 0
+
+
+@pytest.mark.parametrize("name, count", [("lenet5", 61706), ("resnet20", 272474),
+                                         ("mobilenet_v2", 700490), ("unet_tiny", 481762)])
+def test_the_benchmarks_torch_twins_have_the_zoos_parameter_counts(name, count):
+    torch = pytest.importorskip("torch")
+    assert sum(p.numel() for p in bench.torch_zoo_network(name, torch).parameters()) == count

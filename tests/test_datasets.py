@@ -161,3 +161,23 @@ def test_random_shift(rng):
         datasets.RandomShift(1, probability=2)
     with pytest.raises(ValueError):
         shift(x[0], rng)
+
+
+def test_make_shapes_is_a_seeded_cifar_like_set():
+    x, y = datasets.make_shapes(300, seed=4)
+    assert x.shape == (300, 3, 32, 32) and x.dtype == np.float32 and y.dtype == np.int64
+    assert x.min() >= 0 and x.max() <= 1
+    assert set(np.unique(y)) == set(range(10)) == set(range(len(datasets.SHAPE_CLASSES)))
+    x2, y2 = datasets.make_shapes(300, seed=4)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    # without noise each image is a shape in one colour on a background of another
+    clean, labels = datasets.make_shapes(50, size=16, seed=1, noise=0)
+    for image, label in zip(clean, labels):
+        colours, counts = np.unique(image.reshape(3, -1).T, axis=0, return_counts=True)
+        assert len(colours) == 2 and np.abs(colours[0] - colours[1]).max() >= 0.3 - 1e-6
+        assert counts.min() >= 10  # the shape is there, and not the whole picture
+    with pytest.raises(ValueError, match="noise"):
+        datasets.make_shapes(4, noise=2)
+    with pytest.raises(ValueError, match="size"):
+        datasets.make_shapes(4, size=4)

@@ -155,6 +155,41 @@ def test_ranks_match_one_process_with_the_global_batch(tmp_path, ranks):
     assert max(np.abs(other[k] - expected[k]).max() for k in expected) > 1e-3
 
 
+def segmentation_graph(seed):
+    """A graph Model (a branch merged by Add and Concatenate) labelling each pixel of the
+    digits bright or dark, float64."""
+    from cconv.layers import Add, Concatenate
+    inputs = cconv.Input((1, 8, 8), dtype="float64")
+    a = Conv2D(4, 3, padding=1, activation="relu")(inputs)
+    b = Add()([a, Conv2D(4, 3, padding=1)(a)])
+    outputs = Conv2D(2, 1)(Concatenate()([b, inputs]))
+    return cconv.Model(inputs, outputs, seed=seed)
+
+
+def segmentation_digits(n):
+    x, _ = digits(n)
+    return x, (x[:, 0] > 0.3).astype(np.int64)
+
+
+@needs_mpi
+def test_graph_model_with_segmentation_metrics_on_ranks_matches_one_process(tmp_path):
+    out = tmp_path / "g.npz"
+    job = mpirun(2, WORKER, "graph", str(out))
+    assert job.returncode == 0, job.stderr
+    with np.load(out) as data:
+        got = dict(data)
+    cconv.set_num_threads(1)
+    model = segmentation_graph(seed=1)
+    x, y = segmentation_digits(90)
+    trainer = cconv.Trainer(model, optimizer=optimizer("sgd"), metrics=["accuracy", "mean_iou"])
+    history = trainer.fit(x, y, epochs=2, batch_size=8, seed=5, verbose=0)
+    assert_same_weights({k: got[k] for k in model.state_dict()}, model.state_dict())
+    for name in ("loss", "accuracy", "mean_iou"):
+        np.testing.assert_allclose(got[f"history.{name}"], history[name], rtol=1e-9)
+    logs = trainer.evaluate(x, y)
+    np.testing.assert_allclose([got[f"eval.{k}"] for k in logs], list(logs.values()), rtol=1e-9)
+
+
 @needs_mpi
 def test_resume_on_another_rank_count(tmp_path):
     # 2 epochs on 2 ranks x 6, then the 3rd epoch on 3 ranks x 4 (the same global batch of 12;
@@ -250,6 +285,15 @@ def worker(mode, *args):
         DistributedTrainer(model).fit(x, y, epochs=1, batch_size=8, verbose=0,
                                       augment=cconv.datasets.RandomShift(1))
         np.savez(f"{args[0]}.{rank}.npz", **model.state_dict())
+    elif mode == "graph":  # OUT: a graph Model, per-pixel loss and metrics, 2 ranks x 4
+        model = segmentation_graph(seed=1 if rank == 0 else 7)
+        x, y = segmentation_digits(90)
+        trainer = DistributedTrainer(model, optimizer=optimizer("sgd"), metrics=["accuracy", "mean_iou"])
+        history = trainer.fit(x, y, epochs=2, batch_size=4, seed=5, verbose=0)
+        logs = trainer.evaluate(x, y)
+        if rank == 0:
+            np.savez(args[0], **model.state_dict(), **{f"history.{k}": v for k, v in history.history.items()},
+                     **{f"eval.{k}": v for k, v in logs.items()})
     elif mode == "fail":  # raise / kill on one rank at its 3rd step
         victim = 2 if args[0] == "raise" else 1
 

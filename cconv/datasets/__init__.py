@@ -15,6 +15,10 @@ load_mnist(directory, kind='train')
 RandomShift(max_shift=1)
     A batch augmentation for Trainer.fit(augment=...): random small translations.
 
+make_shapes(n, size=32, seed=None)
+    A CIFAR-like synthetic set made on the spot: colour images (3, size, size) of ten shape
+    classes (disk, square, ring, stripes, ...) at random places, sizes and colours.
+
 read_idx(path)
     Any IDX file (the format of MNIST), validated: magic number, element type, dimensions
     and exact size; `.gz` files are decompressed on the fly.
@@ -26,9 +30,10 @@ import zlib
 import numpy as np
 
 from cconv._args import as_data_format
+from cconv.datasets.synthetic import SHAPE_CLASSES, make_shapes
 from cconv.datasets.transforms import RandomShift
 
-__all__ = ["load_digits", "load_mnist", "read_idx", "RandomShift"]
+__all__ = ["load_digits", "load_mnist", "read_idx", "RandomShift", "make_shapes", "SHAPE_CLASSES"]
 
 _DIGITS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.npz")
 

@@ -64,17 +64,22 @@ def log_softmax_backward(grad_out, y, dim=1):
 
 
 def _checked_cross_entropy(logits, target):
-    logits = as_float_array(logits, "logits", ndim=2)
+    logits = as_float_array(logits, "logits")
+    if logits.ndim < 2:
+        raise ValueError(f"logits must be (N, C) or (N, C, H, W), got shape {logits.shape}")
     target = CrossEntropy().check_targets(target, logits.shape[0], logits.shape[1:])
     return CrossEntropy()(logits, target)
 
 
 def cross_entropy(logits, target):
     """The mean softmax cross-entropy of logits (N, C) against class indices (N,) or target
-    probabilities (N, C), as a float (PyTorch's F.cross_entropy with reduction='mean')."""
+    probabilities (N, C), as a float (PyTorch's F.cross_entropy with reduction='mean').
+    Segmentation: logits (N, C, H, W) (any trailing axes) against class indices (N, H, W) or
+    probabilities (N, C, H, W), averaged over the N*H*W pixels."""
     return _checked_cross_entropy(logits, target)[0]
 
 
 def cross_entropy_backward(logits, target):
-    """d cross_entropy(logits, target) / d logits: (softmax(logits) - one-hot(target)) / N."""
+    """d cross_entropy(logits, target) / d logits: (softmax(logits) - one-hot(target)) / the
+    number of predictions (N, or N*H*W for maps)."""
     return _checked_cross_entropy(logits, target)[1]

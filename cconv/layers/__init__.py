@@ -1,4 +1,4 @@
-"""cconv.layers: the building blocks of a Sequential model.
+"""cconv.layers: the building blocks of a Sequential or graph Model.
 
     from cconv.layers import Conv2D, MaxPool2D, Flatten, Dense, ReLU
 
@@ -18,6 +18,7 @@ from cconv.layers.base import Layer
 from cconv.layers.conv import Conv2D, DepthwiseConv2D, SeparableConv2D
 from cconv.layers.conv_transpose import Conv2DTranspose
 from cconv.layers.dense import Dense, Flatten
+from cconv.layers.merge import Add, Concatenate, Merge
 from cconv.layers.pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, LPPool2D, MaxPool2D
 from cconv.layers.regularization import BatchNorm2D, Dropout
 from cconv.layers.reshaping import UpSampling2D, ZeroPadding2D
@@ -26,13 +27,14 @@ from cconv.layers.residual import Residual
 __all__ = ["Layer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "MaxPool2D", "AvgPool2D",
            "LPPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "Dense", "Flatten", "UpSampling2D", "ZeroPadding2D",
            "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "SiLU", "Swish", "Hardswish", "GELU", "Softmax",
-           "Dropout", "BatchNorm2D", "Residual", "LAYER_CLASSES", "layer_to_json", "layer_from_json"]
+           "Dropout", "BatchNorm2D", "Residual", "Add", "Concatenate", "Merge", "LAYER_CLASSES", "layer_to_json",
+           "layer_from_json"]
 
 # The classes a saved model may name; load_model refuses anything else.
 LAYER_CLASSES = {cls.__name__: cls for cls in (
     Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, MaxPool2D, AvgPool2D, LPPool2D, GlobalAvgPool2D,
     GlobalMaxPool2D, Dense, Flatten, UpSampling2D, ZeroPadding2D, ReLU, ReLU6, LeakyReLU, ELU, Sigmoid, Tanh, SiLU,
-    Hardswish, GELU, Softmax, Dropout, BatchNorm2D, Residual)}
+    Hardswish, GELU, Softmax, Dropout, BatchNorm2D, Residual, Add, Concatenate)}
 
 
 def layer_to_json(layer):

@@ -80,6 +80,13 @@ def walk_layers(layers):
         yield from walk_layers(layer.sublayers())
 
 
+def is_symbolic(x):
+    """Whether x is a symbolic tensor of cconv.graph (or a list holding one)."""
+    if isinstance(x, (list, tuple)):
+        return any(getattr(item, "is_symbolic_tensor", False) for item in x)
+    return getattr(x, "is_symbolic_tensor", False)
+
+
 def check_distinct(layers, where):
     """ValueError when one layer object appears twice in `layers` (nested ones included).
 
@@ -192,7 +199,14 @@ class Layer:
                              f"the last forward had {self._forward_batch}")
         return self._backward(grad_out) if need_input_grad else self._backward_params(grad_out)
 
-    __call__ = forward
+    def __call__(self, x):
+        """forward(x) on arrays. On the symbolic tensors of cconv.Input (the functional API,
+        `y = Conv2D(16, 3)(x)`) it records the call as a node of a graph instead, builds the
+        layer for that input's shape, and returns the output's symbolic tensor."""
+        if is_symbolic(x):
+            from cconv.graph import connect  # the graph module builds on the layers
+            return connect(self, x)
+        return self.forward(x)
 
     def forward_unchecked(self, x):
         """forward without the checks, for a built layer and an x that is already an array of
