@@ -10,8 +10,8 @@
  * peak with the same thread count. The peak is measured again right after each pass (the best
  * of three runs of FMA chains, as the header's), so that a slow spell of a shared machine,
  * which lasts seconds, lowers both sides of the ratio rather than the kernels' side alone.
- * CCONV_ISA picks the kernels; --algorithm NAME (gemm, implicit_gemm, pointwise, depthwise; default
- * auto) forces one for every pass, and shapes it cannot run print "n/a". --depthwise runs the
+ * CCONV_ISA picks the kernels; --algorithm NAME (gemm, implicit_gemm, pointwise, depthwise, winograd;
+ * default auto) forces one for every pass, and shapes it cannot run print "n/a". --depthwise runs the
  * depthwise layers instead (groups = C), which are bound by memory, not by FMAs: each also prints
  * the forward's bandwidth (input, output and weights, each moved once) beside this machine's copy
  * bandwidth with the same thread count, measured right after it. */

@@ -231,6 +231,13 @@ class Model(Network):
     def output_layer(self):
         return self.layers[-1]
 
+    def graph_nodes(self):
+        """The graph as (layer, input keys, output key) per node, in the order they run, then the
+        model input's key and the output's: key 0 is the input, key i + 1 node i's output
+        (cconv.onnx exports it)."""
+        nodes = [(layer, list(sources), i + 1) for i, (layer, sources) in enumerate(zip(self.layers, self._sources))]
+        return nodes, 0, len(self.layers)
+
     # -- computation --------------------------------------------------------------------
     def _run(self, x, stop):
         """The output of node `stop` for the checked batch x (every node up to it runs)."""

@@ -219,14 +219,18 @@ static int winograd_tile(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
  * the multiply-adds, but each tile costs an input transform per input channel and an output
  * transform per output channel, which the products repay only when both channel counts are
  * large: it pays while cin*cout / (cin + cout), the products' work per transform, is at least
- * WINOGRAD_MIN_WORK. */
-#define WINOGRAD_MIN_WORK 24.0
+ * WINOGRAD_MIN_WORK. The filters are transformed once per call, which the products repay only
+ * over at least WINOGRAD_MIN_TILES output tiles (a batch of one small map has fewer). */
+#define WINOGRAD_MIN_WORK 16.0
+#define WINOGRAD_MIN_TILES 32.0
 
 static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
 {
     const double cin = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->k : sh->c);
     const double cout = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->c : sh->k);
-    return cin * cout >= WINOGRAD_MIN_WORK * (cin + cout);
+    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p, q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
+    const double tiles = (double)sh->n * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
+    return cin * cout >= WINOGRAD_MIN_WORK * (cin + cout) && tiles >= WINOGRAD_MIN_TILES;
 }
 
 /* The weights of a group below this many bytes stay in cache from one image to the next, and
