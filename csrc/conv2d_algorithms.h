@@ -58,8 +58,10 @@ int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, cons
     const REAL *relu_y = options->activation == CCONV_ACTIVATION_RELU ? y : NULL;
     const int threads = options->threads;
     int status = CCONV_OK;
-    const conv2d_plan dx_plan = FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_INPUT, options, &status);
-    const conv2d_plan dw_plan = FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_WEIGHT, options, &status);
+    /* only the passes asked for: an algorithm forced on a pass that is skipped is not checked */
+    const conv2d_plan none = {CCONV_CONV2D_AUTO, 0, 0, 1, 0};
+    const conv2d_plan dx_plan = dx ? FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_INPUT, options, &status) : none;
+    const conv2d_plan dw_plan = dw ? FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_WEIGHT, options, &status) : none;
     if (status != CCONV_OK) return status;
     if (db && !dw) FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);  /* else summed with dw */
     if (dx) {
