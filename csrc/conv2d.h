@@ -36,8 +36,8 @@ typedef enum {
     CCONV_CONV2D_POINTWISE,      /* 1x1, stride 1, no padding: im2col is the input itself */
     CCONV_CONV2D_DEPTHWISE,      /* groups == C: each output plane from one zero-padded input plane,
                                     R*S shifted multiply-adds per row */
-    CCONV_CONV2D_WINOGRAD,       /* 3x3, stride 1, dilation 1, one group: Winograd F(4x4 or 2x2, 3x3),
-                                    the forward and the gradient of the input */
+    CCONV_CONV2D_WINOGRAD,       /* 3x3, stride 1, one group: Winograd F(4x4 or 2x2, 3x3) (a dilated
+                                    convolution as one per phase), the forward and the gradient of the input */
     CCONV_CONV2D_ALGORITHM_COUNT
 } cconv_conv2d_algorithm;
 

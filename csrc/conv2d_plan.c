@@ -137,9 +137,8 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
                    "dilation (the GEMM runs it)";
         return NULL;
     case CCONV_CONV2D_WINOGRAD:
-        if (sh->r != 3 || sh->s != 3 || sh->stride_h != 1 || sh->stride_w != 1 || sh->dil_h != 1 || sh->dil_w != 1 ||
-            sh->groups != 1)
-            return "the Winograd algorithm runs 3x3 filters with stride 1, dilation 1 and one group only";
+        if (sh->r != 3 || sh->s != 3 || sh->stride_h != 1 || sh->stride_w != 1 || sh->groups != 1)
+            return "the Winograd algorithm runs 3x3 filters with stride 1 and one group only";
         if (max64(sh->w, sh->q) > WINOGRAD_MAX_ROW)
             return "the Winograd algorithm runs rows of at most 2^24 pixels (its tile offsets are 32-bit)";
         if (pass == CCONV_CONV2D_GRAD_WEIGHT)
@@ -220,9 +219,12 @@ static int winograd_tile(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
  * transform per output channel, which the products repay only when both channel counts are
  * large: it pays while cin*cout / (cin + cout), the products' work per transform, is at least
  * WINOGRAD_MIN_WORK. The filters are transformed once per call, which the products repay only
- * over at least WINOGRAD_MIN_TILES output tiles (a batch of one small map has fewer). */
+ * over at least WINOGRAD_MIN_TILES output tiles (a batch of one small map has fewer). A dilated
+ * convolution runs one per phase of the dilation, each on a map dil times smaller per side,
+ * which must keep WINOGRAD_MIN_PHASE outputs per side for its tiles not to be mostly edge. */
 #define WINOGRAD_MIN_WORK 16.0
 #define WINOGRAD_MIN_TILES 32.0
+#define WINOGRAD_MIN_PHASE 8
 
 static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
 {
@@ -230,7 +232,9 @@ static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
     const double cout = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->c : sh->k);
     const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p, q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
     const double tiles = (double)sh->n * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
-    return cin * cout >= WINOGRAD_MIN_WORK * (cin + cout) && tiles >= WINOGRAD_MIN_TILES;
+    /* dilated: one convolution per phase, each on a map dil times smaller per side */
+    const int phases_large = p / sh->dil_h >= WINOGRAD_MIN_PHASE && q / sh->dil_w >= WINOGRAD_MIN_PHASE;
+    return cin * cout >= WINOGRAD_MIN_WORK * (cin + cout) && tiles >= WINOGRAD_MIN_TILES && phases_large;
 }
 
 /* The weights of a group below this many bytes stay in cache from one image to the next, and

@@ -1,6 +1,6 @@
 /* conv2d_winograd.h: the Winograd algorithm (CCONV_CONV2D_WINOGRAD), Lavin and Gray's minimal
- * filtering F(m x m, 3 x 3) with m = 4 or 2, for 3x3 filters at stride 1 and dilation 1 in one
- * group: forward and gradient of the input. Type-generic, included by conv2d.c per element type
+ * filtering F(m x m, 3 x 3) with m = 4 or 2, for 3x3 filters at stride 1 in one group (a dilated
+ * convolution runs as one undilated convolution per phase): forward and gradient of the input. Type-generic, included by conv2d.c per element type
  * after gemm_driver.h.
  *
  * Each m x m tile of an output plane is A^T [sum over input channels of (G g G^T) . (B^T d B)] A,
@@ -40,6 +40,39 @@ static const double WINO_G4[6][3] = {{1.0 / 4, 0, 0},
                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                      {0, 0, 1}};
 static const double WINO_G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+
+/* One phase of a dilated convolution (the whole of an undilated one): outputs
+ * (a + dil_h*i, b + dil_w*j) for i < p, j < q, whose tile element (0, 0) of tile (0, 0) reads
+ * input pixel (row_off, col_off). */
+typedef struct {
+    int64_t p, q, a, b, row_off, col_off;
+} winograd_phase;
+
+/* How one phase's work items are cut: several whole images when an image has few tiles, else
+ * bands of one image's tile rows. */
+typedef struct {
+    int64_t tiles_h, tiles_w, images, band, bands, items;
+} winograd_items;
+
+static winograd_items winograd_cut(const winograd_phase *ph, int m, int64_t n, int64_t item_tiles, int want)
+{
+    winograd_items c;
+    c.tiles_h = ceil_div(ph->p, m);
+    c.tiles_w = ceil_div(ph->q, m);
+    c.images = 1;
+    c.band = c.tiles_h;
+    if (c.tiles_h * c.tiles_w < item_tiles) {
+        c.images = min64(item_tiles / (c.tiles_h * c.tiles_w), max64(1, n / want));
+        c.images = ceil_div(n, ceil_div(n, c.images));
+    } else {
+        c.band = clamp64(item_tiles / c.tiles_w, 1, c.tiles_h);
+        c.band = min64(c.band, max64(1, c.tiles_h / ceil_div(want, n)));
+        c.band = balanced_block(c.tiles_h, c.band);
+    }
+    c.bands = ceil_div(c.tiles_h, c.band);
+    c.items = ceil_div(n, c.images) * c.bands;
+    return c;
+}
 #endif
 
 /* Filters per block of the filter transform (its rows of taps and of results stay in cache). */
@@ -95,29 +128,43 @@ static void FN(winograd_pack_filters)(const FN(cconv_gemm_config) *cfg, int m, c
     }
 }
 
-/* Rows [row0, row0 + rows) of a plane of fs->h x fs->w at x (masked by mask where given), each
- * zero-padded to `width` columns: band element (i, j) is pixel (row0 + i - pad_top, j - pad_left),
- * zero outside the plane. Returns nonzero when a value copied is an infinity or a NaN. Rows are
- * short: plain loops, which the compiler vectorises, beat calls to memcpy. */
-static int FN(winograd_pad_rows)(const slab_shape *fs, const REAL *x, const REAL *mask, int64_t row0, int64_t rows,
-                                 int64_t width, REAL *band)
+/* Phase (a, b) of the convolution fs: outputs (a + dil_h*i, b + dil_w*j). */
+static winograd_phase FN(winograd_phase_at)(const slab_shape *fs, int64_t a, int64_t b)
+{
+    const winograd_phase ph = {ceil_div(fs->p - a, fs->dil_h), ceil_div(fs->q - b, fs->dil_w), a, b,
+                               a - fs->pad_top, b - fs->pad_left};
+    return ph;
+}
+
+/* Rows [row0, row0 + rows) of phase ph's input (a plane of fs->h x fs->w at x, masked by mask
+ * where given), each zero-padded to `width` columns: band element (i, j) is input pixel
+ * (ph->row_off + dil_h*(row0 + i), ph->col_off + dil_w*j), zero outside the plane. Returns
+ * nonzero when a value copied is an infinity or a NaN. Rows are short: plain loops, which the
+ * compiler vectorises, beat calls to memcpy. */
+static int FN(winograd_pad_rows)(const slab_shape *fs, const winograd_phase *ph, const REAL *x, const REAL *mask,
+                                 int64_t row0, int64_t rows, int64_t width, REAL *band)
 {
     const UREAL exponent = REAL_EXPONENT_BITS;
-    const int64_t lo = clamp64(fs->pad_left, 0, width), hi = clamp64(fs->pad_left + fs->w, lo, width);
+    const int64_t dw = fs->dil_w;
+    int64_t lo, hi;
     UREAL bad = 0;
+    valid_outputs(ph->col_off, dw, fs->w, width, &lo, &hi);
     for (int64_t i = 0; i < rows; ++i) {
-        const int64_t h = row0 + i - fs->pad_top;
+        const int64_t h = ph->row_off + fs->dil_h * (row0 + i);
         REAL *dst = band + i * width;
         if (h < 0 || h >= fs->h || lo == hi) {
             for (int64_t j = 0; j < width; ++j) dst[j] = 0;
             continue;
         }
-        const REAL *src = x + h * fs->w - fs->pad_left, *msk = mask ? mask + h * fs->w - fs->pad_left : NULL;
+        const REAL *src = x + h * fs->w, *msk = mask ? mask + h * fs->w : NULL;
+        const int64_t off = ph->col_off;
         for (int64_t j = 0; j < lo; ++j) dst[j] = 0;
         if (msk)
-            for (int64_t j = lo; j < hi; ++j) dst[j] = FN(relu_grad)(src[j], msk[j]);
+            for (int64_t j = lo; j < hi; ++j) dst[j] = FN(relu_grad)(src[off + j * dw], msk[off + j * dw]);
+        else if (dw == 1)
+            for (int64_t j = lo; j < hi; ++j) dst[j] = src[off + j];
         else
-            for (int64_t j = lo; j < hi; ++j) dst[j] = src[j];
+            for (int64_t j = lo; j < hi; ++j) dst[j] = src[off + j * dw];
         for (int64_t j = lo; j < hi; ++j) {
             UREAL bits;
             memcpy(&bits, dst + j, sizeof bits);
@@ -128,49 +175,55 @@ static int FN(winograd_pad_rows)(const slab_shape *fs, const REAL *x, const REAL
     return bad != 0;
 }
 
-static void FN(winograd_copy)(REAL *dst, const REAL *src, int64_t n)
+/* dst[j*step] = src[j] for j < n. */
+static void FN(winograd_copy)(REAL *dst, int64_t step, const REAL *src, int64_t n)
 {
-    for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+    if (step == 1)
+        for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+    else
+        for (int64_t j = 0; j < n; ++j) dst[j * step] = src[j];
 }
 
-/* The core convolution fs (one group, 3x3, stride 1) of x (masked by mask where given) with
- * filters w (flipped and transposed with `flipped`), + bias, ReLU with relu, into y, with output
- * tiles of m x m. Work items are (group of whole images, band of tile rows): several images when
- * one image has few tiles, else bands of one image. *non_finite is set when x holds an infinity or
- * a NaN that the tiles read (y is then to be computed another way). */
+/* The core convolution fs (one group, 3x3, stride 1, any dilation) of x (masked by mask where
+ * given) with filters w (flipped and transposed with `flipped`), + bias, ReLU with relu, into y,
+ * with output tiles of m x m. A dilated convolution is dil_h * dil_w undilated ones, one per
+ * phase (output rows a, a + dil_h, ...; columns b, b + dil_w, ...), each reading every dil_h-th
+ * input row and dil_w-th column. *non_finite is set when x holds an infinity or a NaN that the
+ * tiles read (y is then to be computed another way). */
 static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *fs, int m, const REAL *x,
                             const REAL *mask, const REAL *w, int flipped, const REAL *bias, int relu, REAL *y,
                             int threads, int *non_finite)
 {
     const int alpha = m + 2, alpha2 = alpha * alpha, nr = cfg->tiles.nr;
     const int64_t cin = fs->cin, cout = fs->cout, HW = fs->h * fs->w, PQ = fs->p * fs->q;
-    const int64_t tiles_h = ceil_div(fs->p, m), tiles_w = ceil_div(fs->q, m), tiles = tiles_h * tiles_w;
+    const winograd_phase first = FN(winograd_phase_at)(fs, 0, 0);
+    const double tiles = (double)(ceil_div(fs->p, m) + fs->dil_h) * (double)(ceil_div(fs->q, m) + fs->dil_w);
     const int want = cconv_threads_for(threads, 2.0 * fs->n * cout * cin * alpha2 * tiles, GRAIN_FLOPS);
-    /* tiles per item: WINO_ITEM_TILES, fewer where the bytes cap or the threads ask for it */
+    /* tiles per item: WINO_ITEM_TILES, fewer where the bytes cap or the threads ask for it; the
+     * first phase is the largest, and its items size the workspace */
     const double tile_bytes = (double)alpha2 * (double)(cin + cout) * (double)sizeof(REAL);
     const int64_t item_tiles = max64(1, min64(WINO_ITEM_TILES, (int64_t)(WINO_ITEM_BYTES / tile_bytes)));
-    int64_t images = 1, band = tiles_h;
-    if (tiles < item_tiles) {
-        images = min64(item_tiles / tiles, max64(1, fs->n / want));
-        images = ceil_div(fs->n, ceil_div(fs->n, images));
-    } else {
-        band = clamp64(item_tiles / tiles_w, 1, tiles_h);
-        band = min64(band, max64(1, tiles_h / ceil_div(want, fs->n)));
-        band = balanced_block(tiles_h, band);
-    }
-    const int64_t bands = ceil_div(tiles_h, band), items = ceil_div(fs->n, images) * bands;
-    const int64_t max_tiles = images * band * tiles_w;
-    const int64_t band_rows = band * m + 2, ldi = tiles_w * m + 2, slot = band_rows * ldi;
+    const winograd_items largest = winograd_cut(&first, m, fs->n, item_tiles, want);
+    const int64_t max_tiles = largest.images * largest.band * largest.tiles_w;
+    const int64_t max_slot = (largest.band * m + 2) * (largest.tiles_w * m + 2);
     const int64_t kc_max = FN(gemm_depth_block)(cfg, cin);
     const int64_t a_xi = round_up(round_up(cout, cfg->tiles.mr) * cin, ALIGN_ELEMS);
     const int64_t ldv = cin * round_up(max_tiles, nr) + ALIGN_ELEMS, ldo = (max_tiles + ALIGN_ELEMS) * m;
-    const int64_t in_size = round_up(images * slot, ALIGN_ELEMS), v_size = round_up(alpha2 * ldv, ALIGN_ELEMS);
+    const int64_t in_size = round_up(largest.images * max_slot + ALIGN_ELEMS, ALIGN_ELEMS);
+    const int64_t v_size = round_up(alpha2 * ldv, ALIGN_ELEMS);
     const int64_t m_size = round_up(alpha2 * cout * max_tiles + ALIGN_ELEMS, ALIGN_ELEMS);
     const int64_t o_size = round_up(m * ldo, ALIGN_ELEMS);
     const int64_t toff_size = round_up(ceil_div((max_tiles + ALIGN_ELEMS) * (int64_t)sizeof(int32_t), sizeof(REAL)),
                                        ALIGN_ELEMS);
     const int64_t work_size = in_size + v_size + m_size + o_size + toff_size;
-    const int t = (int)min64(want, items);
+    const int64_t phases_h = min64(fs->dil_h, fs->p), phases_w = min64(fs->dil_w, fs->q);
+    int64_t all_items = 0;
+    for (int64_t a = 0; a < phases_h; ++a)
+        for (int64_t b = 0; b < phases_w; ++b) {
+            const winograd_phase ph = FN(winograd_phase_at)(fs, a, b);
+            all_items += winograd_cut(&ph, m, fs->n, item_tiles, want).items;
+        }
+    const int t = (int)min64(want, all_items);
 
     REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(alpha2 * a_xi) * sizeof(REAL));
     REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * work_size) * sizeof(REAL));
@@ -180,49 +233,58 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
         return CCONV_ENOMEM;
     }
     FN(winograd_pack_filters)(cfg, m, fs, flipped, w, kc_max, a_xi, apack, threads);
+    /* one parallel region for every phase, without a barrier between phases: their items write
+     * disjoint outputs */
 #pragma omp parallel num_threads(t)
     {
-        REAL *in = works + cconv_thread_id() * work_size, *v = in + in_size, *mt = v + v_size, *o = mt + m_size;
+        REAL *in = works + cconv_thread_id() * work_size, *v = in + in_size, *mt = v + v_size;
+        REAL *o = mt + m_size;
         int32_t *toff = (int32_t *)(void *)(o + o_size);
-        int64_t it;
         int bad = 0;
-#pragma omp for schedule(static)
-        for (it = 0; it < items; ++it) {
-            const int64_t img0 = it / bands * images, tr0 = it % bands * band;
-            const int64_t count = min64(images, fs->n - img0), rows = min64(band, tiles_h - tr0);
-            const int64_t nt = count * rows * tiles_w, padded = round_up(nt, nr), ldt = cin * padded + ALIGN_ELEMS;
-            for (int64_t s = 0, tt = 0; s < count; ++s)
-                for (int64_t tr = 0; tr < rows; ++tr)
-                    for (int64_t u = 0; u < tiles_w; ++u) toff[tt++] = (int32_t)(s * slot + tr * m * ldi + u * m);
-            for (int64_t tt = nt; tt < nt + ALIGN_ELEMS; ++tt) toff[tt] = 0;
-            for (int64_t c = 0; c < cin; ++c) {
-                for (int64_t s = 0; s < count; ++s) {
-                    const int64_t plane = ((img0 + s) * cin + c) * HW;
-                    bad |= FN(winograd_pad_rows)(fs, x + plane, mask ? mask + plane : NULL, tr0 * m, rows * m + 2,
-                                                 ldi, in + s * slot);
+        for (int64_t a = 0; a < phases_h; ++a)
+            for (int64_t b = 0; b < phases_w; ++b) {
+                const winograd_phase ph = FN(winograd_phase_at)(fs, a, b);
+                const winograd_items cut = winograd_cut(&ph, m, fs->n, item_tiles, want);
+                const int64_t tiles_w = cut.tiles_w, ldi = tiles_w * m + 2, slot = (cut.band * m + 2) * ldi;
+                int64_t it;
+#pragma omp for schedule(static) nowait
+                for (it = 0; it < cut.items; ++it) {
+                    const int64_t img0 = it / cut.bands * cut.images, tr0 = it % cut.bands * cut.band;
+                    const int64_t count = min64(cut.images, fs->n - img0), rows = min64(cut.band, cut.tiles_h - tr0);
+                    const int64_t nt = count * rows * tiles_w, padded = round_up(nt, nr), ldt = cin * padded + ALIGN_ELEMS;
+                    for (int64_t s = 0, tt = 0; s < count; ++s)
+                        for (int64_t tr = 0; tr < rows; ++tr)
+                            for (int64_t u = 0; u < tiles_w; ++u) toff[tt++] = (int32_t)(s * slot + tr * m * ldi + u * m);
+                    for (int64_t tt = nt; tt < nt + ALIGN_ELEMS; ++tt) toff[tt] = 0;
+                    for (int64_t c = 0; c < cin; ++c) {
+                        for (int64_t s = 0; s < count; ++s) {
+                            const int64_t plane = ((img0 + s) * cin + c) * HW;
+                            bad |= FN(winograd_pad_rows)(fs, &ph, x + plane, mask ? mask + plane : NULL, tr0 * m,
+                                                         rows * m + 2, ldi, in + s * slot);
+                        }
+                        const int64_t p0 = c / kc_max * kc_max, kc = min64(kc_max, cin - p0);
+                        cfg->winograd_input(m, nt, in, ldi, toff, v + padded * p0 + (c - p0) * nr, ldt, nr, kc * nr);
+                    }
+                    for (int xi = 0; xi < alpha2; ++xi) {
+                        const FN(gemm_problem) problem = {
+                            .m = cout, .n = nt, .k = cin,
+                            .a = {.packed = apack + xi * a_xi},
+                            .b = {.packed = v + xi * ldt},
+                            .c = mt + xi * cout * nt, .ldc = nt,
+                        };
+                        FN(gemm_run)(cfg, &problem, in);  /* both operands packed: its workspace goes unused */
+                    }
+                    for (int64_t k = 0; k < cout; ++k) {
+                        /* the item's tiles in a row: tile row r's output rows at o + i*ldo + r*tiles_w*m */
+                        cfg->winograd_output(m, nt, mt + k * nt, cout * nt, bias ? bias[k] : 0, relu, o, ldo);
+                        for (int64_t s = 0; s < count; ++s)
+                            for (int64_t tr = 0; tr < rows; ++tr)
+                                for (int64_t i = 0, row = (tr0 + tr) * m; i < m && row < ph.p; ++i, ++row)
+                                    FN(winograd_copy)(y + ((img0 + s) * cout + k) * PQ + (a + row * fs->dil_h) * fs->q + b,
+                                                      fs->dil_w, o + i * ldo + (s * rows + tr) * tiles_w * m, ph.q);
+                    }
                 }
-                const int64_t p0 = c / kc_max * kc_max, kc = min64(kc_max, cin - p0);
-                cfg->winograd_input(m, nt, in, ldi, toff, v + padded * p0 + (c - p0) * nr, ldt, nr, kc * nr);
             }
-            for (int xi = 0; xi < alpha2; ++xi) {
-                const FN(gemm_problem) problem = {
-                    .m = cout, .n = nt, .k = cin,
-                    .a = {.packed = apack + xi * a_xi},
-                    .b = {.packed = v + xi * ldt},
-                    .c = mt + xi * cout * nt, .ldc = nt,
-                };
-                FN(gemm_run)(cfg, &problem, in);  /* both operands packed: its workspace goes unused */
-            }
-            for (int64_t k = 0; k < cout; ++k) {
-                /* the item's tiles in a row: tile row r's output rows at o + i*ldo + r*tiles_w*m */
-                cfg->winograd_output(m, nt, mt + k * nt, cout * nt, bias ? bias[k] : 0, relu, o, ldo);
-                for (int64_t s = 0; s < count; ++s)
-                    for (int64_t tr = 0; tr < rows; ++tr)
-                        for (int64_t i = 0, row = (tr0 + tr) * m; i < m && row < fs->p; ++i, ++row)
-                            FN(winograd_copy)(y + ((img0 + s) * cout + k) * PQ + row * fs->q,
-                                              o + i * ldo + (s * rows + tr) * tiles_w * m, fs->q);
-            }
-        }
         if (bad) {
 #pragma omp atomic write
             *non_finite = 1;

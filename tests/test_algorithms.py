@@ -75,6 +75,8 @@ CASES = {
     "winograd_many_images": ((9, 6, 5, 6), (7, 6, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
     "winograd_2x2_tiles": ((3, 6, 2, 3), (4, 6, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
     "winograd_one_pixel": ((2, 5, 1, 1), (3, 5, 3, 3), dict(padding=1), ["gemm", WINOGRAD]),
+    "winograd_dilated": ((2, 6, 13, 11), (7, 6, 3, 3), dict(padding=((2, 3), (4, 1)), dilation=(2, 3)),
+                         ["gemm", "implicit_gemm", WINOGRAD]),
 }
 PASSES = ("forward", "grad_input", "grad_weight")
 FORCED = [(name, algorithm if isinstance(algorithm, str) else algorithm[0])
@@ -162,7 +164,7 @@ def test_unknown_algorithm_names_the_choices():
     ("backward", "implicit_gemm", "gradient of the input runs stride 1 only"),
     ("forward", "pointwise", "1x1 filters with stride 1 and no padding"),
     ("backward", "pointwise", "1x1 filters"),
-    ("forward", "winograd", "3x3 filters with stride 1, dilation 1 and one group only"),
+    ("forward", "winograd", "3x3 filters with stride 1 and one group only"),
 ])
 def test_algorithm_that_cannot_run_says_why(call, algorithm, why):
     x, weight, bias, kwargs = arrays("strided", np.float32)
