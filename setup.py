@@ -9,7 +9,7 @@ of an x86-64 build defines CCONV_HAVE_<ISA>. So one binary runs on any x86-64 CP
 wide kernels at run time. OpenMP is probed by compiling a tiny program; when the compiler has
 none, cconv builds serial code and warns (CCONV_REQUIRE_OPENMP=1 makes that an error, as CI
 does; CCONV_DISABLE_OPENMP=1 builds serial code on purpose). CCONV_SANITIZE=1 builds with
-AddressSanitizer and UBSan.
+AddressSanitizer and UBSan, signed overflow included (-fno-wrapv).
 """
 import glob
 import os
@@ -119,8 +119,11 @@ class BuildExt(build_ext):
         base = ["/O2"] if msvc else ["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-function", "-pthread"]
         link = [] if msvc else ["-pthread"]  # the memory pools' locks (csrc/workspace.c, csrc/buffer_cache.c)
         if os.environ.get("CCONV_SANITIZE") == "1" and not msvc:
-            base += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
-            link += ["-fsanitize=address,undefined"]
+            # -fno-wrapv undoes the -fwrapv that extensions inherit from CPython's flags (these come
+            # after them), under which signed overflow is defined and UBSan never checks it
+            sanitizers = "-fsanitize=address,undefined,signed-integer-overflow"
+            base += [sanitizers, "-fno-wrapv", "-fno-omit-frame-pointer", "-O1", "-g"]
+            link += [sanitizers]
         omp = openmp_flags(self.compiler)
         if omp is None:
             message = ("cconv: the C compiler has no usable OpenMP; building single-threaded kernels. "

@@ -124,7 +124,8 @@ def conv2d_backward(ConvGeometry geometry not None, const floating[::1] dy not N
 def dense_forward(int64_t n, int64_t features_in, int64_t features_out, const floating[::1] x not None,
                   const floating[::1] w not None, bias, floating[::1] y not None, bint relu, int threads):
     """y (n, out) = x (n, in) . w (in, out) + bias (then ReLU if relu), on flattened buffers."""
-    if x.shape[0] != n * features_in or w.shape[0] != features_in * features_out or y.shape[0] != n * features_out:
+    cdef object rows = n, inputs = features_in  # sizes multiplied as Python ints: no int64 overflow
+    if x.shape[0] != rows * inputs or w.shape[0] != inputs * features_out or y.shape[0] != rows * features_out:
         raise ValueError("dense_forward: buffer sizes do not match the dimensions")
     cdef const floating[::1] b = bias
     if b is not None and b.shape[0] != features_out:
@@ -146,8 +147,9 @@ def dense_backward(int64_t n, int64_t features_in, int64_t features_out, const f
                    floating[::1] dx, floating[::1] dw, floating[::1] db, int threads):
     """Gradients of dense_forward into dx, dw, db (each may be None to skip it); relu_y as in
     conv2d_backward."""
-    if (dy.shape[0] != n * features_out or x.shape[0] != n * features_in
-            or w.shape[0] != features_in * features_out
+    cdef object rows = n, inputs = features_in  # sizes multiplied as Python ints: no int64 overflow
+    if (dy.shape[0] != rows * features_out or x.shape[0] != rows * inputs
+            or w.shape[0] != inputs * features_out
             or (dx is not None and dx.shape[0] != x.shape[0]) or (dw is not None and dw.shape[0] != w.shape[0])
             or (db is not None and db.shape[0] != features_out)):
         raise ValueError("dense_backward: buffer sizes do not match the dimensions")

@@ -159,9 +159,11 @@ cdef inline int check_status(int status, str what) except -1:
     """Raise for a kernel's status (status.h): MemoryError for CCONV_ENOMEM, ValueError for
     CCONV_EINVAL (the Python layer checks first, so that one only guards the boundary)."""
     if status == CCONV_ENOMEM:
-        raise MemoryError(f"cconv.{what}: could not allocate the kernel's workspace")
+        raise MemoryError(f"cconv.{what}: could not allocate the kernel's workspace (out of memory, or a size "
+                          f"too large for memory for this geometry)")
     if status == CCONV_EINVAL:
-        raise ValueError(f"cconv.{what}: the kernel refused its options (an algorithm that does not apply)")
+        raise ValueError(f"cconv.{what}: the kernel refused its arguments (a geometry outside its limits, or an "
+                         f"algorithm that does not apply)")
     if status != CCONV_OK:
         raise RuntimeError(f"cconv.{what}: kernel failed with status {status}")
     return 0

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conv2d_plan.h"
+#include "checked_math.h"
 #include "gemm_config.h"
 #include "index_math.h"
 #include "parallel.h"

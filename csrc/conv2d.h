@@ -4,8 +4,9 @@
  *   P = (H + pad_top + pad_bottom - dil_h*(R-1) - 1) / stride_h + 1   (Q likewise).
  * Callers compute P and Q (and so the bottom/right padding); the kernels only need the
  * top/left padding. All arrays are dense and C-ordered. Functions return CCONV_OK,
- * CCONV_ENOMEM when a workspace could not be allocated (outputs are then unspecified), or
- * CCONV_EINVAL when a forced algorithm cannot run the geometry (nothing is written).
+ * CCONV_ENOMEM when a workspace could not be allocated or its size does not fit memory (outputs
+ * are then unspecified), or CCONV_EINVAL when the shape is invalid (cconv_conv2d_shape_invalid)
+ * or a forced algorithm cannot run the geometry (nothing is written).
  *
  * Each pass (forward, gradient of the input, gradient of the weights) runs one of several
  * algorithms; CCONV_CONV2D_AUTO picks one per pass from the shape and the micro-kernels in use.
@@ -54,7 +55,18 @@ typedef struct {
     cconv_conv2d_algorithm algorithm[CCONV_CONV2D_PASS_COUNT];  /* per pass; AUTO: chosen per shape */
 } cconv_conv2d_options;
 
-/* "gemm", "implicit_gemm", "pointwise", "depthwise", "winograd" ("auto" for CCONV_CONV2D_AUTO); NULL past the last. */
+/* The largest value of a field of cconv_conv2d_shape other than p and q (cconv.functional's limit). */
+#define CCONV_CONV2D_EXTENT_MAX INT64_C(2147483647)
+
+/* NULL when `shape` is a convolution the kernels take, else a sentence saying why not: every
+ * field but p and q in [0, CCONV_CONV2D_EXTENT_MAX] (r, s, groups, strides and dilations at least
+ * 1), groups dividing c and k, output rows and columns that read no further than a bottom / right
+ * padding of at most CCONV_CONV2D_EXTENT_MAX, and arrays x, w and y whose sizes fit memory.
+ * Every function below refuses such a shape (CCONV_EINVAL). */
+const char *cconv_conv2d_shape_invalid(const cconv_conv2d_shape *shape);
+
+/* "gemm", "implicit_gemm", "pointwise", "depthwise", "winograd" ("auto" for CCONV_CONV2D_AUTO); NULL past
+ * the last. */
 const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm);
 /* NULL when `algorithm` can run `pass` of this geometry, else a sentence saying why not. */
 const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *shape, cconv_conv2d_pass pass,

@@ -26,12 +26,17 @@ static const FN(conv2d_algorithm) FN(ALGORITHMS)[CCONV_CONV2D_ALGORITHM_COUNT] =
     [CCONV_CONV2D_WINOGRAD] = {FN(winograd_forward), FN(winograd_grad_input), NULL},  /* no weight pass */
 };
 
-/* The plan for `pass`, or CCONV_EINVAL in *status when the requested algorithm cannot run it. */
+/* The plan for `pass`, or CCONV_EINVAL in *status when the shape is invalid or the requested
+ * algorithm cannot run it. */
 static conv2d_plan FN(plan_pass)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d_shape *sh,
                                  cconv_conv2d_pass pass, const cconv_conv2d_options *options, int *status)
 {
     const cconv_conv2d_algorithm requested = options->algorithm[pass];
-    if (cconv_conv2d_unsupported(sh, pass, requested)) *status = CCONV_EINVAL;
+    const conv2d_plan none = {CCONV_CONV2D_GEMM, 0, 0, 1, 0};
+    if (cconv_conv2d_unsupported(sh, pass, requested)) {
+        *status = CCONV_EINVAL;
+        return none;
+    }
     return conv2d_make_plan(sh, pass, requested, &cfg->tiles, (int)sizeof(REAL), options->threads);
 }
 
@@ -43,7 +48,7 @@ int FN(cconv_conv2d_forward)(const cconv_conv2d_shape *sh, const REAL *x, const 
     int status = CCONV_OK;
     const conv2d_plan plan = FN(plan_pass)(cfg, sh, CCONV_CONV2D_FORWARD, options, &status);
     if (status != CCONV_OK) return status;
-    if (sh->n == 0 || sh->k == 0 || sh->p * sh->q == 0) return CCONV_OK;
+    if (sh->n == 0 || sh->k == 0 || sh->p == 0 || sh->q == 0) return CCONV_OK;
     if (sh->c == 0) {
         FN(conv2d_bias_only)(sh, bias, relu, y);
         return CCONV_OK;
@@ -63,13 +68,19 @@ int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, cons
     const conv2d_plan dx_plan = dx ? FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_INPUT, options, &status) : none;
     const conv2d_plan dw_plan = dw ? FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_WEIGHT, options, &status) : none;
     if (status != CCONV_OK) return status;
+    if (sh->n == 0 || sh->c == 0 || sh->k == 0 || sh->p == 0 || sh->q == 0) {
+        /* nothing flows between x, w and dy (the arrays' sizes fit: the shape is valid) */
+        if (dx) memset(dx, 0, (size_t)size_product(sh->n, sh->c, sh->h, sh->w) * sizeof(REAL));
+        if (dw) memset(dw, 0, (size_t)size_product(sh->k, sh->c / sh->groups, sh->r, sh->s) * sizeof(REAL));
+        if (db && (sh->n == 0 || sh->p == 0 || sh->q == 0))
+            memset(db, 0, (size_t)sh->k * sizeof(REAL));
+        else if (db)  /* C = 0: the bias alone */
+            FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);
+        return CCONV_OK;
+    }
     if (db && !dw) FN(conv2d_grad_bias)(sh, dy, relu_y, db, threads);  /* else summed with dw */
     if (dx) {
-        const int64_t CRS = sh->c / sh->groups * sh->r * sh->s;
-        if (sh->n > 0 && CRS > 0 && (sh->k == 0 || sh->p * sh->q == 0))  /* nothing flows back */
-            memset(dx, 0, (size_t)(sh->n * sh->c * sh->h * sh->w) * sizeof(REAL));
-        else if (sh->n > 0 && CRS > 0)
-            status = FN(ALGORITHMS)[dx_plan.algorithm].grad_input(cfg, sh, &dx_plan, dy, relu_y, w, dx, threads);
+        status = FN(ALGORITHMS)[dx_plan.algorithm].grad_input(cfg, sh, &dx_plan, dy, relu_y, w, dx, threads);
         if (status != CCONV_OK) return status;
     }
     if (dw) status = FN(ALGORITHMS)[dw_plan.algorithm].grad_weight(cfg, sh, &dw_plan, dy, relu_y, x, dw, db, threads);

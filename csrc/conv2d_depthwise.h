@@ -71,7 +71,7 @@ static int64_t dw_slab_rows(const dw_geometry *g, int64_t rows)
 static void dw_geometry_block(dw_geometry *g, int64_t items, int want)
 {
     if (g->p == 0) return;
-    const int64_t per_row = g->planes * g->row_len, halo = (g->r - 1) * g->dil_h + 1;
+    const int64_t per_row = size_mul(g->planes, g->row_len), halo = (g->r - 1) * g->dil_h + 1;
     const int64_t fit = DW_SLAB_ELEMS / per_row - halo;
     const int64_t most = clamp64(fit < 0 ? 1 : fit / g->stride_h + 1, 1, g->p);
     int64_t blocks = ceil_div(g->p, most);
@@ -178,10 +178,10 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
     (void)plan;
     dw_geometry_block(&g, sh->n * C, want);
     const int64_t items = sh->n * C * g.blocks;
-    const int64_t slab_size = round_up(g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
+    const int64_t slab_size = size_round_up(size_add(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS), ALIGN_ELEMS);
     const int t = (int)min64(want, items);
-    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
-    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * slab_size) * sizeof(REAL));
+    int64_t *off = (int64_t *)cconv_workspace_acquire_elems(RS, sizeof(int64_t));
+    REAL *work = FN(workspace_acquire)(size_mul(t, slab_size));
     if (!off || !work) {
         cconv_workspace_release(off);
         cconv_workspace_release(work);
@@ -221,11 +221,12 @@ static int FN(depthwise_grad_input_gather)(const FN(cconv_gemm_config) *cfg, con
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * HW, GRAIN_FLOPS);
     dw_geometry_block(&g, sh->n * C, want);
     const int64_t items = sh->n * C * g.blocks;
-    const int64_t slab_size = round_up(m * g.slab_rows * g.row_len + ALIGN_ELEMS, ALIGN_ELEMS);
+    const int64_t slab_size =
+        size_round_up(size_add(size_mul(size_mul(m, g.slab_rows), g.row_len), ALIGN_ELEMS), ALIGN_ELEMS);
     const int t = (int)min64(want, items);
-    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)(m * RS) * sizeof(int64_t));
-    REAL *flipped = (REAL *)cconv_workspace_acquire((size_t)(sh->k * RS) * sizeof(REAL));
-    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * slab_size) * sizeof(REAL));
+    int64_t *off = (int64_t *)cconv_workspace_acquire_elems(m * RS, sizeof(int64_t));
+    REAL *flipped = FN(workspace_acquire)(sh->k * RS);
+    REAL *work = FN(workspace_acquire)(size_mul(t, slab_size));
     if (!off || !flipped || !work) {
         cconv_workspace_release(off);
         cconv_workspace_release(flipped);
@@ -276,16 +277,17 @@ static int FN(depthwise_grad_input_strided)(const FN(cconv_gemm_config) *cfg, co
      * up to what the classes read */
     const int64_t kt = (sh->r - 1) * sh->dil_h / sth, mt = (sh->s - 1) * sh->dil_w / sw;
     const int64_t dy_rows = kt + max64(sh->p, ceil_div(g.slab_rows, sth)), dy_cols = mt + max64(sh->q, len);
-    const int64_t plane_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
-    const int64_t slab_size = gather ? round_up(m * dy_rows * dy_cols + ALIGN_ELEMS, ALIGN_ELEMS) : 0;
+    const int64_t plane_size = size_round_up(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS);
+    const int64_t slab_size =
+        gather ? size_round_up(size_add(size_mul(size_mul(m, dy_rows), dy_cols), ALIGN_ELEMS), ALIGN_ELEMS) : 0;
     const int64_t masked_size = relu_y && !gather ? round_up(PQ, ALIGN_ELEMS) : 0;
     const int64_t wc_size = gather ? round_up(taps, ALIGN_ELEMS) : 0;
-    const int64_t stride = plane_size + slab_size + masked_size + wc_size;
+    const int64_t stride = size_add(size_add(plane_size, slab_size), masked_size + wc_size);
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), items);
     /* off: the scatter's RS offsets, or the gather's taps grouped by class (class_start[cl] to
      * class_start[cl + 1]), each tap's offset in the padded dy and its index j*RS + r*S + s */
-    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)(2 * taps + classes + 1) * sizeof(int64_t));
-    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * stride) * sizeof(REAL));
+    int64_t *off = (int64_t *)cconv_workspace_acquire_elems(size_add(2 * taps, size_mul(sth, sw) + 1), sizeof(int64_t));
+    REAL *work = FN(workspace_acquire)(size_mul(t, stride));
     if (!off || !work) {
         cconv_workspace_release(off);
         cconv_workspace_release(work);
@@ -415,11 +417,11 @@ static int FN(depthwise_grad_weight)(const FN(cconv_gemm_config) *cfg, const cco
     if (db) memset(db, 0, (size_t)sh->k * sizeof(REAL));
     if (sh->n == 0 || PQ == 0) return CCONV_OK;
     dw_geometry_block(&g, 1, 1);  /* blocks bound the slab only: threads share out channels */
-    const int64_t slab_size = round_up(g.slab_rows * g.row_len, ALIGN_ELEMS);
+    const int64_t slab_size = size_round_up(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS);
     const int64_t masked_size = relu_y ? round_up(g.rows_per_block * sh->q, ALIGN_ELEMS) : 0;
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), C);
-    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)RS * sizeof(int64_t));
-    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (slab_size + masked_size)) * sizeof(REAL));
+    int64_t *off = (int64_t *)cconv_workspace_acquire_elems(RS, sizeof(int64_t));
+    REAL *work = FN(workspace_acquire)(size_mul(t, size_add(slab_size, masked_size)));
     if (!off || !work) {
         cconv_workspace_release(off);
         cconv_workspace_release(work);

@@ -45,13 +45,13 @@ static int FN(gemm_forward)(const FN(cconv_gemm_config) *cfg, const cconv_conv2d
     const int64_t nc = images > 1 ? images * padded : min64(padded, round_up(cfg->tiles.nc, nr));
     const int64_t nqb = images > 1 ? 1 : ceil_div(PQ, nc), items = ceil_div(sh->n, images) * G * nqb;
     const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS);
-    const int64_t a_rows = round_up(Kg, cfg->tiles.mr), a_group = round_up(a_rows * CRS, ALIGN_ELEMS);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, CRS, 0, 1), ALIGN_ELEMS);
-    const int64_t cbuf_size = images > 1 ? round_up(Kg * nc, ALIGN_ELEMS) : 0;
+    const int64_t a_rows = round_up(Kg, cfg->tiles.mr), a_group = size_round_up(size_mul(a_rows, CRS), ALIGN_ELEMS);
+    const int64_t work_size = size_round_up(FN(gemm_workspace)(cfg, CRS, 0, 1), ALIGN_ELEMS);
+    const int64_t cbuf_size = images > 1 ? size_round_up(size_mul(Kg, nc), ALIGN_ELEMS) : 0;
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * CRS * PQ, GRAIN_FLOPS), items);
 
-    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
-    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * (work_size + cbuf_size)) * sizeof(REAL));
+    REAL *apack = FN(workspace_acquire)(size_mul(G, a_group));
+    REAL *works = FN(workspace_acquire)(size_mul(t, size_add(work_size, cbuf_size)));
     if (!apack || !works) {
         cconv_workspace_release(apack);
         cconv_workspace_release(works);
@@ -108,13 +108,13 @@ static int FN(gemm_grad_input)(const FN(cconv_gemm_config) *cfg, const cconv_con
     const int64_t ncb = ceil_div(Cg, cb), items = blocks * G * ncb;
     const int64_t kc_max = FN(gemm_depth_block)(cfg, Kg);
     const int64_t nc = images > 1 ? images * padded : min64(round_up(PQ, nr), round_up(cfg->tiles.nc, nr));
-    const int64_t a_rows = round_up(cb * RS, mr), a_block = round_up(a_rows * Kg, ALIGN_ELEMS);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, Kg, 0, 1), ALIGN_ELEMS);
-    const int64_t col_size = pointwise && images == 1 ? 0 : round_up(a_rows * nc, ALIGN_ELEMS);
+    const int64_t a_rows = round_up(cb * RS, mr), a_block = size_round_up(size_mul(a_rows, Kg), ALIGN_ELEMS);
+    const int64_t work_size = size_round_up(FN(gemm_workspace)(cfg, Kg, 0, 1), ALIGN_ELEMS);
+    const int64_t col_size = pointwise && images == 1 ? 0 : size_round_up(size_mul(a_rows, nc), ALIGN_ELEMS);
     const int t = (int)min64(want, items);
 
-    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * ncb * a_block) * sizeof(REAL));
-    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * (work_size + col_size)) * sizeof(REAL));
+    REAL *apack = FN(workspace_acquire)(size_mul(size_mul(G, ncb), a_block));
+    REAL *works = FN(workspace_acquire)(size_mul(t, size_add(work_size, col_size)));
     if (!apack || !works) {
         cconv_workspace_release(apack);
         cconv_workspace_release(works);

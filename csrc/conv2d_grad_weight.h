@@ -22,7 +22,7 @@ typedef struct {
 
 static int64_t FN(grad_weight_stride)(const FN(grad_weight_workspace) *ws)
 {
-    return ws->a + ws->b + ws->partial + ws->db_partial + ws->dy_rows;
+    return size_add(size_add(size_add(ws->a, ws->b), size_add(ws->partial, ws->db_partial)), ws->dy_rows);
 }
 
 /* What every item of one call shares. */
@@ -137,30 +137,32 @@ static int FN(conv2d_grad_weight)(const FN(cconv_gemm_config) *cfg, const cconv_
         job.wp = slab_row_period(&job.fs);
         FN(slab_blocks)(&job.fs, job.wp, want, &job.rows_per_block, &job.blocks);
         job.layout = slab_layout_make(&job.fs, job.rows_per_block);
-        ws.a = round_up(Cg * job.layout.plane + job.wp + nr + (sh->s - 1) * sh->dil_w, ALIGN_ELEMS);  /* the slab */
-        ws.b = round_up(round_up(Kg, nr) * job.rows_per_block * job.wp, ALIGN_ELEMS);      /* dy^T */
+        ws.a = size_round_up(size_add(size_add(size_mul(Cg, job.layout.plane), job.wp), nr + (sh->s - 1) * sh->dil_w),
+                             ALIGN_ELEMS);  /* the slab */
+        ws.b = size_round_up(size_mul(size_mul(round_up(Kg, nr), job.rows_per_block), job.wp), ALIGN_ELEMS);  /* dy^T */
     } else if (job.images > 1) {  /* one block: all pixels of the item's images */
         job.block_pixels = job.images * PQ;
         job.blocks = 1;
-        ws.dy_rows = round_up(Kg * job.block_pixels, ALIGN_ELEMS);
+        ws.dy_rows = size_round_up(size_mul(Kg, job.block_pixels), ALIGN_ELEMS);
     } else {  /* im2col^T is gathered through a buffer of IM2COL_T_DEPTH_MAX pixels per row */
         job.block_pixels = min64(PQ, min64(cfg->tiles.kc, IM2COL_T_DEPTH_MAX));
         job.blocks = ceil_div(PQ, job.block_pixels);
     }
     if (!implicit) {
-        const int64_t dyt = round_up(round_up(Kg, transposed ? nr : mr) * job.block_pixels, ALIGN_ELEMS);
-        const int64_t gemm = round_up(FN(gemm_workspace)(cfg, job.block_pixels, transposed, !transposed), ALIGN_ELEMS);
+        const int64_t dyt = size_round_up(size_mul(round_up(Kg, transposed ? nr : mr), job.block_pixels), ALIGN_ELEMS);
+        const int64_t gemm =
+            size_round_up(FN(gemm_workspace)(cfg, job.block_pixels, transposed, !transposed), ALIGN_ELEMS);
         ws.a = transposed ? gemm : dyt;  /* the operand packed per item comes first */
         ws.b = transposed ? dyt : gemm;
     }
     const int64_t items = ceil_div(sh->n, job.images) * G * job.blocks;
     const int t = (int)min64(want, items);
-    ws.partial = (t > 1 || transposed) ? round_up(dw_size, ALIGN_ELEMS) : 0;
-    ws.db_partial = db ? round_up(sh->k, ALIGN_ELEMS) : 0;
+    ws.partial = (t > 1 || transposed) ? size_round_up(dw_size, ALIGN_ELEMS) : 0;
+    ws.db_partial = db ? size_round_up(sh->k, ALIGN_ELEMS) : 0;
     const int64_t stride = FN(grad_weight_stride)(&ws);
 
-    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * stride) * sizeof(REAL));
-    int64_t *off = implicit ? (int64_t *)cconv_workspace_acquire((size_t)(CRS + mr) * sizeof(int64_t)) : NULL;
+    REAL *work = FN(workspace_acquire)(size_mul(t, stride));
+    int64_t *off = implicit ? (int64_t *)cconv_workspace_acquire_elems(CRS + mr, sizeof(int64_t)) : NULL;
     if (!work || (implicit && !off)) {
         cconv_workspace_release(work);
         cconv_workspace_release(off);

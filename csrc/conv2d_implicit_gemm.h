@@ -200,21 +200,22 @@ static int FN(implicit_gemm_run)(const FN(cconv_gemm_config) *cfg, const slab_sh
     FN(slab_blocks)(fs, wp, want, &ph, &nblk);
     const slab_layout L = slab_layout_make(fs, ph);
     const int64_t items = fs->n * G * nblk;
-    const int64_t slab_size =
-        round_up(fs->cin * L.plane + wp + max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w, ALIGN_ELEMS);
+    /* the slab, and what the taps of a block's last flat column read past it */
+    const int64_t slab_size = size_round_up(
+        size_add(size_add(size_mul(fs->cin, L.plane), wp), max64(nr, mr_pix) + (fs->s - 1) * fs->dil_w), ALIGN_ELEMS);
     const int64_t mc = min64(fs->cout, max64(1, SLAB_ROWS / width) * width);
     /* cbuf: mc rows of ldc flat columns (B-offset kernel), or round_up(mc, NR_PIX) filters of ldc
      * flat columns pixel-major (pixel kernel; its tiles may run MR_PIX - 1 columns past the block) */
-    const int64_t ldc = round_up(ph * wp + (pix ? mr_pix : 0), ALIGN_ELEMS);
-    const int64_t cbuf_size = round_up(round_up(mc, width) * ldc, ALIGN_ELEMS);
+    const int64_t ldc = size_round_up(size_add(size_mul(ph, wp), pix ? mr_pix : 0), ALIGN_ELEMS);
+    const int64_t cbuf_size = size_round_up(size_mul(round_up(mc, width), ldc), ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     /* Tiles cover whole rows, skipping the dropped columns, when Q suits the kernel's tile
      * (gemm_config.h's runs for the B-offset kernel, rows of whole tiles for the pixel kernel);
      * else one plain row. */
     const int row_runs = pix ? fs->q % mr_pix == 0 : slab_offset_row_runs(fs, &cfg->tiles, (int)sizeof(REAL));
 
-    int64_t *off = (int64_t *)cconv_workspace_acquire((size_t)CRS * sizeof(int64_t));
-    REAL *work = (REAL *)cconv_workspace_acquire((size_t)(t * (slab_size + cbuf_size)) * sizeof(REAL));
+    int64_t *off = (int64_t *)cconv_workspace_acquire_elems(CRS, sizeof(int64_t));
+    REAL *work = FN(workspace_acquire)(size_mul(t, size_add(slab_size, cbuf_size)));
     if (!off || !work) {
         cconv_workspace_release(off);
         cconv_workspace_release(work);
@@ -314,8 +315,9 @@ static int FN(implicit_gemm_forward)(const FN(cconv_gemm_config) *cfg, const cco
     const slab_shape fs = conv2d_forward_slab(sh);
     const int width = pix ? cfg->tiles.pix_nr : cfg->tiles.mr;
     const int64_t G = sh->groups, Kg = sh->k / G, CRS = sh->c / G * sh->r * sh->s;
-    const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS), a_group = round_up(round_up(Kg, width) * CRS, ALIGN_ELEMS);
-    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
+    const int64_t kc_max = FN(gemm_depth_block)(cfg, CRS);
+    const int64_t a_group = size_round_up(size_mul(round_up(Kg, width), CRS), ALIGN_ELEMS);
+    REAL *apack = FN(workspace_acquire)(size_mul(G, a_group));
     if (!apack) return CCONV_ENOMEM;
     FN(pack_weights)(cfg, w, G, Kg, CRS, kc_max, width, a_group, apack);
     const int status = FN(implicit_gemm_run)(cfg, &fs, pix, x, NULL, apack, a_group, kc_max, bias, relu, y, threads);
@@ -339,9 +341,9 @@ static int FN(implicit_gemm_grad_input)(const FN(cconv_gemm_config) *cfg, const 
     const slab_shape fs = conv2d_grad_input_slab(sh);
     const int width = pix ? cfg->tiles.pix_nr : cfg->tiles.mr;
     const int64_t depth = Kg * RS, kc_max = FN(gemm_depth_block)(cfg, depth);
-    const int64_t a_group = round_up(round_up(Cg, width) * depth, ALIGN_ELEMS);
-    REAL *wt = (REAL *)cconv_workspace_acquire((size_t)(G * Cg * depth) * sizeof(REAL));
-    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(G * a_group) * sizeof(REAL));
+    const int64_t a_group = size_round_up(size_mul(round_up(Cg, width), depth), ALIGN_ELEMS);
+    REAL *wt = FN(workspace_acquire)(size_mul(size_mul(G, Cg), depth));
+    REAL *apack = FN(workspace_acquire)(size_mul(G, a_group));
     int status = CCONV_ENOMEM;
     if (wt && apack) {
         /* wt[g, c, k, r, s] = w[g*Kg + k, c, R-1-r, S-1-s] */

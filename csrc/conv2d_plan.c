@@ -3,6 +3,7 @@
  * algorithms themselves (conv2d_gemm.h, conv2d_implicit_gemm.h, conv2d_grad_weight.h) only run. */
 #include "conv2d_plan.h"
 
+#include "checked_math.h"
 #include "index_math.h"
 
 static const char *const NAMES[CCONV_CONV2D_ALGORITHM_COUNT] = {
@@ -17,6 +18,38 @@ static const char *const NAMES[CCONV_CONV2D_ALGORITHM_COUNT] = {
 const char *cconv_conv2d_algorithm_name(cconv_conv2d_algorithm algorithm)
 {
     return algorithm >= 0 && algorithm < CCONV_CONV2D_ALGORITHM_COUNT ? NAMES[algorithm] : NULL;
+}
+
+/* Whether rows [0, outputs) of an axis, stride apart, with a filter of `taps` taps dil apart, read
+ * padded rows that fit an input of `size` with `pad` before it and at most
+ * CCONV_CONV2D_EXTENT_MAX after it. */
+static int reads_within(int64_t outputs, int64_t stride, int64_t taps, int64_t dil, int64_t pad, int64_t size)
+{
+    int64_t last_start, span, end;
+    if (outputs == 0) return 1;
+    return !ckd_mul64(&last_start, outputs - 1, stride) && !ckd_mul64(&span, taps - 1, dil) &&
+           !ckd_add64(&end, last_start, span) && end < pad + size + CCONV_CONV2D_EXTENT_MAX;
+}
+
+const char *cconv_conv2d_shape_invalid(const cconv_conv2d_shape *sh)
+{
+    const int64_t sizes[] = {sh->n, sh->c, sh->h, sh->w, sh->k, sh->pad_top, sh->pad_left};
+    const int64_t positive[] = {sh->r, sh->s, sh->groups, sh->stride_h, sh->stride_w, sh->dil_h, sh->dil_w};
+    for (int i = 0; i < 7; ++i) {
+        if (sizes[i] < 0 || sizes[i] > CCONV_CONV2D_EXTENT_MAX)
+            return "a size or padding of the convolution is negative or larger than 2**31 - 1";
+        if (positive[i] < 1 || positive[i] > CCONV_CONV2D_EXTENT_MAX)
+            return "a filter extent, group count, stride or dilation of the convolution is not in [1, 2**31 - 1]";
+    }
+    if (sh->c % sh->groups || sh->k % sh->groups) return "the group count does not divide the channels and filters";
+    if (sh->p < 0 || sh->q < 0 || !reads_within(sh->p, sh->stride_h, sh->r, sh->dil_h, sh->pad_top, sh->h) ||
+        !reads_within(sh->q, sh->stride_w, sh->s, sh->dil_w, sh->pad_left, sh->w))
+        return "the output size does not match the input, padding, filter, stride and dilation";
+    if (!size_fits(size_product(sh->n, sh->c, sh->h, sh->w), sizeof(double)) ||
+        !size_fits(size_product(sh->k, sh->c / sh->groups, sh->r, sh->s), sizeof(double)) ||
+        !size_fits(size_product(sh->n, sh->k, sh->p, sh->q), sizeof(double)))
+        return "the input, filters or output of the convolution would not fit memory";
+    return NULL;
 }
 
 slab_shape conv2d_forward_slab(const cconv_conv2d_shape *sh)
@@ -52,49 +85,51 @@ slab_layout slab_layout_make(const slab_shape *fs, int64_t rows)
     L.halo = (fs->r - 1) * fs->dil_h / fs->stride_h;
     L.phases_w = 0;
     for (int64_t i = 0; i < SLAB_MAX_STRIDE; ++i) L.phase_h[i] = L.phase_w[i] = -1;
-    for (int64_t r = 0; r < fs->r; ++r) {
+    /* r*dil_h % stride_h repeats with period stride_h: the first stride_h taps meet every phase in use */
+    for (int64_t r = 0; r < min64(fs->r, fs->stride_h); ++r) {
         const int64_t phase = r * fs->dil_h % fs->stride_h;
         if (L.phase_h[phase] < 0) L.phase_h[phase] = (signed char)phases_h++;
     }
-    for (int64_t s = 0; s < fs->s; ++s) {
+    for (int64_t s = 0; s < min64(fs->s, fs->stride_w); ++s) {
         const int64_t phase = s * fs->dil_w % fs->stride_w;
         if (L.phase_w[phase] < 0) L.phase_w[phase] = (signed char)L.phases_w++;
     }
-    L.phase_plane = (rows + L.halo) * L.wp;
-    L.plane = phases_h * L.phases_w * L.phase_plane;
+    L.phase_plane = size_mul(size_add(rows, L.halo), L.wp);
+    L.plane = size_mul(phases_h * L.phases_w, L.phase_plane);
     return L;
 }
 
 /* The implicit GEMM refuses geometries whose slab would hold more than this many elements per
  * block of one output row: only huge padding or dilation get there (with the answer mostly
  * zeros), and the GEMM, which packs only the pixels it reads, runs them in bounded memory. */
-#define SLAB_ELEMENTS_MAX ((double)(1 << 27))
+#define SLAB_ELEMENTS_MAX ((int64_t)1 << 27)
 
-/* The elements of a slab for blocks of one output row, in floating point: such geometries may
- * not fit an int64. */
-static double slab_elements_per_row(const slab_shape *fs)
+/* The elements of a slab for blocks of one output row (CCONV_SIZE_OVERFLOW when that does not
+ * fit an int64). */
+static int64_t slab_elements_per_row(const slab_shape *fs)
 {
-    const double rows = 1.0 + (double)(fs->r - 1) * (double)fs->dil_h / (double)fs->stride_h;
-    const double phases = (double)min64(fs->stride_h, fs->r) * (double)min64(fs->stride_w, fs->s);
-    return (double)fs->cin * rows * (double)slab_row_period(fs) * phases;
+    return size_mul(fs->cin, slab_layout_make(fs, 1).plane);
 }
 
 /* The depthwise algorithm refuses geometries whose zero-padded planes (a per-thread copy of the
  * m planes of one channel that its gradient of the input may take whole) would hold more than
  * this many elements: huge images, padding or dilation, which the GEMM runs in bounded memory. */
-#define DEPTHWISE_PLANE_ELEMENTS_MAX ((double)(1 << 24))
+#define DEPTHWISE_PLANE_ELEMENTS_MAX ((int64_t)1 << 24)
 
-/* The elements of the m = K/C padded planes of one channel, in floating point: the input's
- * padded extent that the outputs read, or the output's padded by the dilated filter (the
- * gradient of the input), whichever is larger. */
-static double depthwise_plane_elements(const cconv_conv2d_shape *sh)
+/* The elements of the m = K/C padded planes of one channel (CCONV_SIZE_OVERFLOW when that does
+ * not fit an int64): the input's padded extent that the outputs read, or the output's padded by
+ * the dilated filter (the gradient of the input), whichever is larger, each rounded up to whole
+ * strides (a slab row holds stride_w phases, and the strided gradient of the input runs
+ * stride_h * stride_w classes of pixels). The extents fit: the shape is valid
+ * (cconv_conv2d_shape_invalid). */
+static int64_t depthwise_plane_elements(const cconv_conv2d_shape *sh)
 {
-    const double dilated_h = (double)(sh->r - 1) * (double)sh->dil_h, dilated_w = (double)(sh->s - 1) * (double)sh->dil_w;
-    const double read_h = (double)(sh->p - 1) * (double)sh->stride_h + dilated_h + 1;
-    const double read_w = (double)(sh->q - 1) * (double)sh->stride_w + dilated_w + 1;
-    const double rows = read_h > (double)sh->h + dilated_h ? read_h : (double)sh->h + dilated_h;
-    const double cols = read_w > (double)sh->w + dilated_w ? read_w : (double)sh->w + dilated_w;
-    return (double)(sh->c ? sh->k / sh->c : 0) * rows * cols;
+    const int64_t dilated_h = (sh->r - 1) * sh->dil_h, dilated_w = (sh->s - 1) * sh->dil_w;
+    const int64_t read_h = max64(sh->p - 1, 0) * sh->stride_h + dilated_h + 1;
+    const int64_t read_w = max64(sh->q - 1, 0) * sh->stride_w + dilated_w + 1;
+    const int64_t rows = size_round_up(max64(read_h, sh->h + dilated_h), sh->stride_h);
+    const int64_t cols = size_round_up(max64(read_w, sh->w + dilated_w), sh->stride_w);
+    return size_mul(size_mul(sh->c ? sh->k / sh->c : 0, rows), cols);
 }
 
 /* The Winograd algorithm addresses its tiles with 32-bit offsets into a copy of a few rows. */
@@ -110,6 +145,8 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
                                      cconv_conv2d_algorithm algorithm)
 {
     if (pass < 0 || pass >= CCONV_CONV2D_PASS_COUNT) return "unknown pass";
+    const char *invalid = cconv_conv2d_shape_invalid(sh);
+    if (invalid) return invalid;
     switch (algorithm) {
     case CCONV_CONV2D_AUTO:
     case CCONV_CONV2D_GEMM:
@@ -151,7 +188,7 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
 }
 
 /* The fraction of a tile dimension of `tile` that `n` rows or columns fill. */
-static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)round_up(n, tile); }
+static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)size_round_up(n, tile); }
 
 /* Whether the implicit GEMM beats the GEMM on the forward or the gradient of the input (fs). It
  * saves packing cin*R*S values per output pixel and costs a copy of cout outputs, so it needs
@@ -160,7 +197,8 @@ static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)ro
  * copy, which the GEMM does as fast. */
 static int implicit_gemm_pays(const slab_shape *fs, const cconv_gemm_tiles *tiles)
 {
-    return fs->r * fs->s > 1 && fs->cin * fs->r * fs->s >= fs->cout && tile_fill(fs->cout, tiles->mr) >= 0.75;
+    return fs->r * fs->s > 1 && size_mul(size_mul(fs->cin, fs->r), fs->s) >= fs->cout &&
+           tile_fill(fs->cout, tiles->mr) >= 0.75;
 }
 
 /* Whether the implicit GEMM's weight gradient beats the GEMM's: while the filters fill at least
@@ -198,7 +236,7 @@ static int pixel_kernel_pays(const slab_shape *fs, const cconv_gemm_tiles *tiles
  * C*R*S = 9, K = 32), the product turned around fills its tiles better. */
 static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles *tiles)
 {
-    const int64_t kg = sh->k / sh->groups, crs = sh->c / sh->groups * sh->r * sh->s;
+    const int64_t kg = sh->k / sh->groups, crs = size_mul(size_mul(sh->c / sh->groups, sh->r), sh->s);
     return tile_fill(crs, tiles->mr) * tile_fill(kg, tiles->nr) > 1.25 * tile_fill(kg, tiles->mr) * tile_fill(crs, tiles->nr);
 }
 
@@ -249,10 +287,10 @@ static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
 static int64_t images_per_block(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass, const cconv_gemm_tiles *tiles,
                                 int elem_size)
 {
-    const int64_t pq = sh->p * sh->q, groups = max64(sh->groups, 1);
+    const int64_t pq = size_mul(sh->p, sh->q), groups = max64(sh->groups, 1);
     const double weight_bytes = (double)(sh->k / groups) * (double)(sh->c / groups) * (double)(sh->r * sh->s) * elem_size;
     if (pq == 0 || weight_bytes < IMAGES_WEIGHT_BYTES) return 1;
-    const int64_t fit = pass == CCONV_CONV2D_GRAD_WEIGHT ? tiles->kc / pq : tiles->nc / round_up(pq, tiles->nr);
+    const int64_t fit = pass == CCONV_CONV2D_GRAD_WEIGHT ? tiles->kc / pq : tiles->nc / size_round_up(pq, tiles->nr);
     return clamp64(fit, 1, max64(sh->n, 1));
 }
 
@@ -315,5 +353,6 @@ cconv_conv2d_algorithm cconv_conv2d_auto(const cconv_conv2d_shape *sh, cconv_con
 {
     const cconv_gemm_configs *configs = cconv_gemm_configs_current();
     const cconv_gemm_tiles *tiles = elem_size == 8 ? &configs->f64->tiles : &configs->f32->tiles;
+    if (cconv_conv2d_shape_invalid(sh)) return CCONV_CONV2D_GEMM;  /* which no call runs */
     return conv2d_make_plan(sh, pass, CCONV_CONV2D_AUTO, tiles, elem_size, 1).algorithm;
 }

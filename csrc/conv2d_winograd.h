@@ -205,17 +205,19 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
     const int64_t item_tiles = max64(1, min64(WINO_ITEM_TILES, (int64_t)(WINO_ITEM_BYTES / tile_bytes)));
     const winograd_items largest = winograd_cut(&first, m, fs->n, item_tiles, want);
     const int64_t max_tiles = largest.images * largest.band * largest.tiles_w;
-    const int64_t max_slot = (largest.band * m + 2) * (largest.tiles_w * m + 2);
+    const int64_t max_slot = size_mul(largest.band * m + 2, size_add(size_mul(largest.tiles_w, m), 2));
     const int64_t kc_max = FN(gemm_depth_block)(cfg, cin);
-    const int64_t a_xi = round_up(round_up(cout, cfg->tiles.mr) * cin, ALIGN_ELEMS);
-    const int64_t ldv = cin * round_up(max_tiles, nr) + ALIGN_ELEMS, ldo = (max_tiles + ALIGN_ELEMS) * m;
-    const int64_t in_size = round_up(largest.images * max_slot + ALIGN_ELEMS, ALIGN_ELEMS);
-    const int64_t v_size = round_up(alpha2 * ldv, ALIGN_ELEMS);
-    const int64_t m_size = round_up(alpha2 * cout * max_tiles + ALIGN_ELEMS, ALIGN_ELEMS);
-    const int64_t o_size = round_up(m * ldo, ALIGN_ELEMS);
+    const int64_t a_xi = size_round_up(size_mul(round_up(cout, cfg->tiles.mr), cin), ALIGN_ELEMS);
+    const int64_t ldv = size_add(size_mul(cin, round_up(max_tiles, nr)), ALIGN_ELEMS);
+    const int64_t ldo = size_mul(max_tiles + ALIGN_ELEMS, m);
+    const int64_t in_size = size_round_up(size_add(size_mul(largest.images, max_slot), ALIGN_ELEMS), ALIGN_ELEMS);
+    const int64_t v_size = size_round_up(size_mul(alpha2, ldv), ALIGN_ELEMS);
+    const int64_t m_size = size_round_up(size_add(size_mul(size_mul(alpha2, cout), max_tiles), ALIGN_ELEMS), ALIGN_ELEMS);
+    const int64_t o_size = size_round_up(size_mul(m, ldo), ALIGN_ELEMS);
     const int64_t toff_size = round_up(ceil_div((max_tiles + ALIGN_ELEMS) * (int64_t)sizeof(int32_t), sizeof(REAL)),
                                        ALIGN_ELEMS);
-    const int64_t work_size = in_size + v_size + m_size + o_size + toff_size;
+    const int64_t work_size = size_add(size_add(size_add(in_size, v_size), size_add(m_size, o_size)), toff_size);
+    if (in_size > INT32_MAX) return CCONV_ENOMEM;  /* the tiles' offsets into it are 32-bit */
     const int64_t phases_h = min64(fs->dil_h, fs->p), phases_w = min64(fs->dil_w, fs->q);
     int64_t all_items = 0;
     for (int64_t a = 0; a < phases_h; ++a)
@@ -225,8 +227,8 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
         }
     const int t = (int)min64(want, all_items);
 
-    REAL *apack = (REAL *)cconv_workspace_acquire((size_t)(alpha2 * a_xi) * sizeof(REAL));
-    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * work_size) * sizeof(REAL));
+    REAL *apack = FN(workspace_acquire)(size_mul(alpha2, a_xi));
+    REAL *works = FN(workspace_acquire)(size_mul(t, work_size));
     if (!apack || !works) {
         cconv_workspace_release(apack);
         cconv_workspace_release(works);

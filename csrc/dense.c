@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "checked_math.h"
 #include "gemm_config.h"
 #include "index_math.h"
 #include "parallel.h"

@@ -2,7 +2,8 @@
  *   y (n, out) = activation(x (n, in) . w (in, out) + bias)
  * (the weight in Keras's (in, out) layout). Arrays are dense and C-ordered. Each output element
  * is computed whole by one thread in a fixed order, so results do not depend on the thread
- * count. Functions return CCONV_OK or CCONV_ENOMEM (status.h). */
+ * count. Functions return CCONV_OK, CCONV_ENOMEM, or CCONV_EINVAL (nothing written) for a negative
+ * size or arrays whose sizes do not fit memory (status.h). */
 #ifndef CCONV_DENSE_H
 #define CCONV_DENSE_H
 

@@ -44,12 +44,12 @@ static int FN(matmul)(const FN(cconv_gemm_config) *cfg, int64_t m, int64_t n, in
      * same A panels again: then A is packed once, by all threads, before the items. */
     const int shared_a = ceil_div(m, mc) == 1 && nb > 1;
     const int64_t a_rows = round_up(m, mr), kblocks = ceil_div(k, kc_max);
-    const int64_t work_size = round_up(FN(gemm_workspace)(cfg, k, !shared_a, 1), ALIGN_ELEMS);
+    const int64_t work_size = size_round_up(FN(gemm_workspace)(cfg, k, !shared_a, 1), ALIGN_ELEMS);
     const int t = (int)min64(want, items);
     const FN(strided_source) asrc = {cfg, a, amask, ars, acs};
 
-    REAL *works = (REAL *)cconv_workspace_acquire((size_t)(t * work_size) * sizeof(REAL));
-    REAL *ashared = shared_a ? (REAL *)cconv_workspace_acquire((size_t)(a_rows * k) * sizeof(REAL)) : NULL;
+    REAL *works = FN(workspace_acquire)(size_mul(t, work_size));
+    REAL *ashared = shared_a ? FN(workspace_acquire)(size_mul(a_rows, k)) : NULL;
     if (!works || (shared_a && !ashared)) {
         cconv_workspace_release(works);
         cconv_workspace_release(ashared);
@@ -84,10 +84,18 @@ static int FN(matmul)(const FN(cconv_gemm_config) *cfg, int64_t m, int64_t n, in
     return CCONV_OK;
 }
 
+/* Whether x (n, in), w (in, out) and y (n, out) are arrays whose sizes fit memory. */
+static int FN(dense_shape_valid)(int64_t n, int64_t in, int64_t out)
+{
+    return size_fits(size_product(n, in, 1, 1), sizeof(REAL)) && size_fits(size_product(in, out, 1, 1), sizeof(REAL)) &&
+           size_fits(size_product(n, out, 1, 1), sizeof(REAL));
+}
+
 int FN(cconv_dense_forward)(int64_t n, int64_t in, int64_t out, const REAL *x, const REAL *w,
                             const REAL *bias, REAL *y, int activation, int threads)
 {
     const FN(cconv_gemm_config) *cfg = cconv_gemm_configs_current()->CONFIG;
+    if (!FN(dense_shape_valid)(n, in, out)) return CCONV_EINVAL;
     if (FN(matmul)(cfg, n, out, in, x, NULL, in, 1, w, NULL, out, 1, y, out, threads) != CCONV_OK)
         return CCONV_ENOMEM;
     if (bias || activation == CCONV_ACTIVATION_RELU)  /* relu keeps NaN */
@@ -107,6 +115,7 @@ int FN(cconv_dense_backward)(int64_t n, int64_t in, int64_t out, const REAL *dy,
 {
     const FN(cconv_gemm_config) *cfg = cconv_gemm_configs_current()->CONFIG;
     const REAL *mask = activation == CCONV_ACTIVATION_RELU ? y : NULL;
+    if (!FN(dense_shape_valid)(n, in, out)) return CCONV_EINVAL;
     if (db) {  /* column sums, row by row: every column its own running sum, in a fixed order */
         memset(db, 0, (size_t)out * sizeof(REAL));
         for (int64_t i = 0; i < n; ++i)

@@ -11,6 +11,13 @@
  * (a layer's weights). The callers share out independent problems (images, groups, blocks of
  * pixels) among threads, and each thread runs gemm_run on its own workspace. */
 
+/* A workspace of `count` elements (a size from checked_math.h, so CCONV_SIZE_OVERFLOW when it did
+ * not fit), or NULL when it cannot be had. */
+static REAL *FN(workspace_acquire)(int64_t count)
+{
+    return (REAL *)cconv_workspace_acquire_elems(count, sizeof(REAL));
+}
+
 /* The ReLU derivative applied to a gradient: g where the ReLU's output y is > 0 (or NaN, as in
  * torch), else exactly 0 (also for an infinite g). Computed with a bit mask, not a branch: which
  * outputs are positive is as random as the data, and mispredicted branches cost more than the
@@ -108,7 +115,7 @@ static int64_t FN(gemm_depth_block)(const FN(cconv_gemm_config) *cfg, int64_t k)
 /* The elements of the A block gemm_run packs for a problem of depth k (A not packed before). */
 static int64_t FN(gemm_a_block)(const FN(cconv_gemm_config) *cfg, int64_t k)
 {
-    return round_up(round_up(cfg->tiles.mc, cfg->tiles.mr) * FN(gemm_depth_block)(cfg, k), 16);
+    return size_round_up(size_mul(round_up(cfg->tiles.mc, cfg->tiles.mr), FN(gemm_depth_block)(cfg, k)), 16);
 }
 
 /* Elements of workspace one thread needs to run gemm_run on a problem of depth k, 64-byte aligned
@@ -117,8 +124,8 @@ static int64_t FN(gemm_a_block)(const FN(cconv_gemm_config) *cfg, int64_t k)
 static int64_t FN(gemm_workspace)(const FN(cconv_gemm_config) *cfg, int64_t k, int packs_a, int packs_b)
 {
     const cconv_gemm_tiles *t = &cfg->tiles;
-    const int64_t b_block = round_up(round_up(t->nc, t->nr) * FN(gemm_depth_block)(cfg, k), 16);
-    return (packs_a ? FN(gemm_a_block)(cfg, k) : 0) + (packs_b ? b_block : 0);
+    const int64_t b_block = size_round_up(size_mul(round_up(t->nc, t->nr), FN(gemm_depth_block)(cfg, k)), 16);
+    return size_add(packs_a ? FN(gemm_a_block)(cfg, k) : 0, packs_b ? b_block : 0);
 }
 
 /* The tiles of one packed block: c (m x n) = act(base + A . B) from panels of depth kc. */

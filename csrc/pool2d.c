@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked_math.h"
 #include "parallel.h"
 
 #if defined(_MSC_VER)
@@ -33,6 +34,28 @@
 
 static int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The largest size, kernel, stride or padding that the kernels take (cconv.functional's limit). */
+#define POOL_EXTENT_MAX INT64_C(2147483647)
+
+/* Whether `s` is a pooling the kernels take: sizes, kernel, strides and padding in
+ * [0, POOL_EXTENT_MAX] (kernel and strides at least 1), every output row and column starting
+ * inside the input or its padding before, and arrays x and y whose sizes fit memory. */
+static int pool_shape_valid(const cconv_pool2d_shape *s)
+{
+    const int64_t sizes[] = {s->n, s->c, s->h, s->w, s->pad_h, s->pad_w};
+    const int64_t positive[] = {s->kh, s->kw, s->stride_h, s->stride_w};
+    int64_t last_h, last_w;
+    for (int i = 0; i < 6; ++i)
+        if (sizes[i] < 0 || sizes[i] > POOL_EXTENT_MAX) return 0;
+    for (int i = 0; i < 4; ++i)
+        if (positive[i] < 1 || positive[i] > POOL_EXTENT_MAX) return 0;
+    if (s->p < 0 || s->q < 0) return 0;
+    if (s->p > 0 && (ckd_mul64(&last_h, s->p - 1, s->stride_h) || last_h >= s->h + s->pad_h)) return 0;
+    if (s->q > 0 && (ckd_mul64(&last_w, s->q - 1, s->stride_w) || last_w >= s->w + s->pad_w)) return 0;
+    return size_fits(size_product(s->n, s->c, s->h, s->w), sizeof(double)) &&
+           size_fits(size_product(s->n, s->c, s->p, s->q), sizeof(double));
+}
 
 /* Threads for one call: enough work for each, never more than asked. */
 static int pool_threads(const cconv_pool2d_shape *s, int threads)

@@ -16,8 +16,11 @@
  *
  * Backward functions overwrite dx (they do not accumulate into it) and are deterministic: the
  * result does not depend on `threads`, and each dx element sums its contributions in PyTorch's
- * order. Functions return CCONV_OK, or CCONV_ENOMEM when the Lp kernels could not allocate
- * their scratch rows (outputs are then unspecified); max and avg allocate nothing.
+ * order. Functions return CCONV_OK, CCONV_ENOMEM when the Lp kernels could not allocate
+ * their scratch rows (outputs are then unspecified; max and avg allocate nothing), or
+ * CCONV_EINVAL (nothing written) for a shape outside the kernels' limits: sizes, kernel,
+ * strides or padding past 2**31 - 1, outputs starting past the input, or arrays too large for
+ * memory.
  * `threads` is the OpenMP thread count to use (clamped to what the work is worth).
  */
 #ifndef CCONV_POOL2D_H

@@ -517,7 +517,8 @@ static int FN(lp_forward_rows)(const cconv_pool2d_shape *s, const T *x, T *y, in
     const T *xb = x + first_row * s->w;
     T *powered = NULL;
     if (p != (T)1) {   /* x**1 is x */
-        powered = (T *)malloc((size_t)(rows * s->w) * sizeof(T));
+        const int64_t count = size_mul(rows, s->w);
+        powered = size_fits(count, sizeof(T)) ? (T *)malloc((size_t)count * sizeof(T)) : NULL;
         if (!powered) return CCONV_ENOMEM;
         FN(power)(powered, xb, rows * s->w, p);
         xb = powered;
@@ -553,7 +554,8 @@ static int FN(lp_backward_rows)(const cconv_pool2d_shape *s, const T *dy, const 
     xb = x + first_row * s->w;
     dxb = dx + first_row * s->w;
     n = band.h * s->w;
-    scratch = (T *)malloc((size_t)(band.p * s->q + (p != (T)1 ? n : 0)) * sizeof(T));
+    const int64_t count = size_add(size_mul(band.p, s->q), p != (T)1 ? n : 0);
+    scratch = size_fits(count, sizeof(T)) ? (T *)malloc((size_t)count * sizeof(T)) : NULL;
     if (!scratch) return CCONV_ENOMEM;
     g_avg = scratch;
     powered = scratch + band.p * s->q;
@@ -572,7 +574,9 @@ static int FN(lp_backward_rows)(const cconv_pool2d_shape *s, const T *dy, const 
 static int FN(run_pool)(const cconv_pool2d_shape *s, int op, const T *x, const T *dy, T *out,
                         int count_include_pad, double norm_type, int threads)
 {
-    const int64_t planes = s->n * s->c, in_plane = s->h * s->w, out_plane = s->p * s->q;
+    if (!pool_shape_valid(s)) return CCONV_EINVAL;
+    /* the planes' sizes fit when there are planes (the arrays exist) */
+    const int64_t planes = s->n * s->c, in_plane = size_mul(s->h, s->w), out_plane = size_mul(s->p, s->q);
     const int forward = op == POOL_MAX_FORWARD || op == POOL_AVG_FORWARD || op == POOL_LP_FORWARD;
     const int nt = pool_threads(s, threads);
     const int64_t bands = bands_per_plane(planes, s->p, nt, forward || s->stride_h >= s->kh);

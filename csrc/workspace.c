@@ -4,6 +4,7 @@
  * (buffer_cache.c) is separate, with its own lock. */
 #include "workspace.h"
 
+#include "checked_math.h"
 #include "file_lock.h"
 
 #define POOL_SLOTS 16
@@ -48,6 +49,11 @@ void *cconv_workspace_acquire(size_t bytes)
     pool[spare].busy = p != NULL;
     unlock();
     return p;
+}
+
+void *cconv_workspace_acquire_elems(int64_t count, size_t elem_size)
+{
+    return size_fits(count, elem_size) ? cconv_workspace_acquire((size_t)count * elem_size) : NULL;
 }
 
 void cconv_workspace_release(void *p)

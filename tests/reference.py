@@ -131,6 +131,52 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     return grad_x, grad_weight, grad_bias
 
 
+def _tap_columns(x, kernel_hw, stride, pads, dilation, out_hw, groups):
+    """im2col's columns (N, groups, C/groups, R, S, P, Q) gathered tap by tap from x itself, with
+    the indices of the pixels read and where they are real, so that padding of any size costs
+    nothing (no padded copy)."""
+    n, c, h, w = x.shape
+    (r_size, s_size), (sh, sw), (dh, dw), (p, q) = kernel_hw, stride, dilation, out_hw
+    (top, _), (left, _) = pads
+    rows = np.arange(p)[:, None] * sh + np.arange(r_size)[None, :] * dh - top  # (P, R), int64
+    columns = np.arange(q)[:, None] * sw + np.arange(s_size)[None, :] * dw - left  # (Q, S)
+    row_ok, column_ok = (rows >= 0) & (rows < h), (columns >= 0) & (columns < w)
+    rows, columns = np.where(row_ok, rows, 0), np.where(column_ok, columns, 0)
+    taps = np.asarray(x, np.float64)[:, :, rows[:, :, None, None], columns[None, None, :, :]]  # (N, C, P, R, Q, S)
+    taps = taps * (row_ok[:, :, None, None] & column_ok[None, None, :, :])
+    cols = taps.transpose(0, 1, 3, 5, 2, 4).reshape(n, groups, c // groups, r_size, s_size, p, q)
+    return cols, rows, columns, row_ok, column_ok
+
+
+def conv2d_taps(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """conv2d, reading only the taps that meet the image: for paddings, dilations and strides of
+    any size (up to 2**31 and past) whose output is small. float64."""
+    k = weight.shape[0]
+    stride, dilation, pads, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+    cols = _tap_columns(x, weight.shape[2:], stride, pads, dilation, out_hw, groups)[0]
+    w = np.asarray(weight, np.float64).reshape((groups, k // groups) + weight.shape[1:])
+    y = np.einsum("ngcrspq,gkcrs->ngkpq", cols, w).reshape((x.shape[0], k) + tuple(out_hw))
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64)[None, :, None, None]
+    return y
+
+
+def conv2d_backward_taps(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """conv2d_backward as conv2d_taps computes the forward: (grad_x, grad_weight, grad_bias), float64."""
+    n, c = x.shape[:2]
+    k = weight.shape[0]
+    stride, dilation, pads, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+    cols, rows, columns, row_ok, column_ok = _tap_columns(x, weight.shape[2:], stride, pads, dilation, out_hw, groups)
+    w = np.asarray(weight, np.float64).reshape((groups, k // groups) + weight.shape[1:])
+    g = np.asarray(grad_out, np.float64).reshape((n, groups, k // groups) + tuple(out_hw))
+    grad_weight = np.einsum("ngkpq,ngcrspq->gkcrs", g, cols).reshape(weight.shape)
+    grad_taps = np.einsum("ngkpq,gkcrs->ngcprqs", g, w).reshape((n, c) + rows.shape + columns.shape)
+    grad_taps = grad_taps * (row_ok[:, :, None, None] & column_ok[None, None, :, :])
+    grad_x = np.zeros(x.shape)
+    np.add.at(grad_x, (slice(None), slice(None), rows[:, :, None, None], columns[None, None, :, :]), grad_taps)
+    return grad_x, grad_weight, np.asarray(grad_out, np.float64).sum(axis=(0, 2, 3))
+
+
 # ----------------------------------------------------------------------------- pooling
 
 def _pool_geometry(x, kernel_size, stride, padding, ceil_mode):

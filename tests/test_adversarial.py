@@ -1,8 +1,9 @@
 """Hostile inputs that once crashed the process, damaged state silently or allocated without
 bound, each kept as a regression test: thread counts, empty batches, resource bombs in data
-and model files, special save targets, the loaders' exception contract, and hyper-parameters
-set after construction. Where the failure was the process dying, the case runs in a child
-process and the test checks how it ended."""
+and model files, special save targets, the loaders' exception contract, hyper-parameters
+set after construction, and convolutions whose padding, dilation or stride reach 2**31 - 1
+(sizes that overflowed int64 and wrapped to small workspaces). Where the failure was the process
+dying, the case runs in a child process and the test checks how it ended."""
 import gzip
 import json
 import os
@@ -14,6 +15,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, note, settings, strategies as st
+
+import hypothesis_profiles  # noqa: F401  (registers and loads the settings profile)
+import reference as ref
 
 import cconv
 from cconv import datasets, optim
@@ -474,3 +479,136 @@ def test_flatten_of_a_huge_shape_raises(shape):
 
 def test_flatten_of_a_large_valid_shape_builds():
     assert Flatten().build((2**15, 2**15, 1)) == (2**30,)
+
+
+# ------------------------------------------------------------ huge padding, dilation and stride
+BIG = 2**31 - 1  # the largest size, padding, stride or dilation cconv accepts
+# The issue's reproducer: the sizes of the implicit GEMM's slab wrapped round int64 to a small
+# buffer that its copy of the input then overran. The output is 1x1 and no tap meets the pixel;
+# its variant's middle filter row does.
+ISSUE = ((1, 641, 1, 1), (8, 641, 3, 2), dict(padding=((BIG, BIG), (6700416, 6700416)), dilation=(BIG, 13400832)))
+ISSUE_HIT = ((1, 641, 1, 1), (8, 641, 3, 1), dict(padding=((BIG, BIG), (0, 0)), dilation=(BIG, 1)))
+
+CHILD_RUNS_EVERY_ALGORITHM = """
+import json, sys
+import numpy as np
+from cconv import functional as F
+x_shape, w_shape, kwargs, out = json.loads(sys.argv[1])
+kwargs = {key: tuple(tuple(v) if isinstance(v, list) else v for v in value) if isinstance(value, list) else value
+          for key, value in kwargs.items()}
+rng = np.random.default_rng(0)
+x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+results = {"x": x, "w": w}
+listed = F.conv_algorithms(x_shape, w_shape, **kwargs)
+for name in ["auto"] + listed["forward"]["applicable"]:
+    results["y_" + name] = F.conv2d(x, w, algorithm=name, **kwargs)
+dy = rng.standard_normal(results["y_auto"].shape)
+results["dy"] = dy
+for name in ["auto"] + sorted(set(listed["grad_input"]["applicable"]) & set(listed["grad_weight"]["applicable"])):
+    for part, value in zip(("dx_", "dw_", "db_"), F.conv2d_backward(dy, x, w, algorithm=name, **kwargs)):
+        results[part + name] = value
+np.savez(out, **results)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("case", [ISSUE, ISSUE_HIT], ids=["issue", "middle-row-hits"])
+def test_issue_reproducer_runs_in_a_child_and_matches_the_reference(case, tmp_path):
+    """The reproducer, forward and backward with every algorithm that applies and with 'auto', in
+    a child process (a heap overflow kills it, not the test run), against the reference that reads
+    only the taps meeting the image."""
+    x_shape, w_shape, kwargs = case
+    out = tmp_path / "results.npz"
+    result = subprocess.run([sys.executable, "-c", CHILD_RUNS_EVERY_ALGORITHM,
+                             json.dumps([x_shape, w_shape, kwargs, str(out)])],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert result.returncode == 0, f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"
+    got = np.load(out)
+    x, w, dy = got["x"], got["w"], got["dy"]
+    want_y = ref.conv2d_taps(x, w, **kwargs)
+    want = dict(zip(("dx_", "dw_", "db_"), ref.conv2d_backward_taps(dy, x, w, **kwargs)))
+    names = [key for key in got.files if key.startswith(("y_", "dx_", "dw_", "db_"))]
+    assert "y_gemm" in names and "dx_auto" in names
+    for key in names:
+        prefix = key.split("_")[0] + "_"
+        ref.assert_close(got[key], want_y if prefix == "y_" else want[prefix], np.float64, key)
+    if case is ISSUE_HIT:  # the reference is not vacuous: the middle row meets the pixel
+        assert np.abs(want_y).max() > 0.1
+
+
+@st.composite
+def huge_axis(draw):
+    """(input size, filter taps, stride, dilation, (padding before, after)) of one axis whose
+    output has at most 4 pixels, strides and dilations small or near 2**31, paddings up to 2**31 - 1;
+    half the time the padding puts some tap on the image."""
+    stride = draw(st.one_of(st.integers(1, 4), st.integers(2**30, BIG)))
+    dilation = draw(st.one_of(st.integers(1, 4), st.integers(2**30, BIG)))
+    taps, size, outputs = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    span = (outputs - 1) * stride + (taps - 1) * dilation + 1
+    low = max(0, span - size)  # the total padding that gives `outputs` (or fewer, for a small span)
+    assume(low <= 2 * BIG)
+    total = draw(st.integers(low, min(2 * BIG, max(low, span - size + stride - 1))))
+    first, last = max(0, total - BIG), min(BIG, total)  # the padding before that leaves at most BIG after
+    if draw(st.booleans()):  # output o's tap t on pixel i
+        o, t, i = draw(st.integers(0, outputs - 1)), draw(st.integers(0, taps - 1)), draw(st.integers(0, size - 1))
+        before = min(max(o * stride + t * dilation - i, first), last)
+    else:
+        before = draw(st.integers(first, last))
+    return size, taps, stride, dilation, (before, total - before)
+
+
+@settings(max_examples=40)
+@given(rows=huge_axis(), columns=huge_axis(), n=st.integers(1, 2), groups=st.integers(1, 2),
+       channels=st.integers(1, 2), filters=st.integers(1, 2), seed=st.integers(0, 2**32 - 1))
+def test_huge_padding_dilation_and_stride_with_tiny_outputs(rows, columns, n, groups, channels, filters, seed):
+    """Cheap answers whatever the geometry's size: every algorithm that says it applies (forced by
+    name, pass by pass) and 'auto' run forward and backward, and match the reference that reads
+    only the taps meeting the image (no padded copy)."""
+    (h, r, sh, dh, pad_h), (w, s, sw, dw, pad_w) = rows, columns
+    x_shape, w_shape = (n, groups * channels, h, w), (groups * filters, channels, r, s)
+    kwargs = dict(stride=(sh, sw), dilation=(dh, dw), padding=(pad_h, pad_w), groups=groups)
+    note(f"x {x_shape} weight {w_shape} {kwargs}")
+    rng = np.random.default_rng(seed)
+    x, weight = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    want_y = ref.conv2d_taps(x, weight, **kwargs)
+    assert want_y.size <= 2 * 4 * 16
+    dy = rng.standard_normal(want_y.shape)
+    want_grads = ref.conv2d_backward_taps(dy, x, weight, **kwargs)
+    listed = F.conv_algorithms(x_shape, w_shape, **kwargs)
+    for name in ["auto"] + listed["forward"]["applicable"]:
+        ref.assert_close(F.conv2d(x, weight, algorithm=name, **kwargs), want_y, np.float64, f"y ({name})")
+    for pass_name, index in (("grad_input", 0), ("grad_weight", 1)):
+        for name in ["auto"] + listed[pass_name]["applicable"]:
+            grads = F.conv2d_backward(dy, x, weight, algorithm={pass_name: name}, **kwargs)
+            ref.assert_close(grads[index], want_grads[index], np.float64, f"{pass_name} ({name})")
+            if index == 1:
+                ref.assert_close(grads[2], want_grads[2], np.float64, f"grad_bias ({name})")
+
+
+@pytest.mark.parametrize("algorithm", ["auto"] + list(F.ALGORITHMS))
+def test_truly_huge_outputs_raise_memory_or_value_error(algorithm):
+    """Outputs of 2**64 and 2**62 elements cannot be had: MemoryError or ValueError, whichever
+    algorithm is asked for (one that cannot run the geometry says so). (A backward pass needs
+    grad_out, an array of the output's size, so it never meets one.)"""
+    x, w = np.ones((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32)
+    with pytest.raises((MemoryError, ValueError)):
+        F.conv2d(x, w, padding=BIG, algorithm=algorithm)
+    with pytest.raises((MemoryError, ValueError)):
+        F.conv2d(np.ones((2, 1, 1, 1), np.float32), np.ones((2**20, 1, 1, 1), np.float32), padding=(2**20, 2**20),
+                 algorithm=algorithm)
+
+
+def test_empty_batches_with_huge_planes_run():
+    """No images, but planes of 2**40 pixels padded to 2**43: nothing to compute, nothing
+    allocated past the empty outputs. (NumPy refuses empty arrays whose other axes multiply past
+    its limit; tests/c/test_sizes.c takes the kernels to 2**31 - 1 on every axis.)"""
+    side = 2**20
+    x = np.zeros((0, 2, side, side), np.float32)
+    w = np.ones((3, 2, 3, 3), np.float32)
+    y = F.conv2d(x, w, padding=side, dilation=side // 2)
+    assert y.shape == (0, 3, 2 * side, 2 * side)
+    grad_x, grad_w, grad_b = F.conv2d_backward(y, x, w, padding=side, dilation=side // 2)
+    assert grad_x.shape == x.shape and grad_w.shape == w.shape and not grad_w.any() and not grad_b.any()
+    assert F.max_pool2d(x, 2).shape == (0, 2, side // 2, side // 2)
+    assert F.conv_algorithms(x.shape, w.shape, padding=side, dilation=side // 2)["forward"]["applicable"]

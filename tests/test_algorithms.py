@@ -5,7 +5,7 @@ output and all three gradients, with and without the fused ReLU, on every SIMD p
 runs. An unknown name or an algorithm that cannot run a geometry is a ValueError saying why."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from cconv import functional as F
 from cconv._config import config
@@ -412,3 +412,75 @@ def test_depthwise_refuses_planes_too_large_and_auto_runs_the_gemm():
     want_dw[:, 0, 1, 0] = dy.ravel() * channel
     np.testing.assert_allclose(dw, want_dw, rtol=1e-12)
     np.testing.assert_allclose(db, dy.ravel(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [(1, 2**31 - 1), (2**31 - 1, 1), (2**31 - 1, 2**31 - 1)])
+def test_depthwise_refuses_huge_strides_and_auto_runs_the_gemm(stride):
+    """A huge stride leaves a small output, but the depthwise algorithm's slab rows hold one phase
+    per column of the stride (and its strided gradient of the input one class of pixels per phase):
+    it refuses, rather than allocate gigabytes per thread, and 'auto' runs the GEMM."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((6, 1, 2, 3))
+    kwargs = dict(stride=stride, padding=1, groups=3)
+    listed = F.conv_algorithms(x.shape, w.shape, **kwargs)
+    assert all(entry["applicable"] == ["gemm"] for entry in listed.values())
+    with pytest.raises(ValueError, match="depthwise algorithm's zero-padded planes would be too large"):
+        F.conv2d(x, w, algorithm="depthwise", **kwargs)
+    y = F.conv2d(x, w, **kwargs)
+    ref.assert_close(y, ref.conv2d(x, w, **kwargs), np.float64, "y")
+    dy = rng.standard_normal(y.shape)
+    for what, got, want in zip(("grad_x", "grad_weight", "grad_bias"), F.conv2d_backward(dy, x, w, **kwargs),
+                               ref.conv2d_backward(dy, x, w, **kwargs)):
+        ref.assert_close(got, want, np.float64, what)
+
+
+def algorithm_geometry(data, algorithm):
+    """(x shape, weight shape, kwargs) drawn for `algorithm` to apply to most of the time: depthwise
+    layers (groups = C) for 'depthwise', unpadded 1x1 stride-1 filters for 'pointwise', strides up to
+    3 for 'implicit_gemm', anything for 'gemm'."""
+    n = data.draw(st.integers(1, 3))
+    pad = ((data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))),
+           (data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    dilation = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    r, s = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    groups = data.draw(st.integers(1, 3))
+    c, k = groups * data.draw(st.integers(1, 4)), groups * data.draw(st.integers(1, 6))
+    if algorithm == "depthwise":
+        c, k = groups, groups * data.draw(st.integers(1, 3))
+    if algorithm == "pointwise":
+        r = s = 1
+        stride, pad = (1, 1), ((0, 0), (0, 0))
+    need_h = dilation[0] * (r - 1) + 1 - sum(pad[0])
+    need_w = dilation[1] * (s - 1) + 1 - sum(pad[1])
+    h, w = max(1, need_h) + data.draw(st.integers(0, 9)), max(1, need_w) + data.draw(st.integers(0, 9))
+    return (n, c, h, w), (k, c // groups, r, s), dict(stride=stride, padding=pad, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("algorithm", F.ALGORITHMS)
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_each_algorithm_forced_by_name_on_random_geometries(algorithm, data):
+    """Every algorithm fuzzed on its own: random geometries it applies to, every pass it can run
+    forced to it by name (the others to the GEMM), forward and backward with and without the fused
+    ReLU, in float32 or float64, against the NumPy reference."""
+    x_shape, w_shape, kwargs = algorithm_geometry(data, algorithm)
+    listed = F.conv_algorithms(x_shape, w_shape, **kwargs)
+    forced = {p: algorithm if algorithm in entry["applicable"] else "gemm" for p, entry in listed.items()}
+    assume(algorithm in forced.values())
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    relu = data.draw(st.booleans())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    weight, bias = rng.standard_normal(w_shape).astype(dtype), rng.standard_normal(w_shape[0]).astype(dtype)
+    activation = "relu" if relu else None
+    with running(data.draw(st.integers(1, 3))):
+        y = F.conv2d(x, weight, bias, activation=activation, algorithm=forced["forward"], **kwargs)
+        grad_out = rng.standard_normal(y.shape).astype(dtype)
+        grads = F.conv2d_backward(grad_out, x, weight, activation=activation, output=y if relu else None,
+                                  algorithm={p: forced[p] for p in PASSES[1:]}, **kwargs)
+    plain = ref.conv2d(x, weight, bias, **kwargs)
+    ref.assert_close(y, np.maximum(plain, 0) if relu else plain, dtype, "y")
+    expected = ref.conv2d_backward(grad_out * (plain > 0) if relu else grad_out, x, weight, **kwargs)
+    for what, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads, expected):
+        ref.assert_close(got, want, dtype, what)

@@ -4,8 +4,9 @@ references in tests/reference.py over drawn arguments.
 Each example draws the shapes, strides, paddings (int, pair, list, ((top, bottom), (left,
 right)), 'valid', 'same' with any stride), dilations, groups (ordinary, grouped, depthwise),
 dtype, kind of values (normal, small integers with many ties, positive), memory layout of
-every array (C, Fortran, strided view, negative strides, big-endian, read-only), thread count
-and GEMM micro-kernels (every SIMD path this CPU runs). It checks that
+every array (C, Fortran, strided view, negative strides, big-endian, read-only), thread count,
+GEMM micro-kernels (every SIMD path this CPU runs) and, for convolutions, the algorithm of each
+pass ('auto' or any that F.conv_algorithms says applies, forced by name). It checks that
   * the result matches the reference within the dtype's tolerance (assert_close),
   * the inputs are not modified, and
   * the result is bitwise the one for C-contiguous native copies of the inputs.
@@ -199,38 +200,52 @@ def pool_cases(draw, op):
     return (draw(st.integers(1, 3)), draw(st.integers(1, 6)), h, w), kwargs
 
 
+def drawn_algorithm(x_shape, w_shape, kwargs, pass_name, pick):
+    """'auto' or one of the algorithms that apply to `pass_name` of the convolution, by `pick`."""
+    names = ["auto"] + F.conv_algorithms(x_shape, w_shape, **kwargs)[pass_name]["applicable"]
+    return names[pick % len(names)]
+
+
+ALGORITHM_PICK = st.integers(0, 2**16)
+
+
 # ----------------------------------------------------------------------------- properties
 
 @given(case=conv_cases(), with_bias=st.booleans(), activation=st.sampled_from([None, "relu"]),
-       layouts=st.tuples(LAYOUT, LAYOUT, LAYOUT), isa=st.sampled_from(SIMD_PATHS), **COMMON)
-def test_conv2d_forward_matches_reference(case, with_bias, activation, layouts, isa, dtype, kind, threads,
+       layouts=st.tuples(LAYOUT, LAYOUT, LAYOUT), isa=st.sampled_from(SIMD_PATHS), pick=ALGORITHM_PICK, **COMMON)
+def test_conv2d_forward_matches_reference(case, with_bias, activation, layouts, isa, pick, dtype, kind, threads,
                                           seed):
     x_shape, w_shape, kwargs = case
+    algorithm = drawn_algorithm(x_shape, w_shape, kwargs, "forward", pick)
     rng = np.random.default_rng(seed)
     arrays = [values(rng, x_shape, kind, dtype), values(rng, w_shape, kind, dtype)]
     if with_bias:
         arrays.append(values(rng, w_shape[:1], kind, dtype))
     note(f"x {x_shape} weight {w_shape} {kwargs} bias={with_bias} activation={activation} "
-         f"layouts={layouts} threads={threads} {isa}")
+         f"layouts={layouts} threads={threads} {isa} algorithm={algorithm}")
     expected = ref.conv2d(*arrays, **kwargs)
     if activation == "relu":
         expected = np.maximum(expected, 0.0)
     with running(threads, isa):
-        check_op(F.conv2d, arrays, layouts, dict(kwargs, activation=activation), (expected,), dtype, "y")
+        check_op(F.conv2d, arrays, layouts, dict(kwargs, activation=activation, algorithm=algorithm), (expected,),
+                 dtype, "y")
 
 
 @given(case=conv_cases(), activation=st.sampled_from([None, "relu"]), compute_grad_x=st.booleans(),
-       layouts=st.tuples(LAYOUT, LAYOUT, LAYOUT, LAYOUT), isa=st.sampled_from(SIMD_PATHS), **COMMON)
-def test_conv2d_backward_matches_reference(case, activation, compute_grad_x, layouts, isa, dtype, kind,
+       layouts=st.tuples(LAYOUT, LAYOUT, LAYOUT, LAYOUT), isa=st.sampled_from(SIMD_PATHS),
+       picks=st.tuples(ALGORITHM_PICK, ALGORITHM_PICK), **COMMON)
+def test_conv2d_backward_matches_reference(case, activation, compute_grad_x, layouts, isa, picks, dtype, kind,
                                            threads, seed):
     """With activation='relu', grad_out is masked where the forward's output (given as `output`,
     cconv's own, so that the reference masks exactly the same entries) is not positive."""
     x_shape, w_shape, kwargs = case
+    algorithm = {p: drawn_algorithm(x_shape, w_shape, kwargs, p, pick)
+                 for p, pick in zip(("grad_input", "grad_weight"), picks)}
     rng = np.random.default_rng(seed)
     x, weight = values(rng, x_shape, kind, dtype), values(rng, w_shape, kind, dtype)
     grad_out = values(rng, ref.conv2d(x, weight, **kwargs).shape, kind, dtype)
     note(f"x {x_shape} weight {w_shape} {kwargs} activation={activation} compute_grad_x={compute_grad_x} "
-         f"layouts={layouts} threads={threads} {isa}")
+         f"layouts={layouts} threads={threads} {isa} algorithm={algorithm}")
     output, masked = {}, grad_out
     if activation == "relu":
         output["output"] = F.conv2d(x, weight, activation="relu", **kwargs)
@@ -240,8 +255,8 @@ def test_conv2d_backward_matches_reference(case, activation, compute_grad_x, lay
         expected = (None,) + expected[1:]
     with running(threads, isa):
         check_op(F.conv2d_backward, (grad_out, x, weight), layouts,
-                 dict(kwargs, activation=activation, compute_grad_x=compute_grad_x), expected, dtype,
-                 "(grad_x, grad_weight, grad_bias)", array_kwargs=output)
+                 dict(kwargs, activation=activation, compute_grad_x=compute_grad_x, algorithm=algorithm), expected,
+                 dtype, "(grad_x, grad_weight, grad_bias)", array_kwargs=output)
 
 
 def check_pool(op, shape, kwargs, layouts, dtype, kind, threads, seed, norm_type=()):
