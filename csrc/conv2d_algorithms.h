@@ -63,6 +63,7 @@ int FN(cconv_conv2d_backward)(const cconv_conv2d_shape *sh, const REAL *dy, cons
     const REAL *relu_y = options->activation == CCONV_ACTIVATION_RELU ? y : NULL;
     const int threads = options->threads;
     int status = CCONV_OK;
+    if (cconv_conv2d_shape_invalid(sh)) return CCONV_EINVAL;
     /* only the passes asked for: an algorithm forced on a pass that is skipped is not checked */
     const conv2d_plan none = {CCONV_CONV2D_AUTO, 0, 0, 1, 0};
     const conv2d_plan dx_plan = dx ? FN(plan_pass)(cfg, sh, CCONV_CONV2D_GRAD_INPUT, options, &status) : none;

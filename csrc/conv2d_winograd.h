@@ -197,7 +197,8 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
     const int alpha = m + 2, alpha2 = alpha * alpha, nr = cfg->tiles.nr;
     const int64_t cin = fs->cin, cout = fs->cout, HW = fs->h * fs->w, PQ = fs->p * fs->q;
     const winograd_phase first = FN(winograd_phase_at)(fs, 0, 0);
-    const double tiles = (double)(ceil_div(fs->p, m) + fs->dil_h) * (double)(ceil_div(fs->q, m) + fs->dil_w);
+    const double tiles = (double)(ceil_div(fs->p, m) + min64(fs->dil_h, fs->p)) *
+                         (double)(ceil_div(fs->q, m) + min64(fs->dil_w, fs->q));  /* phases round up */
     const int want = cconv_threads_for(threads, 2.0 * fs->n * cout * cin * alpha2 * tiles, GRAIN_FLOPS);
     /* tiles per item: WINO_ITEM_TILES, fewer where the bytes cap or the threads ask for it; the
      * first phase is the largest, and its items size the workspace */

@@ -436,8 +436,8 @@ def test_depthwise_refuses_huge_strides_and_auto_runs_the_gemm(stride):
 
 def algorithm_geometry(data, algorithm):
     """(x shape, weight shape, kwargs) drawn for `algorithm` to apply to most of the time: depthwise
-    layers (groups = C) for 'depthwise', unpadded 1x1 stride-1 filters for 'pointwise', strides up to
-    3 for 'implicit_gemm', anything for 'gemm'."""
+    layers (groups = C) for 'depthwise', unpadded 1x1 stride-1 filters for 'pointwise', 3x3 stride-1
+    filters in one group for 'winograd', strides up to 3 for 'implicit_gemm', anything for 'gemm'."""
     n = data.draw(st.integers(1, 3))
     pad = ((data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))),
            (data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))))
@@ -451,6 +451,9 @@ def algorithm_geometry(data, algorithm):
     if algorithm == "pointwise":
         r = s = 1
         stride, pad = (1, 1), ((0, 0), (0, 0))
+    if algorithm == "winograd":
+        r = s = 3
+        stride, groups, c, k = (1, 1), 1, c // groups, k // groups
     need_h = dilation[0] * (r - 1) + 1 - sum(pad[0])
     need_w = dilation[1] * (s - 1) + 1 - sum(pad[1])
     h, w = max(1, need_h) + data.draw(st.integers(0, 9)), max(1, need_w) + data.draw(st.integers(0, 9))

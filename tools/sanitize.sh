@@ -4,10 +4,11 @@
 #      directory gets its extensions built with CCONV_SANITIZE=1 (setup.py: AddressSanitizer +
 #      UndefinedBehaviorSanitizer, with -fno-wrapv so that signed overflow is checked too: the
 #      extensions would otherwise inherit CPython's -fwrapv, under which it is defined and never
-#      reported), and the whole pytest suite runs on that copy with libasan
-#      preloaded (Python itself is not instrumented) and PYTHONMALLOC=malloc (so that ASan sees
-#      Python's allocations too), on two pytest-xdist workers when pytest-xdist is installed. Every report is written under the log directory, also from the
-#      suite's subprocesses; any report fails the run. Leak detection is off there: the
+#      reported), and the whole pytest suite runs on that copy with libasan preloaded (Python
+#      itself is not instrumented) and PYTHONMALLOC=malloc (so that ASan sees Python's
+#      allocations too), on two pytest-xdist workers when pytest-xdist is installed. Every report
+#      is written under the log directory, also from the suite's subprocesses; any report fails
+#      the run. Leak detection is off there: the
 #      interpreter never frees much of its memory, and LeakSanitizer cannot tell that from a
 #      kernel's leak. tests/test_leaks.py is left out too: ASan's quarantine of freed memory and
 #      its shadow memory make RSS meaningless. (Leaks: test_leaks.py in the normal suite and the

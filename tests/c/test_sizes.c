@@ -126,14 +126,15 @@ static int64_t huge_or_small(void)
     }
 }
 
-static Axis draw_axis(void)
+/* With `winograd`, an axis the Winograd algorithm runs: three taps at stride 1. */
+static Axis draw_axis(int winograd)
 {
     Axis a;
     int64_t span;
     do {  /* until some padding of at most BIG on each side gives the outputs */
-        a.stride = huge_or_small();
+        a.stride = winograd ? 1 : huge_or_small();
         a.dil = huge_or_small();
-        a.taps = draw(1, 3);
+        a.taps = winograd ? 3 : draw(1, 3);
         a.size = draw(1, 4);
         a.outputs = draw(1, 3);
         span = (a.outputs - 1) * a.stride + (a.taps - 1) * a.dil + 1;  /* < 2**34 */
@@ -204,8 +205,9 @@ static int runs[CCONV_CONV2D_ALGORITHM_COUNT];
 
 static void run_huge_case(int index)
 {
-    const Axis ah = draw_axis(), aw = draw_axis();
-    const int64_t groups = draw(1, 3), depthwise = draw(0, 2) == 0;
+    const int winograd = draw(0, 3) == 0;  /* a quarter of the geometries are 3x3, stride 1, one group */
+    const Axis ah = draw_axis(winograd), aw = draw_axis(winograd);
+    const int64_t groups = winograd ? 1 : draw(1, 3), depthwise = draw(0, 2) == 0;
     cconv_conv2d_shape sh;
     memset(&sh, 0, sizeof sh);
     sh.n = draw(1, 2);
