@@ -93,6 +93,7 @@ static void FN(winograd_pack_filters)(const FN(cconv_gemm_config) *cfg, int m, c
     const int64_t panels = rows / mr, depth_blocks = ceil_div(cin, kc_max), depth_chunk = WINO_FILTER_BLOCK / mr;
     const int64_t chunks = depth_blocks * panels * ceil_div(min64(kc_max, cin), depth_chunk);
     const int t = (int)min64(cconv_threads_for(threads, 400.0 * (double)size, GRAIN_FLOPS), chunks);
+    (void)t;  /* without OpenMP, the pragma that reads it is left out */
     REAL T[36][9];
     for (int a = 0; a < alpha; ++a)
         for (int b = 0; b < alpha; ++b)

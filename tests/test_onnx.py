@@ -301,6 +301,26 @@ def test_torch_exported_networks_load_and_fine_tune(name, tmp_path, rng):
     assert trainer.evaluate(x, y)["loss"] < 0.8 * first
 
 
+ZOO_INPUTS = {"lenet5": (1, 32, 32), "resnet20": (3, 32, 32), "mobilenet_v2": (3, 32, 32), "unet_tiny": (1, 64, 64)}
+
+
+@pytest.mark.parametrize("name", list(ZOO_INPUTS))
+def test_torch_exported_zoo_networks_load(name, tmp_path, rng):
+    """The zoo's torch.nn twins (cconv.bench defines them), exported by torch with random batch
+    norm statistics, load and give torch's outputs; the U-Net's skips make it a graph Model."""
+    torch = pytest.importorskip("torch")
+    bench = pytest.importorskip("cconv.bench")
+    net = randomise_torch(torch, bench.torch_zoo_network(name, torch))
+    shape = ZOO_INPUTS[name]
+    torch_export(torch, net, shape, tmp_path / "zoo.onnx")
+    model = cconv.onnx.load(tmp_path / "zoo.onnx")
+    assert type(model).__name__ == ("Model" if name == "unet_tiny" else "Sequential")
+    x = rng.standard_normal((2,) + shape).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    assert rel_error(model.predict(x), expected) <= TOLERANCE
+
+
 def cconv_twins():
     """The cconv Sequential stacks whose layers correspond one to one to torch_networks()."""
     def block(cin, cout, stride):
