@@ -246,7 +246,8 @@ static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles 
  * wins on maps of a few pixels. Larger tiles lose accuracy (the transforms' constants grow). */
 static int winograd_tile(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
 {
-    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p, q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
+    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p;
+    const int64_t q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
     const double f4 = 36.0 * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
     const double f2 = 16.0 * (double)ceil_div(p, 2) * (double)ceil_div(q, 2);
     return f2 < f4 ? 2 : 4;
@@ -268,7 +269,8 @@ static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
 {
     const double cin = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->k : sh->c);
     const double cout = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->c : sh->k);
-    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p, q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
+    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p;
+    const int64_t q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
     const double tiles = (double)sh->n * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
     /* dilated: one convolution per phase, each on a map dil times smaller per side */
     const int phases_large = p / sh->dil_h >= WINOGRAD_MIN_PHASE && q / sh->dil_w >= WINOGRAD_MIN_PHASE;

@@ -1,7 +1,7 @@
 /* conv2d_winograd.h: the Winograd algorithm (CCONV_CONV2D_WINOGRAD), Lavin and Gray's minimal
  * filtering F(m x m, 3 x 3) with m = 4 or 2, for 3x3 filters at stride 1 in one group (a dilated
- * convolution runs as one undilated convolution per phase): forward and gradient of the input. Type-generic, included by conv2d.c per element type
- * after gemm_driver.h.
+ * convolution runs as one undilated convolution per phase): forward and gradient of the input.
+ * Type-generic, included by conv2d.c per element type after gemm_driver.h.
  *
  * Each m x m tile of an output plane is A^T [sum over input channels of (G g G^T) . (B^T d B)] A,
  * where d is the (m+2) x (m+2) input tile under it and g the filter: (m+2)^2 multiplies per tile
@@ -13,10 +13,11 @@
  * Work items are (group of images, band of tile rows), so the workspace is bounded by the item,
  * not the batch. Per item: each input channel's rows under the item's tiles are copied with their
  * zero padding and transformed (the config's winograd_input reads the tiles from the copy and
- * writes them in the products' B-panel layout, so nothing is packed), the products run, and the config's winograd_output takes each output channel back to pixels with
- * the bias and ReLU, into the output rows. The gradient of the
- * input is the forward of dy (masked by the ReLU's output where the forward had one) with the
- * filters flipped and transposed: conv2d_grad_input_slab's geometry.
+ * writes them in the products' B-panel layout, so nothing is packed), the products run, and the
+ * config's winograd_output takes each output channel back to pixels with the bias and ReLU, into
+ * the output rows. The gradient of the input is the forward of dy (masked by the ReLU's output
+ * where the forward had one) with the filters flipped and transposed: conv2d_grad_input_slab's
+ * geometry.
  *
  * The transforms mix every value of a tile into every other: one infinity or NaN in the input or
  * the filters would spoil its whole tile (inf - inf), where direct convolution keeps it to the
@@ -106,7 +107,8 @@ static void FN(winograd_pack_filters)(const FN(cconv_gemm_config) *cfg, int m, c
 #pragma omp parallel for schedule(static) num_threads(t)
     for (chunk = 0; chunk < chunks; ++chunk) {
         const int64_t per_panel = ceil_div(min64(kc_max, cin), depth_chunk), per_block = panels * per_panel;
-        const int64_t p0 = chunk / per_block * kc_max, kc = min64(kc_max, cin - p0), panel = chunk % per_block / per_panel;
+        const int64_t p0 = chunk / per_block * kc_max, kc = min64(kc_max, cin - p0);
+        const int64_t panel = chunk % per_block / per_panel;
         const int64_t k0 = chunk % per_panel * depth_chunk, depths = min64(depth_chunk, kc - k0);
         if (depths <= 0) continue;  /* a short last depth block has fewer runs */
         const int64_t e0 = rows * p0 + panel * kc * mr + k0 * mr, count = depths * mr;
@@ -214,7 +216,8 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
     const int64_t ldo = size_mul(max_tiles + ALIGN_ELEMS, m);
     const int64_t in_size = size_round_up(size_add(size_mul(largest.images, max_slot), ALIGN_ELEMS), ALIGN_ELEMS);
     const int64_t v_size = size_round_up(size_mul(alpha2, ldv), ALIGN_ELEMS);
-    const int64_t m_size = size_round_up(size_add(size_mul(size_mul(alpha2, cout), max_tiles), ALIGN_ELEMS), ALIGN_ELEMS);
+    const int64_t m_size =
+        size_round_up(size_add(size_mul(size_mul(alpha2, cout), max_tiles), ALIGN_ELEMS), ALIGN_ELEMS);
     const int64_t o_size = size_round_up(size_mul(m, ldo), ALIGN_ELEMS);
     const int64_t toff_size = round_up(ceil_div((max_tiles + ALIGN_ELEMS) * (int64_t)sizeof(int32_t), sizeof(REAL)),
                                        ALIGN_ELEMS);
@@ -255,10 +258,12 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
                 for (it = 0; it < cut.items; ++it) {
                     const int64_t img0 = it / cut.bands * cut.images, tr0 = it % cut.bands * cut.band;
                     const int64_t count = min64(cut.images, fs->n - img0), rows = min64(cut.band, cut.tiles_h - tr0);
-                    const int64_t nt = count * rows * tiles_w, padded = round_up(nt, nr), ldt = cin * padded + ALIGN_ELEMS;
+                    const int64_t nt = count * rows * tiles_w, padded = round_up(nt, nr);
+                    const int64_t ldt = cin * padded + ALIGN_ELEMS;
                     for (int64_t s = 0, tt = 0; s < count; ++s)
                         for (int64_t tr = 0; tr < rows; ++tr)
-                            for (int64_t u = 0; u < tiles_w; ++u) toff[tt++] = (int32_t)(s * slot + tr * m * ldi + u * m);
+                            for (int64_t u = 0; u < tiles_w; ++u)
+                                toff[tt++] = (int32_t)(s * slot + tr * m * ldi + u * m);
                     for (int64_t tt = nt; tt < nt + ALIGN_ELEMS; ++tt) toff[tt] = 0;
                     for (int64_t c = 0; c < cin; ++c) {
                         for (int64_t s = 0; s < count; ++s) {
@@ -283,9 +288,10 @@ static int FN(winograd_run)(const FN(cconv_gemm_config) *cfg, const slab_shape *
                         cfg->winograd_output(m, nt, mt + k * nt, cout * nt, bias ? bias[k] : 0, relu, o, ldo);
                         for (int64_t s = 0; s < count; ++s)
                             for (int64_t tr = 0; tr < rows; ++tr)
-                                for (int64_t i = 0, row = (tr0 + tr) * m; i < m && row < ph.p; ++i, ++row)
-                                    FN(winograd_copy)(y + ((img0 + s) * cout + k) * PQ + (a + row * fs->dil_h) * fs->q + b,
-                                                      fs->dil_w, o + i * ldo + (s * rows + tr) * tiles_w * m, ph.q);
+                                for (int64_t i = 0, row = (tr0 + tr) * m; i < m && row < ph.p; ++i, ++row) {
+                                    REAL *dst = y + ((img0 + s) * cout + k) * PQ + (a + row * fs->dil_h) * fs->q + b;
+                                    FN(winograd_copy)(dst, fs->dil_w, o + i * ldo + (s * rows + tr) * tiles_w * m, ph.q);
+                                }
                     }
                 }
             }
