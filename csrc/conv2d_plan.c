@@ -190,6 +190,15 @@ const char *cconv_conv2d_unsupported(const cconv_conv2d_shape *sh, cconv_conv2d_
 /* The fraction of a tile dimension of `tile` that `n` rows or columns fill. */
 static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)size_round_up(n, tile); }
 
+/* Whether at least a quarter of each slab row is outputs: the implicit GEMM computes (or copies)
+ * a whole row period per output row, so padding or dilation far wider than the map (cheap
+ * answers of huge geometries) would cost it far more than the GEMM, which packs only what the
+ * outputs read. Ordinary layers keep most of each row. */
+static int slab_mostly_outputs(const slab_shape *fs)
+{
+    return size_mul(fs->q, 4) >= slab_row_period(fs);
+}
+
 /* Whether the implicit GEMM beats the GEMM on the forward or the gradient of the input (fs). It
  * saves packing cin*R*S values per output pixel and costs a copy of cout outputs, so it needs
  * cin*R*S >= cout; with cout filling under 3/4 of the micro-kernel's MR rows, the GEMM's taller
@@ -198,7 +207,7 @@ static double tile_fill(int64_t n, int64_t tile) { return (double)n / (double)si
 static int implicit_gemm_pays(const slab_shape *fs, const cconv_gemm_tiles *tiles)
 {
     return fs->r * fs->s > 1 && size_mul(size_mul(fs->cin, fs->r), fs->s) >= fs->cout &&
-           tile_fill(fs->cout, tiles->mr) >= 0.75;
+           tile_fill(fs->cout, tiles->mr) >= 0.75 && slab_mostly_outputs(fs);
 }
 
 /* Whether the implicit GEMM's weight gradient beats the GEMM's: while the filters fill at least
@@ -206,7 +215,8 @@ static int implicit_gemm_pays(const slab_shape *fs, const cconv_gemm_tiles *tile
  * packed value repays over only K multiply-adds. */
 static int implicit_gemm_pays_for_weights(const cconv_conv2d_shape *sh, const cconv_gemm_tiles *tiles)
 {
-    return sh->r * sh->s > 1 && tile_fill(sh->k / sh->groups, tiles->nr) >= 0.5;
+    const slab_shape fs = conv2d_forward_slab(sh);
+    return sh->r * sh->s > 1 && tile_fill(sh->k / sh->groups, tiles->nr) >= 0.5 && slab_mostly_outputs(&fs);
 }
 
 /* Whether the implicit GEMM's tiles can cover whole output rows with the B-offset kernel: Q a

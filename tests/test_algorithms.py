@@ -487,3 +487,14 @@ def test_each_algorithm_forced_by_name_on_random_geometries(algorithm, data):
     expected = ref.conv2d_backward(grad_out * (plain > 0) if relu else grad_out, x, weight, **kwargs)
     for what, got, want in zip(("grad_x", "grad_weight", "grad_bias"), grads, expected):
         ref.assert_close(got, want, dtype, what)
+
+
+def test_auto_keeps_the_implicit_gemm_off_rows_that_are_mostly_padding():
+    """Padding and dilation far wider than the map: the implicit GEMM would compute whole padded
+    rows for a few outputs, so 'auto' runs the GEMM, which packs only what the outputs read."""
+    x, w = np.ones((1, 16, 8, 8), np.float32), np.ones((16, 16, 1, 3), np.float32)
+    kwargs = dict(padding=(0, 10**6), dilation=(1, 10**6))
+    listed = F.conv_algorithms(x.shape, w.shape, **kwargs)
+    assert all("implicit_gemm" in entry["applicable"] and entry["auto"] == "gemm" for entry in listed.values())
+    y = F.conv2d(x, w, **kwargs)
+    ref.assert_close(y, ref.conv2d(x, w, **kwargs), np.float32, "y")
