@@ -250,14 +250,25 @@ static int transposed_pays(const cconv_conv2d_shape *sh, const cconv_gemm_tiles 
     return tile_fill(crs, tiles->mr) * tile_fill(kg, tiles->nr) > 1.25 * tile_fill(kg, tiles->mr) * tile_fill(crs, tiles->nr);
 }
 
+/* The output of the convolution Winograd runs for `pass`: the gradient of the input is a
+ * convolution whose outputs are the input's pixels. */
+static int64_t winograd_output_rows(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
+{
+    return pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p;
+}
+
+static int64_t winograd_output_columns(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
+{
+    return pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
+}
+
 /* The side m of the Winograd output tiles, F(m x m, 3 x 3): the one with fewer multiplies per kept
  * output, counting the outputs computed past the map's edge (tiles cover ceil(P/m)*m rows): the
  * products cost (m+2)^2 per tile, 36/16 per output at m = 4 against 16/4 at m = 2, so m = 2 only
  * wins on maps of a few pixels. Larger tiles lose accuracy (the transforms' constants grow). */
 static int winograd_tile(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
 {
-    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p;
-    const int64_t q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
+    const int64_t p = winograd_output_rows(sh, pass), q = winograd_output_columns(sh, pass);
     const double f4 = 36.0 * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
     const double f2 = 16.0 * (double)ceil_div(p, 2) * (double)ceil_div(q, 2);
     return f2 < f4 ? 2 : 4;
@@ -279,8 +290,7 @@ static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
 {
     const double cin = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->k : sh->c);
     const double cout = (double)(pass == CCONV_CONV2D_GRAD_INPUT ? sh->c : sh->k);
-    const int64_t p = pass == CCONV_CONV2D_GRAD_INPUT ? sh->h : sh->p;
-    const int64_t q = pass == CCONV_CONV2D_GRAD_INPUT ? sh->w : sh->q;
+    const int64_t p = winograd_output_rows(sh, pass), q = winograd_output_columns(sh, pass);
     const double tiles = (double)sh->n * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
     /* dilated: one convolution per phase, each on a map dil times smaller per side */
     const int phases_large = p / sh->dil_h >= WINOGRAD_MIN_PHASE && q / sh->dil_w >= WINOGRAD_MIN_PHASE;

@@ -147,10 +147,9 @@ static winograd_phase FN(winograd_phase_at)(const slab_shape *fs, int64_t a, int
 static int FN(winograd_pad_rows)(const slab_shape *fs, const winograd_phase *ph, const REAL *x, const REAL *mask,
                                  int64_t row0, int64_t rows, int64_t width, REAL *band)
 {
-    const UREAL exponent = REAL_EXPONENT_BITS;
     const int64_t dw = fs->dil_w;
     int64_t lo, hi;
-    UREAL bad = 0;
+    int bad = 0;
     valid_outputs(ph->col_off, dw, fs->w, width, &lo, &hi);
     for (int64_t i = 0; i < rows; ++i) {
         const int64_t h = ph->row_off + fs->dil_h * (row0 + i);
@@ -168,14 +167,10 @@ static int FN(winograd_pad_rows)(const slab_shape *fs, const winograd_phase *ph,
             for (int64_t j = lo; j < hi; ++j) dst[j] = src[off + j];
         else
             for (int64_t j = lo; j < hi; ++j) dst[j] = src[off + j * dw];
-        for (int64_t j = lo; j < hi; ++j) {
-            UREAL bits;
-            memcpy(&bits, dst + j, sizeof bits);
-            bad |= (UREAL)((bits & exponent) == exponent);
-        }
+        bad |= !FN(all_finite)(dst + lo, hi - lo);
         for (int64_t j = hi; j < width; ++j) dst[j] = 0;
     }
-    return bad != 0;
+    return bad;
 }
 
 /* dst[j*step] = src[j] for j < n. */
