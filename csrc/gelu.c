@@ -15,62 +15,18 @@
 #define GELU_SQRT1_2 0.70710678118654752440     /* 1 / sqrt(2) */
 #define GELU_INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
 
-void cconv_gelu_forward_f32(int64_t count, const float *x, float *y, int threads)
-{
-    const int nt = cconv_threads_for(threads, (double)count, GELU_GRAIN);
-    int64_t i;
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (i = 0; i < count; i++) {
-        const float v = x[i];
-        y[i] = 0.5f * v * erfcf(-v * (float)GELU_SQRT1_2);
-    }
-}
+#define REAL float
+#define FN(name) name##_f32
+#define ERFC erfcf
+#define EXP expf
+#include "gelu_impl.h"
+#undef REAL
+#undef FN
+#undef ERFC
+#undef EXP
 
-void cconv_gelu_forward_f64(int64_t count, const double *x, double *y, int threads)
-{
-    const int nt = cconv_threads_for(threads, (double)count, GELU_GRAIN);
-    int64_t i;
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (i = 0; i < count; i++) {
-        const double v = x[i];
-        y[i] = 0.5 * v * erfc(-v * GELU_SQRT1_2);
-    }
-}
-
-void cconv_gelu_backward_f32(int64_t count, const float *dy, const float *x, float *dx, int threads)
-{
-    const int nt = cconv_threads_for(threads, (double)count, GELU_GRAIN);
-    int64_t i;
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (i = 0; i < count; i++) {
-        const float v = x[i];
-        const float cdf = 0.5f * erfcf(-v * (float)GELU_SQRT1_2);
-        const float pdf = (float)GELU_INV_SQRT_2PI * expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
-    }
-}
-
-void cconv_gelu_backward_f64(int64_t count, const double *dy, const double *x, double *dx, int threads)
-{
-    const int nt = cconv_threads_for(threads, (double)count, GELU_GRAIN);
-    int64_t i;
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (i = 0; i < count; i++) {
-        const double v = x[i];
-        const double cdf = 0.5 * erfc(-v * GELU_SQRT1_2);
-        const double pdf = GELU_INV_SQRT_2PI * exp(-0.5 * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
-    }
-}
+#define REAL double
+#define FN(name) name##_f64
+#define ERFC erfc
+#define EXP exp
+#include "gelu_impl.h"
