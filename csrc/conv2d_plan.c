@@ -293,7 +293,8 @@ static int winograd_pays(const cconv_conv2d_shape *sh, cconv_conv2d_pass pass)
     const int64_t p = winograd_output_rows(sh, pass), q = winograd_output_columns(sh, pass);
     const double tiles = (double)sh->n * (double)ceil_div(p, 4) * (double)ceil_div(q, 4);
     /* dilated: one convolution per phase, each on a map dil times smaller per side */
-    const int phases_large = p / sh->dil_h >= WINOGRAD_MIN_PHASE && q / sh->dil_w >= WINOGRAD_MIN_PHASE;
+    const int dilated = sh->dil_h > 1 || sh->dil_w > 1;
+    const int phases_large = !dilated || (p / sh->dil_h >= WINOGRAD_MIN_PHASE && q / sh->dil_w >= WINOGRAD_MIN_PHASE);
     return cin * cout >= WINOGRAD_MIN_WORK * (cin + cout) && tiles >= WINOGRAD_MIN_TILES && phases_large;
 }
 

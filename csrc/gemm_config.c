@@ -18,6 +18,9 @@
 #define KC 384
 #define NC 384
 #define MC 192
+/* AVX2 CPUs have 32 KB of L1 data cache: a depth block of 256 keeps the B panel that the
+ * micro-kernel reuses (NR x KC) in L1 beside the A panel it streams (MR x KC). */
+#define KC_AVX2 256
 
 static const cconv_gemm_config_f32 scalar_f32 = {
     .isa = "scalar",
@@ -55,7 +58,7 @@ static const cconv_gemm_configs scalar = {"scalar", &scalar_f32, &scalar_f64};
 /* 16 registers: no room for a pixel kernel wider than the B-offset kernel's tile. */
 static const cconv_gemm_config_f32 avx2_f32 = {
     .isa = "avx2",
-    .tiles = {.mr = 6, .nr = 16, .kc = KC, .nc = NC, .mc = MC},
+    .tiles = {.mr = 6, .nr = 16, .kc = KC_AVX2, .nc = NC, .mc = MC},
     .gemm = cconv_f32_gemm_6x16__avx2,
     .gemm_boff = cconv_f32_gemm_boff_6x16__avx2,
     .gemm_aoff = cconv_f32_gemm_aoff_6x16__avx2,
@@ -69,7 +72,7 @@ static const cconv_gemm_config_f32 avx2_f32 = {
 };
 static const cconv_gemm_config_f64 avx2_f64 = {
     .isa = "avx2",
-    .tiles = {.mr = 6, .nr = 8, .kc = KC, .nc = NC, .mc = MC},
+    .tiles = {.mr = 6, .nr = 8, .kc = KC_AVX2, .nc = NC, .mc = MC},
     .gemm = cconv_f64_gemm_6x8__avx2,
     .gemm_boff = cconv_f64_gemm_boff_6x8__avx2,
     .gemm_aoff = cconv_f64_gemm_aoff_6x8__avx2,

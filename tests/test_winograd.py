@@ -115,8 +115,10 @@ def test_winograd_weight_pass_is_refused_by_name():
 
 def test_auto_runs_winograd_where_both_channel_counts_are_large():
     """The products repay the transforms only with many input and output channels."""
+    # also maps smaller than one tile row of a dilated phase: 7x7, 4x4 and 2x2, batched
     for x_shape, w_shape in (((8, 64, 32, 32), (64, 64, 3, 3)), ((4, 256, 14, 14), (256, 256, 3, 3)),
-                             ((1, 64, 56, 56), (64, 64, 3, 3))):
+                             ((1, 64, 56, 56), (64, 64, 3, 3)), ((16, 512, 7, 7), (512, 512, 3, 3)),
+                             ((32, 512, 4, 4), (512, 512, 3, 3)), ((64, 256, 2, 2), (256, 256, 3, 3))):
         listed = F.conv_algorithms(x_shape, w_shape, padding=1)
         assert listed["forward"]["auto"] == "winograd" and listed["grad_input"]["auto"] == "winograd"
         assert listed["grad_weight"]["auto"] != "winograd"
