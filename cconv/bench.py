@@ -1,4 +1,4 @@
-"""cconv's benchmarks, runnable from an installed wheel: `python -m cconv.bench [conv|layers|pool|epoch|models|all]`.
+"""cconv's benchmarks, runnable from an installed wheel: `python -m cconv.bench [conv|layers|networks|pool|epoch|models|all]`.
 
 Each table times cconv and, when PyTorch is installed, PyTorch's CPU path in the same run, with
 the same thread count, and prints medians and the ratio torch time / cconv time (above 1 means
@@ -8,6 +8,9 @@ cconv and torch runs of a row are interleaved, round by round, so both see the s
   conv    forward and backward (grad x + grad weight + grad bias) of the standard layer shapes
   layers  the same for depthwise, strided, grouped, dilated and large-kernel layers; its summary
           caps each row's ratio at 4x so that one layer cannot carry the geometric mean
+  networks  the same for 47 layers of published networks (AlexNet, VGG, ResNet, Inception,
+          MobileNet, EfficientNet, ShuffleNet, ResNeXt, DeepLab, ConvNeXt, batch-1 inference),
+          capped likewise: shapes cconv was not tuned on (several minutes)
   pool    max, average and L2 pooling 2x2/2 on a (64, 64, 32, 32) batch, forward and backward
   epoch   one training epoch (SGD with momentum) of LeNet-5 and of the MNIST CNN
   models  the model zoo (cconv.models) against the same networks in torch.nn: one SGD-momentum
@@ -15,7 +18,7 @@ cconv and torch runs of a row are interleaved, round by round, so both see the s
           at 64x64) and batch-1 inference; a network whose layers this cconv lacks is skipped
 
 Malloc settings (--malloc): glibc's default malloc hands PyTorch's large outputs fresh pages that
-it pays first-touch page faults on, while cconv reuses its buffers. The conv and layers tables
+it pays first-touch page faults on, while cconv reuses its buffers. The conv, layers and networks tables
 therefore run twice, each in a child process that times cconv and torch interleaved: 'tuned'
 with GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=... (large blocks
 stay in the heap and are reused; the harder comparison and the headline) and 'default' with
@@ -55,14 +58,43 @@ LAYER_SHAPES = [  # name, (N, C, H, W, K, R, stride, pad, dilation, groups)
     ("group1x1_g4", (32, 240, 28, 28, 240, 1, 1, 0, 1, 4)), ("resnext_g32", (16, 128, 28, 28, 128, 3, 1, 1, 1, 32)),
     ("dilated3_d2", (8, 256, 33, 33, 256, 3, 1, 2, 2, 1)), ("k5_s1", (32, 32, 32, 32, 64, 5, 1, 2, 1, 1)),
 ]
+# Layers of published networks, as a new user's networks would have them: a wider check than the
+# two tables above, which cconv was tuned on. A filter or padding may be (rows, columns).
+NETWORK_SHAPES = [  # name, (N, C, H, W, K, R, stride, pad, dilation, groups)
+    ("alexnet1", (16, 3, 224, 224, 64, 11, 4, 2, 1, 1)), ("alexnet2", (16, 64, 27, 27, 192, 5, 1, 2, 1, 1)),
+    ("alexnet3", (16, 192, 13, 13, 384, 3, 1, 1, 1, 1)), ("alexnet4", (16, 384, 13, 13, 256, 3, 1, 1, 1, 1)),
+    ("vgg_conv2", (4, 64, 112, 112, 128, 3, 1, 1, 1, 1)), ("vgg_conv5", (8, 512, 14, 14, 512, 3, 1, 1, 1, 1)),
+    ("r50_reduce", (16, 256, 56, 56, 64, 1, 1, 0, 1, 1)), ("r50_expand", (16, 64, 56, 56, 256, 1, 1, 0, 1, 1)),
+    ("r50_3x3", (16, 128, 28, 28, 128, 3, 1, 1, 1, 1)), ("r50_proj_s2", (16, 512, 28, 28, 1024, 1, 2, 0, 1, 1)),
+    ("r50_stage4", (16, 512, 7, 7, 512, 3, 1, 1, 1, 1)), ("r18_down", (16, 128, 28, 28, 256, 3, 2, 1, 1, 1)),
+    ("inc_1x7", (16, 128, 17, 17, 128, (1, 7), 1, (0, 3), 1, 1)),
+    ("inc_7x1", (16, 128, 17, 17, 192, (7, 1), 1, (3, 0), 1, 1)),
+    ("inc_5x5", (16, 48, 35, 35, 64, 5, 1, 2, 1, 1)), ("inc_s2_valid", (16, 288, 35, 35, 384, 3, 2, 0, 1, 1)),
+    ("inc_stem", (16, 3, 299, 299, 32, 3, 2, 0, 1, 1)), ("mb_stem", (16, 3, 224, 224, 32, 3, 2, 1, 1, 1)),
+    ("mb_dw112", (16, 32, 112, 112, 32, 3, 1, 1, 1, 32)), ("mb_dw56_s2", (16, 128, 56, 56, 128, 3, 2, 1, 1, 128)),
+    ("mb_dw14", (32, 512, 14, 14, 512, 3, 1, 1, 1, 512)), ("mb_dw7", (32, 1024, 7, 7, 1024, 3, 1, 1, 1, 1024)),
+    ("mb_expand", (32, 24, 56, 56, 144, 1, 1, 0, 1, 1)), ("mb_project", (32, 144, 56, 56, 24, 1, 1, 0, 1, 1)),
+    ("mb_pw7", (32, 1024, 7, 7, 1024, 1, 1, 0, 1, 1)), ("eff_dw5_s2", (16, 144, 56, 56, 144, 5, 2, 2, 1, 144)),
+    ("eff_se", (32, 96, 1, 1, 4, 1, 1, 0, 1, 1)), ("shuffle_g3", (32, 240, 28, 28, 240, 1, 1, 0, 1, 3)),
+    ("shuffle_dw", (32, 60, 28, 28, 60, 3, 1, 1, 1, 60)), ("resnext_56", (8, 256, 56, 56, 256, 3, 1, 1, 1, 32)),
+    ("deeplab_d4", (4, 256, 33, 33, 256, 3, 1, 4, 4, 1)), ("deeplab_d12", (4, 256, 33, 33, 256, 3, 1, 12, 12, 1)),
+    ("small_4x4", (32, 512, 4, 4, 512, 3, 1, 1, 1, 1)), ("small_2x2", (64, 256, 2, 2, 256, 3, 1, 1, 1, 1)),
+    ("b1_stem", (1, 3, 224, 224, 64, 7, 2, 3, 1, 1)), ("b1_3x3", (1, 256, 14, 14, 256, 3, 1, 1, 1, 1)),
+    ("b1_dw", (1, 32, 112, 112, 32, 3, 1, 1, 1, 32)), ("b1_pw", (1, 128, 28, 28, 128, 1, 1, 0, 1, 1)),
+    ("r20_16", (128, 16, 32, 32, 16, 3, 1, 1, 1, 1)), ("r20_32", (128, 32, 16, 16, 32, 3, 1, 1, 1, 1)),
+    ("r20_64", (128, 64, 8, 8, 64, 3, 1, 1, 1, 1)), ("r20_down", (128, 16, 32, 32, 32, 3, 2, 1, 1, 1)),
+    ("convnext_dw", (16, 96, 56, 56, 96, 7, 1, 3, 1, 96)), ("convnext_dw14", (16, 384, 14, 14, 384, 7, 1, 3, 1, 384)),
+    ("k7_same", (16, 64, 28, 28, 64, 7, 1, 3, 1, 1)), ("rgb_16", (32, 3, 32, 32, 16, 3, 1, 1, 1, 1)),
+    ("odd_17_33", (32, 17, 31, 31, 33, 3, 1, 1, 1, 1)),
+]
 # The tables that time convolution rows: their shapes and the cap on each row's ratio in the
 # summary's geometric mean (None: uncapped).
-CONV_TABLES = {"conv": (CONV_SHAPES, None), "layers": (LAYER_SHAPES, 4.0)}
+CONV_TABLES = {"conv": (CONV_SHAPES, None), "layers": (LAYER_SHAPES, 4.0), "networks": (NETWORK_SHAPES, 4.0)}
 # The model zoo's networks: training batch, input shape, classes (per pixel for the U-Net).
 MODEL_ROWS = {"lenet5": (64, (1, 32, 32), 10), "resnet20": (32, (3, 32, 32), 10),
               "mobilenet_v2": (32, (3, 32, 32), 10), "unet_tiny": (8, (1, 64, 64), 2)}
-CHILD_TABLES = ("conv", "layers", "models")  # timed in child processes, one per malloc setting
-TABLES = ("conv", "layers", "pool", "epoch", "models")
+CHILD_TABLES = ("conv", "layers", "networks", "models")  # timed in child processes, one per malloc setting
+TABLES = ("conv", "layers", "networks", "pool", "epoch", "models")
 
 # The 'tuned' malloc: blocks up to 1 GiB come from the heap rather than fresh mmaps, and the heap
 # is trimmed only past 4 GiB, so a freed output's pages are reused instead of faulted in again.
@@ -110,10 +142,12 @@ def header(torch, malloc_note):
 def time_conv_row(torch, repeats, n, c, h, w, k, r, stride, pad, dilation=1, groups=1):
     """Median times (s) of one float32 convolution layer, its forward ('fwd') and its backward
     ('bwd': grad x, grad weight and grad bias), in cconv and, when torch is given, in PyTorch
-    ('tfwd', 'tbwd'), all four interleaved. The conv table's rows are dilation 1, groups 1."""
+    ('tfwd', 'tbwd'), all four interleaved. The conv table's rows are dilation 1, groups 1. The
+    filter r and the padding pad are a size for both axes or a pair (rows, columns)."""
     rng = np.random.default_rng(0)
+    r, pad = (r, r) if isinstance(r, int) else tuple(r), (pad, pad) if isinstance(pad, int) else tuple(pad)
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-    weight = rng.standard_normal((k, c // groups, r, r), dtype=np.float32) * 0.1
+    weight = rng.standard_normal((k, c // groups, *r), dtype=np.float32) * 0.1
     bias = np.zeros(k, np.float32)
     geometry = dict(stride=stride, padding=pad, dilation=dilation, groups=groups)
     y = F.conv2d(x, weight, bias, **geometry)
@@ -123,7 +157,7 @@ def time_conv_row(torch, repeats, n, c, h, w, k, r, stride, pad, dilation=1, gro
         tx, tw, tb, ty = (torch.from_numpy(a) for a in (x, weight, bias, y))
         fns += [lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad, dilation, groups),
                 lambda: torch.ops.aten.convolution_backward(
-                    ty, tx, tw, [k], [stride] * 2, [pad] * 2, [dilation] * 2, False, [0, 0], groups,
+                    ty, tx, tw, [k], [stride] * 2, list(pad), [dilation] * 2, False, [0, 0], groups,
                     [True, True, True])]
     return dict(zip(("fwd", "bwd", "tfwd", "tbwd"), median_times(fns, repeats)))
 
@@ -158,7 +192,8 @@ def conv_rows_table(table, torch, args, settings):
     runs = None if settings is None else [run_child(table, setting, args)["rows"] for setting in settings]
     labels = [""] if settings is None else [f" {setting}" for setting in settings]
     width = max(6, *(len("f+b x" + label) for label in labels))
-    title = {"conv": "convolution", "layers": "convolution layers (depthwise, strided, grouped, dilated)"}[table]
+    title = {"conv": "convolution", "layers": "convolution layers (depthwise, strided, grouped, dilated)",
+             "networks": "layers of published networks (AlexNet to ConvNeXt, batch-1 inference)"}[table]
     source = "" if settings is None else f", times from the '{settings[0]}' run"
     print(f"\n{title}, float32, median of {args.repeats} (ms{source}); ratio = torch / cconv")
     print(f"{'shape':<11} {'cconv fwd':>9} {'bwd':>8} {'torch fwd':>9} {'bwd':>8}"
@@ -457,7 +492,7 @@ def models_table(torch, args, settings):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cconv.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tables", nargs="*", help="conv, layers, pool, epoch, models or all (default: all)")
+    parser.add_argument("tables", nargs="*", help="conv, layers, networks, pool, epoch, models or all (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for cconv and torch")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--samples", type=int, default=4096, help="images per epoch")
@@ -465,14 +500,14 @@ def main(argv=None):
     parser.add_argument("--mnist", default=None, help="folder with MNIST IDX files (else synthetic data)")
     parser.add_argument("--no-torch", action="store_true", help="time cconv only")
     parser.add_argument("--malloc", choices=("both", "tuned", "default", "inherit"), default="both",
-                        help="malloc of the conv, layers and models tables: 'both' (default) runs each in two "
+                        help="malloc of the conv, layers, networks and models tables: 'both' (default) runs each in two "
                              "child processes, glibc malloc tuned by GLIBC_TUNABLES (the headline) and "
                              "glibc's defaults, side by side; 'tuned' or 'default' runs one of them; "
                              "'inherit' runs in this process with its environment. Without glibc or "
                              "PyTorch: inherit")
     # internal: the child mode, one conv table's times as one JSON line on stdout
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
-    # internal: only these comma-separated rows of the conv, layers and models tables (quick checks, tests)
+    # internal: only these comma-separated rows of the conv, layers, networks and models tables (quick checks, tests)
     parser.add_argument("--rows", type=lambda s: s.split(","), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = set(args.tables) - {*TABLES, "all"}
@@ -482,7 +517,7 @@ def main(argv=None):
     if args.rows and set(args.rows) - known_rows:
         parser.error(f"unknown row(s) {sorted(set(args.rows) - known_rows)}")
     if args.json and (len(args.tables) != 1 or args.tables[0] not in CHILD_TABLES or args.malloc != "inherit"):
-        parser.error("--json times one of conv, layers, models with --malloc inherit")
+        parser.error("--json times one of conv, layers, networks, models with --malloc inherit")
     if args.threads is not None:
         cconv.set_num_threads(args.threads)
     torch = None
@@ -512,10 +547,10 @@ def main(argv=None):
         settings = list(MALLOC_SETTINGS) if args.malloc == "both" else [args.malloc]
         columns = {"tuned": f"GLIBC_TUNABLES={TUNED_GLIBC} (the headline)",
                    "default": "glibc's default settings (GLIBC_TUNABLES unset)"}
-        header(torch, "conv, layers and models tables in child processes, one per column: "
+        header(torch, "conv, layers, networks and models tables in child processes, one per column: "
                + "; ".join(f"'{s}' = {columns[s]}" for s in settings)
                + f"; MALLOC_* unset in each; pool and epoch in this process: {process_malloc()}")
-    for table in ("conv", "layers"):
+    for table in ("conv", "layers", "networks"):
         if table in tables:
             conv_rows_table(table, torch, args, settings)
     if "pool" in tables:

@@ -5,6 +5,11 @@
              is reproducible) and without a saved database.
     nightly  2,000 examples per test: 10,000 in all (about 25 s on 2 cores), freshly random on
              every run, failures saved in .hypothesis/ and replayed first on the next run.
+    sanitize a quarter of ci's examples, derandomized: for the run under AddressSanitizer
+             (tools/sanitize.sh), whose instrumented kernels are several times slower; the
+             ordinary run covers the rest.
+
+Tests that set their own example count take it through examples(n), which scales it likewise.
 
 Select one with the environment variable CCONV_HYPOTHESIS_PROFILE, e.g.
 `CCONV_HYPOTHESIS_PROFILE=nightly pytest tests/test_properties.py --hypothesis-show-statistics`.
@@ -22,6 +27,13 @@ _COMMON = dict(deadline=None, print_blob=True,
 
 settings.register_profile("ci", max_examples=80, derandomize=True, database=None, **_COMMON)
 settings.register_profile("nightly", max_examples=2000, **_COMMON)
+settings.register_profile("sanitize", max_examples=20, derandomize=True, database=None, **_COMMON)
+_SCALE = {"ci": 1.0, "nightly": 25.0, "sanitize": 0.25}
 
 PROFILE = os.environ.get(PROFILE_ENV, "ci")
 settings.load_profile(PROFILE)
+
+
+def examples(n):
+    """The example count of a test that asks for n under the 'ci' profile, in the profile loaded."""
+    return max(5, round(n * _SCALE.get(PROFILE, 1.0)))

@@ -25,12 +25,24 @@ def test_pool_and_epoch_tables_print_every_row(capsys):
     row_lines(out, ("max", "avg", "lp2", "lenet5", "mnist"))
 
 
-def test_layers_table_prints_every_row(capsys):
+@pytest.mark.parametrize("table", ["layers", "networks"])
+def test_layer_tables_print_every_row(capsys, monkeypatch, table):
+    # every row's geometry runs, on one image (the full batches take minutes under a sanitizer)
+    shapes = bench.CONV_TABLES[table][0]
+    one_image = [(name, (1,) + shape[1:]) for name, shape in shapes]
+    monkeypatch.setitem(bench.CONV_TABLES, table, (one_image, bench.CONV_TABLES[table][1]))
     # without torch there is nothing to compare malloc settings for: one run in this process
-    assert bench.main(["layers", "--repeats", "1", "--no-torch"]) == 0
+    assert bench.main([table, "--repeats", "1", "--no-torch"]) == 0
     out = capsys.readouterr().out
     assert "every table in this process (no PyTorch)" in out
-    row_lines(out, [name for name, _ in bench.LAYER_SHAPES])
+    row_lines(out, [name for name, _ in shapes])
+
+
+def test_rows_with_rectangular_filters_and_padding_time_torch_too(capsys):
+    pytest.importorskip("torch")
+    assert bench.main(["networks", "--repeats", "1", "--rows", "inc_1x7,inc_7x1", "--malloc", "inherit"]) == 0
+    for line in row_lines(capsys.readouterr().out, ("inc_1x7", "inc_7x1")).values():
+        assert all(math.isfinite(float(v)) and float(v) > 0 for v in line.split()[1:]), line
 
 
 def test_json_child_mode_prints_the_times_of_each_row(capsys):

@@ -10,13 +10,14 @@ from hypothesis import given, settings, strategies as st
 from cconv import functional as F
 
 import reference as ref
+from hypothesis_profiles import examples
 from test_conv_paths import assert_non_finite_like_torch
 from test_properties import SIMD_PATHS, running
 
 GRAD_INPUT = {"grad_input": "winograd", "grad_weight": "gemm"}
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(data=st.data())
 def test_winograd_matches_reference(data):
     """Random 3x3 stride-1 geometries (any padding and dilation, maps down to one pixel, so both

@@ -6,7 +6,9 @@
 #      extensions would otherwise inherit CPython's -fwrapv, under which it is defined and never
 #      reported), and the whole pytest suite runs on that copy with libasan preloaded (Python
 #      itself is not instrumented) and PYTHONMALLOC=malloc (so that ASan sees Python's
-#      allocations too), on two pytest-xdist workers when pytest-xdist is installed. Every report
+#      allocations too), on two pytest-xdist workers when pytest-xdist is installed, with the
+#      'sanitize' Hypothesis profile (tests/hypothesis_profiles.py: a quarter of the examples, as
+#      the instrumented kernels are several times slower). Every report
 #      is written under the log directory, also from the suite's subprocesses; any report fails
 #      the run. Leak detection is off there: the
 #      interpreter never frees much of its memory, and LeakSanitizer cannot tell that from a
@@ -77,6 +79,7 @@ WORKERS=()
 if [ "$JOBS" -gt 1 ] && "$PYTHON" -c "import xdist" 2> /dev/null; then WORKERS=(-n "$JOBS"); fi
 step "pytest under ASan + UBSan ${WORKERS[*]:+(pytest-xdist ${WORKERS[*]})}"
 if (cd "$WORK/src" && LD_PRELOAD="$LIBASAN $LIBSTDCXX" ASAN_OPTIONS=$SAN_ASAN UBSAN_OPTIONS=$SAN_UBSAN PYTHONMALLOC=malloc \
+        CCONV_HYPOTHESIS_PROFILE=${CCONV_HYPOTHESIS_PROFILE:-sanitize} \
         "$PYTHON" -m pytest -q -p no:cacheprovider "${WORKERS[@]}" --ignore=tests/test_leaks.py "$@" 2>&1 | tail -15;
         exit "${PIPESTATUS[0]}"); then
     echo "pytest passed"
