@@ -1,12 +1,13 @@
 """Tests of cconv.functional's activations and cross-entropy (with their backward functions)
 against PyTorch, a hand-written training loop built from them, the refusal of a PyTorch-style
-positional Conv2D(in, out, k), and NumPy integers as thread counts."""
+positional Conv2D(in, out, k) (and of extra positional arguments to the other conv layers), and
+NumPy integers as thread counts."""
 import numpy as np
 import pytest
 
 import cconv
 from cconv import functional as F
-from cconv.layers import Conv2D
+from cconv.layers import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 
 torch = pytest.importorskip("torch")
 
@@ -76,6 +77,14 @@ def test_a_pytorch_style_positional_conv2d_is_refused():
         Conv2D(1, 8, 3)
     layer = Conv2D(8, 3, stride=2)  # the Keras way, positional filters and kernel_size
     assert (layer.filters, layer.kernel_size, layer.stride) == (8, (3, 3), (2, 2))
+
+
+@pytest.mark.parametrize("make, got", [(lambda: DepthwiseConv2D(3, 2), 2),
+                                       (lambda: SeparableConv2D(8, 3, 2), 3),
+                                       (lambda: Conv2DTranspose(8, 3, 2), 3)])
+def test_the_other_conv_layers_take_their_options_by_keyword(make, got):
+    with pytest.raises(TypeError, match=f"positionally and the rest .* by keyword; got {got} positional"):
+        make()
 
 
 def test_numpy_integers_are_thread_counts():

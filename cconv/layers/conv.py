@@ -18,6 +18,24 @@ def padding_to_json(padding):
     return as_int(padding, "padding", 0)
 
 
+def set_conv_geometry(layer, filters, kernel_size, stride, padding, dilation):
+    """Checks and stores a convolution layer's filters, kernel_size, stride, dilation and padding
+    (the padding checked against the others), as Conv2D, SeparableConv2D and Conv2DTranspose
+    take them."""
+    layer.filters = as_int(filters, "filters", 1)
+    layer.kernel_size = pair(kernel_size, "kernel_size")
+    layer.stride = pair(stride, "stride")
+    layer.dilation = pair(dilation, "dilation")
+    layer.padding = padding_to_json(padding)
+    conv_padding(layer.padding, (1, 1), layer.kernel_size, layer.stride, layer.dilation)  # validate
+
+
+def keyword_only_message(layer_name, positional, keywords, got):
+    """Why a layer called with more positional arguments than `positional` is refused."""
+    return (f"{layer_name} takes {positional} positionally and the rest ({keywords}, ...) by keyword; "
+            f"got {got} positional arguments")
+
+
 def conv_output_hw(layer, input_shape):
     """((top, bottom), (left, right)) padding and the output (P, Q) of `layer`'s convolution
     (its kernel_size, stride, padding, dilation) on input_shape (C, H, W); ValueError naming
@@ -61,15 +79,10 @@ class Conv2D(KernelLayer):
         if more_positional:
             raise TypeError(_positional_message(filters, kernel_size, more_positional))
         super().__init__(name)
-        self.filters = as_int(filters, "filters", 1)
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = pair(stride, "stride")
-        self.dilation = pair(dilation, "dilation")
+        set_conv_geometry(self, filters, kernel_size, stride, padding, dilation)
         self.groups = as_int(groups, "groups", 1)
         if self.filters % self.groups:
             raise ValueError(f"groups={self.groups} must divide filters={self.filters}")
-        self.padding = padding_to_json(padding)
-        conv_padding(self.padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # validate
         self._init_kernel_layer(activation, use_bias, kernel_initializer, bias_initializer)
 
     def _build(self, input_shape, rng):
@@ -120,9 +133,8 @@ class DepthwiseConv2D(Conv2D):
     def __init__(self, kernel_size, *more_positional, stride=1, padding=0, depth_multiplier=1, dilation=1,
                  use_bias=True, activation=None, kernel_initializer=None, bias_initializer="zeros", name=None):
         if more_positional:
-            raise TypeError(f"DepthwiseConv2D takes kernel_size positionally and the rest (stride=, "
-                            f"padding=, depth_multiplier=, ...) by keyword; got {len(more_positional) + 1} "
-                            f"positional arguments")
+            raise TypeError(keyword_only_message("DepthwiseConv2D", "kernel_size",
+                                                 "stride=, padding=, depth_multiplier=", len(more_positional) + 1))
         self.depth_multiplier = as_int(depth_multiplier, "depth_multiplier", 1)
         # filters and groups follow the input channels; set in _build
         super().__init__(self.depth_multiplier, kernel_size, stride=stride, padding=padding, dilation=dilation,
@@ -155,17 +167,11 @@ class SeparableConv2D(Layer):
     def __init__(self, filters, kernel_size, *more_positional, stride=1, padding=0, depth_multiplier=1,
                  dilation=1, use_bias=True, activation=None, name=None):
         if more_positional:
-            raise TypeError(f"SeparableConv2D takes (filters, kernel_size) positionally and the rest "
-                            f"(stride=, padding=, ...) by keyword; got {len(more_positional) + 2} "
-                            f"positional arguments")
+            raise TypeError(keyword_only_message("SeparableConv2D", "(filters, kernel_size)", "stride=, padding=",
+                                                 len(more_positional) + 2))
         super().__init__(name)
-        self.filters = as_int(filters, "filters", 1)
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = pair(stride, "stride")
-        self.dilation = pair(dilation, "dilation")
+        set_conv_geometry(self, filters, kernel_size, stride, padding, dilation)
         self.depth_multiplier = as_int(depth_multiplier, "depth_multiplier", 1)
-        self.padding = padding_to_json(padding)
-        conv_padding(self.padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # validate
         self.use_bias = bool(use_bias)
         self.activation = check_activation(activation)
         self._fused = "relu" if self.activation == "relu" else None

@@ -6,9 +6,9 @@ input is the convolution's forward pass, and the gradient of its weight is the c
 weight-gradient pass with the roles of input and output swapped.
 """
 from cconv import functional as F
-from cconv._args import as_int, conv_padding, pair
+from cconv._args import conv_padding, pair
 from cconv.layers.activations import get_activation
-from cconv.layers.conv import padding_to_json
+from cconv.layers.conv import keyword_only_message, set_conv_geometry
 from cconv.layers.kernel import KernelLayer
 
 
@@ -28,22 +28,16 @@ class Conv2DTranspose(KernelLayer):
     def __init__(self, filters, kernel_size, *more_positional, stride=1, padding=0, output_padding=0, dilation=1,
                  use_bias=True, activation=None, kernel_initializer=None, bias_initializer="zeros", name=None):
         if more_positional:
-            raise TypeError(f"Conv2DTranspose takes (filters, kernel_size) positionally and the rest "
-                            f"(stride=, padding=, output_padding=, ...) by keyword; got "
-                            f"{len(more_positional) + 2} positional arguments")
+            raise TypeError(keyword_only_message("Conv2DTranspose", "(filters, kernel_size)",
+                                                 "stride=, padding=, output_padding=", len(more_positional) + 2))
         super().__init__(name)
-        self.filters = as_int(filters, "filters", 1)
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = pair(stride, "stride")
-        self.dilation = pair(dilation, "dilation")
+        set_conv_geometry(self, filters, kernel_size, stride, padding, dilation)
         self.output_padding = pair(output_padding, "output_padding", minimum=0)
         for axis, (extra, step) in enumerate(zip(self.output_padding, self.stride)):
             if extra >= step:
                 raise ValueError(f"output_padding {self.output_padding} must be smaller than the stride "
                                  f"{self.stride} along each axis (got {extra} >= {step} along "
                                  f"{('height', 'width')[axis]})")
-        self.padding = padding_to_json(padding)
-        conv_padding(self.padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # validate
         if self.padding == "same" and self.output_padding != (0, 0):
             raise ValueError(f"padding='same' sets the output size to input * stride; it takes no "
                              f"output_padding (got {self.output_padding})")

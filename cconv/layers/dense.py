@@ -3,8 +3,6 @@
 whole network, and results independent of the thread count."""
 import math
 
-import numpy as np
-
 from cconv import functional as F
 from cconv._args import MAX_DIM, as_int
 from cconv.layers.base import Layer
