@@ -199,24 +199,38 @@ static int slab_mostly_outputs(const slab_shape *fs)
     return size_mul(fs->q, 4) >= slab_row_period(fs);
 }
 
+/* The GEMM's gradient of the input writes each of its products (Cg*R*S rows) and adds it back into
+ * dx (col2im): about this many multiply-adds' worth per product, which its depth of K/groups
+ * filters must repay. */
+#define GEMM_DX_OUTPUT_COST 8.0
+
 /* Whether the implicit GEMM beats the GEMM on the forward or the gradient of the input (fs). It
  * saves packing cin*R*S values per output pixel and costs a copy of cout outputs, so it needs
- * cin*R*S >= cout; with cout filling under 3/4 of the micro-kernel's MR rows, the GEMM's taller
- * tiles (cin*R*S rows, for the gradient of the input) win; and a 1x1 filter's packing is a plain
- * copy, which the GEMM does as fast. */
-static int implicit_gemm_pays(const slab_shape *fs, const cconv_gemm_tiles *tiles)
+ * cin*R*S >= cout; and a 1x1 filter's packing is a plain copy, which the GEMM does as fast. In
+ * the forward both run tiles of cout filters, and only the packing differs. In the gradient of
+ * the input the GEMM's tiles are taller (cout*R*S rows, the im2col rows), which wins when cout
+ * fills under 3/4 of the micro-kernel's MR rows, unless its depth (cin, the filters of a group)
+ * is too shallow to repay writing and col2im'ing its products: the implicit GEMM's extra
+ * multiply-adds per product, cin * (1/fill - 1/GEMM's fill), must then exceed
+ * GEMM_DX_OUTPUT_COST (thin groups: ResNeXt's 8 filters per group stay with the implicit GEMM). */
+static int implicit_gemm_pays(const slab_shape *fs, cconv_conv2d_pass pass, const cconv_gemm_tiles *tiles)
 {
-    return fs->r * fs->s > 1 && size_mul(size_mul(fs->cin, fs->r), fs->s) >= fs->cout &&
-           tile_fill(fs->cout, tiles->mr) >= 0.75 && slab_mostly_outputs(fs);
+    if (fs->r * fs->s == 1 || size_mul(size_mul(fs->cin, fs->r), fs->s) < fs->cout || !slab_mostly_outputs(fs))
+        return 0;
+    if (pass != CCONV_CONV2D_GRAD_INPUT) return 1;
+    const double fill = tile_fill(fs->cout, tiles->mr);
+    const double gemm_fill = tile_fill(size_mul(size_mul(fs->cout, fs->r), fs->s), tiles->mr);
+    return fill >= 0.75 || (double)fs->cin * (1.0 / fill - 1.0 / gemm_fill) <= GEMM_DX_OUTPUT_COST;
 }
 
-/* Whether the implicit GEMM's weight gradient beats the GEMM's: while the filters fill at least
- * half of an NR-wide tile, reading the slab in place beats packing im2col^T, whose cost each
- * packed value repays over only K multiply-adds. */
-static int implicit_gemm_pays_for_weights(const cconv_conv2d_shape *sh, const cconv_gemm_tiles *tiles)
+/* Whether the implicit GEMM's weight gradient beats the GEMM's: reading the slab in place beats
+ * packing im2col^T, whose cost each packed value repays over only K/groups multiply-adds. Few
+ * filters per group leave most of the implicit GEMM's NR-wide tiles empty, but they repay the
+ * GEMM's packing even less. */
+static int implicit_gemm_pays_for_weights(const cconv_conv2d_shape *sh)
 {
     const slab_shape fs = conv2d_forward_slab(sh);
-    return sh->r * sh->s > 1 && tile_fill(sh->k / sh->groups, tiles->nr) >= 0.5 && slab_mostly_outputs(&fs);
+    return sh->r * sh->s > 1 && slab_mostly_outputs(&fs);
 }
 
 /* Whether the implicit GEMM's tiles can cover whole output rows with the B-offset kernel: Q a
@@ -348,8 +362,8 @@ static cconv_conv2d_algorithm choose(const cconv_conv2d_shape *sh, cconv_conv2d_
     if (images_per_block(sh, pass, tiles, elem_size) > 1) return is_pointwise(sh) ? CCONV_CONV2D_POINTWISE : CCONV_CONV2D_GEMM;
     if (!cconv_conv2d_unsupported(sh, pass, CCONV_CONV2D_IMPLICIT_GEMM)) {
         const slab_shape fs = pass == CCONV_CONV2D_GRAD_INPUT ? conv2d_grad_input_slab(sh) : conv2d_forward_slab(sh);
-        const int pays = pass == CCONV_CONV2D_GRAD_WEIGHT ? implicit_gemm_pays_for_weights(sh, tiles)
-                                                          : implicit_gemm_pays(&fs, tiles);
+        const int pays = pass == CCONV_CONV2D_GRAD_WEIGHT ? implicit_gemm_pays_for_weights(sh)
+                                                          : implicit_gemm_pays(&fs, pass, tiles);
         if (pays) return CCONV_CONV2D_IMPLICIT_GEMM;
     }
     if (is_pointwise(sh)) return CCONV_CONV2D_POINTWISE;

@@ -32,6 +32,8 @@ CASES = {
     "dilated_asymmetric": ((2, 5, 12, 14), (9, 5, 3, 2), dict(padding=((2, 1), (0, 1)), dilation=(2, 1)),
                            ["gemm", "implicit_gemm"]),
     "same_5x5_grouped": ((2, 8, 9, 10), (12, 4, 5, 5), dict(padding="same", groups=2), ["gemm", "implicit_gemm"]),
+    # thin groups (ResNeXt): 4 channels and 8 filters per group, which 'auto' runs on the implicit GEMM
+    "thin_groups": ((2, 32, 9, 10), (64, 4, 3, 3), dict(padding=1, groups=8), ["gemm", "implicit_gemm"]),
     "deep_many_filters": ((2, 48, 7, 9), (40, 48, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", WINOGRAD]),
     "first_layer": ((4, 1, 15, 16), (32, 1, 3, 3), dict(padding=1), ["gemm", "implicit_gemm", WINOGRAD]),
     "pointwise": ((3, 24, 7, 9), (40, 24, 1, 1), dict(), ["gemm", "implicit_gemm", "pointwise"]),
@@ -192,7 +194,7 @@ def test_implicit_gemm_gradient_refuses_cropping_padding():
 
 def test_auto_is_bitwise_one_of_the_algorithms():
     """'auto' runs exactly one of the named algorithms: its results are bit-identical to it."""
-    for name in ("deep_many_filters", "pointwise", "strided"):
+    for name in ("deep_many_filters", "pointwise", "strided", "thin_groups"):
         x, weight, bias, kwargs = arrays(name, np.float32)
         chosen = F.conv_algorithms(x.shape, weight.shape, **kwargs)
         y = F.conv2d(x, weight, bias, **kwargs)
@@ -313,6 +315,14 @@ def test_auto_takes_several_images_per_item_only_where_the_weights_leave_the_cac
     assert {entry["auto"] for entry in large.values()} == {"gemm"}
     small = F.conv_algorithms((64, 6, 14, 14), (16, 6, 5, 5))
     assert {entry["auto"] for entry in small.values()} == {"implicit_gemm"}
+
+
+def test_auto_runs_the_implicit_gemm_on_thin_groups():
+    """ResNeXt's grouped 3x3 (4 or 8 channels and filters per group) runs the implicit GEMM on
+    every pass: the GEMM's packing is repaid over too few filters."""
+    for x_shape, w_shape in (((8, 256, 56, 56), (256, 8, 3, 3)), ((16, 128, 28, 28), (128, 4, 3, 3))):
+        listed = F.conv_algorithms(x_shape, w_shape, padding=1, groups=32)
+        assert {entry["auto"] for entry in listed.values()} == {"implicit_gemm"}
 
 
 @settings(max_examples=examples(60), deadline=None)
