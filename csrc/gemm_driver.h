@@ -71,8 +71,9 @@ static void FN(pack_panels)(const FN(cconv_gemm_config) *cfg, const REAL *a, con
             int64_t i = 0;
             if (relu_mask)
                 for (; i < rows; ++i) dst[i] = FN(relu_grad)(src[i * rs], relu_mask[offset + i * rs]);
-            else if (rs == 1)  /* a row of the panel is contiguous in M: one copy */
-                memcpy(dst, src, (size_t)(i = rows) * sizeof(REAL));
+            else if (rs == 1)  /* a row of the panel is contiguous in M: a loop the compiler
+                                * vectorises (a library call per row of a few elements costs more) */
+                for (; i < rows; ++i) dst[i] = src[i];
             else
                 for (; i < rows; ++i) dst[i] = src[i * rs];
             for (; i < width; ++i) dst[i] = 0;
