@@ -417,7 +417,8 @@ static int FN(depthwise_grad_weight)(const FN(cconv_gemm_config) *cfg, const cco
     if (db) memset(db, 0, (size_t)sh->k * sizeof(REAL));
     if (sh->n == 0 || PQ == 0) return CCONV_OK;
     dw_geometry_block(&g, 1, 1);  /* blocks bound the slab only: threads share out channels */
-    const int64_t slab_size = size_round_up(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS);
+    const int64_t slab_size =  /* ALIGN_ELEMS of slack: dwconv_dots reads whole vectors past a row */
+        size_round_up(size_add(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS), ALIGN_ELEMS);
     const int64_t masked_size = relu_y ? round_up(g.rows_per_block * sh->q, ALIGN_ELEMS) : 0;
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), C);
     int64_t *off = (int64_t *)cconv_workspace_acquire_elems(RS, sizeof(int64_t));
