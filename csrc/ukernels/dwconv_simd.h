@@ -15,13 +15,23 @@
 /* act(v) with relu: max(0, v), a NaN v staying NaN. */
 static inline VEC dw_act(VEC v, int relu) { return relu ? VMAX(VZERO(), v) : v; }
 
-/* Stores v at p, only its first `left` lanes when left < VLEN (left >= 1). */
-static inline void dw_store(REAL *p, VEC v, int64_t left)
-{
-    if (left >= VLEN) VSTOREU(p, v);
-    else VSTORE_FIRST(p, v, left);
-}
+/* Stores v at p, only its first `left` lanes when left < VLEN (left >= 1): a macro, so that the
+ * partial store stays inline in the tiles. */
+#define dw_store(p, v, left)                                                                               \
+    do {                                                                                                   \
+        if ((left) >= VLEN) VSTOREU(p, v);                                                                 \
+        else VSTORE_FIRST(p, v, left);                                                                     \
+    } while (0)
 
+/* The tiles and the strip go inline into each body, so that their tap loops see its constant
+ * count (and unroll). */
+#if defined(_MSC_VER)
+#define DW_INLINE static __forceinline
+#elif defined(__GNUC__)
+#define DW_INLINE static inline __attribute__((always_inline))
+#else
+#define DW_INLINE static inline
+#endif
 #define DW_PASTE_(a, b) a##b
 #define DW_PASTE(a, b) DW_PASTE_(a, b)
 #define DW_N 1
@@ -42,7 +52,7 @@ static inline void dw_store(REAL *p, VEC v, int64_t left)
 #include "dwconv_tile_simd.h"
 
 /* One strip of n rows (n <= 8, n <= 4 where cols > VLEN): the tile of that height. */
-static inline void dw_rows_strip(int64_t n, int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
+DW_INLINE void dw_rows_strip(int64_t n, int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
                                  const int64_t *off, const REAL *w, VEC vb, int relu, REAL *out, int64_t ldo)
 {
 #define DW_TILE(name) name(cols, taps, in, ldi, off, w, vb, relu, out, ldo)
@@ -71,7 +81,7 @@ static inline void dw_rows_strip(int64_t n, int64_t cols, int64_t taps, const RE
 /* dwconv_rows for `taps` taps: rows of at most one vector in blocks of eight rows (a block of
  * seven for a 7-wide plane: one accumulator per row), wider rows in blocks of four rows, each in
  * strips of two vectors (one for a last narrow strip of a row). */
-static inline void dw_rows_body(int64_t rows, int64_t q, int64_t taps, const REAL *in, int64_t ldi,
+DW_INLINE void dw_rows_body(int64_t rows, int64_t q, int64_t taps, const REAL *in, int64_t ldi,
                                 const int64_t *off, const REAL *w, REAL bias, int relu, REAL *out, int64_t ldo)
 {
     const VEC vb = VBCAST(bias);
@@ -209,6 +219,8 @@ void UKERNEL_DW_SPLIT(int64_t n, const REAL *s, REAL *d0, REAL *d1)
     }
 }
 
+#undef dw_store
+#undef DW_INLINE
 #undef DW_PASTE
 #undef DW_PASTE_
 #undef UKERNEL_DW_ROWS

@@ -7,7 +7,7 @@
  * past a row's last kept output). */
 
 /* DW_N rows x one vector (cols <= VLEN kept). */
-static inline void DW_PASTE(dw_rows_tile1_, DW_N)(int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
+DW_INLINE void DW_PASTE(dw_rows_tile1_, DW_N)(int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
                                                   const int64_t *off, const REAL *w, VEC vb, int relu, REAL *out,
                                                   int64_t ldo)
 {
@@ -36,7 +36,7 @@ static inline void DW_PASTE(dw_rows_tile1_, DW_N)(int64_t cols, int64_t taps, co
 
 #if DW_N <= 4
 /* DW_N rows x two vectors (VLEN < cols <= 2*VLEN kept). */
-static inline void DW_PASTE(dw_rows_tile2_, DW_N)(int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
+DW_INLINE void DW_PASTE(dw_rows_tile2_, DW_N)(int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
                                                   const int64_t *off, const REAL *w, VEC vb, int relu, REAL *out,
                                                   int64_t ldo)
 {
