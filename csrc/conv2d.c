@@ -28,6 +28,8 @@
 #define GRAIN_FLOPS 2.0e6         /* do not wake a thread for less work than this */
 #define SUM_LANES 16              /* independent partial sums in reductions */
 #define DW_SLAB_ELEMS 16384       /* elements of one depthwise slab block at most (it stays in L2) */
+#define DW_GROUP_PLANES 16        /* whole small planes per depthwise work item at most */
+#define DW_GROUP_ELEMS 1024       /* slab elements of such a group at most (it stays in L1) */
 #define ALIGN_ELEMS 16            /* workspace slices start on 64-byte boundaries (panels are read aligned) */
 
 #define REAL float

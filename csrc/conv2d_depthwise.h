@@ -81,6 +81,18 @@ static void dw_geometry_block(dw_geometry *g, int64_t items, int want)
     g->slab_rows = dw_slab_rows(g, g->rows_per_block);
 }
 
+/* Planes per work item when a block is a whole plane of `plane_size` slab elements: several small
+ * ones (up to DW_GROUP_PLANES, within DW_GROUP_ELEMS together), so that the item copies all of them
+ * before the row kernels read the first (their stores are done by then, not still in flight under
+ * the kernels' wider loads) and the per-item costs are shared; but at least 8 items per thread of
+ * `want` where `planes` allow, so that they still share out evenly. */
+static int64_t dw_plane_group(const dw_geometry *g, int64_t plane_size, int64_t planes, int want)
+{
+    if (g->blocks != 1) return 1;
+    const int64_t fit = clamp64(DW_GROUP_ELEMS / plane_size, 1, DW_GROUP_PLANES);
+    return clamp64(planes / (8 * (int64_t)want), 1, fit);
+}
+
 /* off[(pl*R + r)*S + s] = where tap (pl, r, s) of output (0, 0) sits in the slab. */
 static void dw_tap_offsets(const dw_geometry *g, int64_t *off)
 {
@@ -177,8 +189,9 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
     const int want = cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS);
     (void)plan;
     dw_geometry_block(&g, sh->n * C, want);
-    const int64_t items = sh->n * C * g.blocks;
-    const int64_t slab_size = size_round_up(size_add(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS), ALIGN_ELEMS);
+    const int64_t plane_size = size_round_up(size_add(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS), ALIGN_ELEMS);
+    const int64_t group = dw_plane_group(&g, plane_size, sh->n * C, want), groups = ceil_div(sh->n * C, group);
+    const int64_t items = groups * g.blocks, slab_size = size_mul(group, plane_size);
     const int t = (int)min64(want, items);
     int64_t *off = (int64_t *)cconv_workspace_acquire_elems(RS, sizeof(int64_t));
     REAL *work = FN(workspace_acquire)(size_mul(t, slab_size));
@@ -194,15 +207,19 @@ static int FN(depthwise_forward)(const FN(cconv_gemm_config) *cfg, const cconv_c
         int64_t it;
         memset(slab, 0, (size_t)slab_size * sizeof(REAL));  /* the padding columns (dw_fill) and slack */
 #pragma omp for schedule(static)
-        for (it = 0; it < items; ++it) {
-            const int64_t blk = it % g.blocks, plane = it / g.blocks, c = plane % C;  /* plane = n*C + c */
+        for (it = 0; it < items; ++it) {  /* planes [first, last) (plane = n*C + c), block blk of each */
+            const int64_t blk = it % g.blocks, first = it / g.blocks * group, last = min64(first + group, sh->n * C);
             const int64_t oh0 = blk * g.rows_per_block, rows = min64(g.rows_per_block, sh->p - oh0);
-            FN(dw_fill)(cfg, &g, x, NULL, plane * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows), slab);
-            for (int64_t j = 0; j < m; ++j) {
-                const int64_t k = c * m + j;  /* y plane n*K + k = plane*m + j */
-                cfg->dwconv_rows(rows, sh->q, RS, slab, sh->stride_h * g.row_len, off, w + k * RS,
-                                 bias ? bias[k] : 0, relu, y + (plane * m + j) * PQ + oh0 * sh->q, sh->q);
-            }
+            for (int64_t plane = first; plane < last; ++plane)
+                FN(dw_fill)(cfg, &g, x, NULL, plane * HW, HW, oh0 * sh->stride_h, dw_slab_rows(&g, rows),
+                            slab + (plane - first) * plane_size);
+            for (int64_t plane = first; plane < last; ++plane)
+                for (int64_t j = 0; j < m; ++j) {
+                    const int64_t k = plane % C * m + j;  /* y plane n*K + k = plane*m + j */
+                    cfg->dwconv_rows(rows, sh->q, RS, slab + (plane - first) * plane_size, sh->stride_h * g.row_len,
+                                     off, w + k * RS, bias ? bias[k] : 0, relu, y + (plane * m + j) * PQ + oh0 * sh->q,
+                                     sh->q);
+                }
         }
     }
     cconv_workspace_release(off);
@@ -417,7 +434,8 @@ static int FN(depthwise_grad_weight)(const FN(cconv_gemm_config) *cfg, const cco
     if (db) memset(db, 0, (size_t)sh->k * sizeof(REAL));
     if (sh->n == 0 || PQ == 0) return CCONV_OK;
     dw_geometry_block(&g, 1, 1);  /* blocks bound the slab only: threads share out channels */
-    const int64_t slab_size = size_round_up(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS);
+    const int64_t slab_size =  /* ALIGN_ELEMS of slack: dwconv_dots reads whole vectors past a row */
+        size_round_up(size_add(size_mul(g.slab_rows, g.row_len), ALIGN_ELEMS), ALIGN_ELEMS);
     const int64_t masked_size = relu_y ? round_up(g.rows_per_block * sh->q, ALIGN_ELEMS) : 0;
     const int t = (int)min64(cconv_threads_for(threads, 2.0 * sh->n * sh->k * RS * PQ, GRAIN_FLOPS), C);
     int64_t *off = (int64_t *)cconv_workspace_acquire_elems(RS, sizeof(int64_t));

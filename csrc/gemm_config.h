@@ -75,8 +75,8 @@ typedef void cconv_transpose_ukernel_f64(const double *src, const double *mask, 
 /* The depthwise convolution's row kernels (conv2d_depthwise.h), vectorised along a row of q
  * outputs; rows i < rows of ldi (input), ldo (output) and ldd (dy) elements apart, taps t < taps
  * at offsets off[t] into a zero-padded input row. Each reads and writes only the elements named,
- * except that rows may read up to 15 elements past the last of `in` it uses (in the caller's
- * slack; the values there do not matter):
+ * except that rows and dots may read up to 15 elements past the last of `in` they use (in the
+ * caller's slack; the values there do not matter):
  *   rows     out[i*ldo + j] = act(bias + sum over t of w[t] * in[i*ldi + off[t] + j]), act = max(., 0)
  *            with relu (keeping NaN): the forward, and the gradient of the input as a gather
  *   dots     sums[t] += sum over i, j of dy[i*ldd + j] * in[i*ldi + off[t] + j]: the weight gradient

@@ -66,6 +66,14 @@ CASES = {
     "depthwise_one_column": ((2, 3, 4, 1), (3, 1, 3, 1), dict(padding=(1, 0), groups=3), ["gemm", "depthwise"]),
     "depthwise_padding_past_dilated_filter": ((1, 2, 3, 2), (2, 1, 2, 2), dict(padding=4, dilation=3, groups=2),
                                               ["gemm", "depthwise"]),
+    # small planes with many channels: rows shorter than a vector (tiles of up to eight rows), 7x7
+    # and 14x14 maps, batch 1, and a 7x7 filter over 14x14 planes
+    "depthwise_7x7_planes_many_channels": ((2, 40, 7, 7), (40, 1, 3, 3), dict(padding=1, groups=40),
+                                           ["gemm", "depthwise"]),
+    "depthwise_14x14_batch1": ((1, 24, 14, 14), (24, 1, 3, 3), dict(padding=1, groups=24), ["gemm", "depthwise"]),
+    "depthwise_7x7_filter_14x14": ((2, 12, 14, 14), (12, 1, 7, 7), dict(padding=3, groups=12), ["gemm", "depthwise"]),
+    "depthwise_small_planes_stride2": ((3, 16, 6, 7), (16, 1, 3, 3), dict(stride=2, padding=1, groups=16),
+                                       ["gemm", "depthwise"]),
     "depthwise_single_channel": ((2, 1, 9, 10), (3, 1, 3, 3), dict(padding=1),
                                  ["gemm", "implicit_gemm", "depthwise", WINOGRAD]),
     # Winograd: maps that end inside a tile (odd sizes), no padding, asymmetric padding wider than

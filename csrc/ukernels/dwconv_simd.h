@@ -1,111 +1,99 @@
 /* dwconv_simd.h: the depthwise row kernels (gemm_config.h: dwconv_rows, dwconv_dots,
  * dwconv_scatter) with SIMD vectors along the row, stamped out by the <type>-dwconv-<isa>.c files.
- * The includer includes a vec_*.h with the masked tail operations (VMASK, VMASK_FIRST, VLOADM,
- * VSTOREM) and VDEINTERLEAVE, and defines REAL and the names UKERNEL_DW_ROWS, UKERNEL_DW_DOTS,
+ * The includer includes a vec_*.h with the tail operations (VMASK, VMASK_FIRST, VLOADM, VSTOREM,
+ * VSTORE_FIRST) and VDEINTERLEAVE, and defines REAL and the names UKERNEL_DW_ROWS, UKERNEL_DW_DOTS,
  * UKERNEL_DW_SCATTER and UKERNEL_DW_SPLIT.
  * The common tap counts (3x3 and 5x5 filters: 9 and 25 taps) run bodies whose tap count is a
  * constant, so that their loops unroll; other counts run the same bodies with a loop. Rows are
  * computed in tiles of several rows and vectors, for enough independent multiply-adds to keep the
- * FMA units busy on short rows. Stores (and every access of dots and scatter) past the end of a
- * row go through lane masks; rows' loads may run past it as gemm_config.h allows. */
+ * FMA units busy on short rows. Stores past the end of a row keep only the row's lanes (plain
+ * partial stores: the masked store is slow on some CPUs), and so do dy's loads in dots and every
+ * access of scatter (dots loads a row's tail of dy whole where the rest of the vector is in the
+ * next row); the loads of `in` by rows and dots may run past it as gemm_config.h allows
+ * (dots zeroes those lanes, so that what lies there cannot make a NaN). */
 
 /* act(v) with relu: max(0, v), a NaN v staying NaN. */
 static inline VEC dw_act(VEC v, int relu) { return relu ? VMAX(VZERO(), v) : v; }
 
-/* Stores v at p, only its first `left` lanes when left < VLEN (left >= 1). */
-static inline void dw_store(REAL *p, VEC v, int64_t left)
-{
-    if (left >= VLEN) VSTOREU(p, v);
-    else VSTOREM(p, VMASK_FIRST(left), v);
-}
+/* Stores v at p, only its first `left` lanes when left < VLEN (left >= 1): a macro, so that the
+ * partial store stays inline in the tiles. */
+#define dw_store(p, v, left)                                                                               \
+    do {                                                                                                   \
+        if ((left) >= VLEN) VSTOREU(p, v);                                                                 \
+        else VSTORE_FIRST(p, v, left);                                                                     \
+    } while (0)
 
-/* Four rows x two vectors of outputs from column 0 of in and out, of which the first `cols`
- * (VLEN < cols <= 2*VLEN) are kept: eight independent accumulators in named registers (not an
- * array a compiler might keep in memory), so that the multiply-adds of consecutive taps overlap.
- * Loads run whole vectors (up to VLEN - 1 elements past a row's last kept output). */
-static inline void dw_rows_tile4x2(int64_t cols, int64_t taps, const REAL *in, int64_t ldi, const int64_t *off,
-                                   const REAL *w, VEC vb, int relu, REAL *out, int64_t ldo)
+/* The tiles and the strip go inline into each body, so that their tap loops see its constant
+ * count (and unroll). */
+#if defined(_MSC_VER)
+#define DW_INLINE static __forceinline
+#elif defined(__GNUC__)
+#define DW_INLINE static inline __attribute__((always_inline))
+#else
+#define DW_INLINE static inline
+#endif
+#define DW_PASTE_(a, b) a##b
+#define DW_PASTE(a, b) DW_PASTE_(a, b)
+#define DW_N 1
+#include "dwconv_tile_simd.h"
+#define DW_N 2
+#include "dwconv_tile_simd.h"
+#define DW_N 3
+#include "dwconv_tile_simd.h"
+#define DW_N 4
+#include "dwconv_tile_simd.h"
+#define DW_N 5
+#include "dwconv_tile_simd.h"
+#define DW_N 6
+#include "dwconv_tile_simd.h"
+#define DW_N 7
+#include "dwconv_tile_simd.h"
+#define DW_N 8
+#include "dwconv_tile_simd.h"
+
+/* One strip of n rows (n <= 8, n <= 4 where cols > VLEN): the tile of that height. */
+DW_INLINE void dw_rows_strip(int64_t n, int64_t cols, int64_t taps, const REAL *in, int64_t ldi,
+                                 const int64_t *off, const REAL *w, VEC vb, int relu, REAL *out, int64_t ldo)
 {
-    VEC a00 = vb, a01 = vb, a10 = vb, a11 = vb, a20 = vb, a21 = vb, a30 = vb, a31 = vb;
-    for (int64_t t = 0; t < taps; ++t) {
-        const VEC wt = VBCAST(w[t]);
-        const REAL *p0 = in + off[t], *p1 = p0 + ldi, *p2 = p1 + ldi, *p3 = p2 + ldi;
-        a00 = VFMA(wt, VLOADU(p0), a00);
-        a01 = VFMA(wt, VLOADU(p0 + VLEN), a01);
-        a10 = VFMA(wt, VLOADU(p1), a10);
-        a11 = VFMA(wt, VLOADU(p1 + VLEN), a11);
-        a20 = VFMA(wt, VLOADU(p2), a20);
-        a21 = VFMA(wt, VLOADU(p2 + VLEN), a21);
-        a30 = VFMA(wt, VLOADU(p3), a30);
-        a31 = VFMA(wt, VLOADU(p3 + VLEN), a31);
+#define DW_TILE(name) name(cols, taps, in, ldi, off, w, vb, relu, out, ldo)
+    if (cols > VLEN) {
+        switch (n) {
+        case 1: DW_TILE(dw_rows_tile2_1); break;
+        case 2: DW_TILE(dw_rows_tile2_2); break;
+        case 3: DW_TILE(dw_rows_tile2_3); break;
+        default: DW_TILE(dw_rows_tile2_4); break;
+        }
+        return;
     }
-    VSTOREU(out, dw_act(a00, relu));
-    dw_store(out + VLEN, dw_act(a01, relu), cols - VLEN);
-    VSTOREU(out + ldo, dw_act(a10, relu));
-    dw_store(out + ldo + VLEN, dw_act(a11, relu), cols - VLEN);
-    VSTOREU(out + 2 * ldo, dw_act(a20, relu));
-    dw_store(out + 2 * ldo + VLEN, dw_act(a21, relu), cols - VLEN);
-    VSTOREU(out + 3 * ldo, dw_act(a30, relu));
-    dw_store(out + 3 * ldo + VLEN, dw_act(a31, relu), cols - VLEN);
-}
-
-/* Four rows x one vector (cols <= VLEN kept), as dw_rows_tile4x2. */
-static inline void dw_rows_tile4x1(int64_t cols, int64_t taps, const REAL *in, int64_t ldi, const int64_t *off,
-                                   const REAL *w, VEC vb, int relu, REAL *out, int64_t ldo)
-{
-    VEC a0 = vb, a1 = vb, a2 = vb, a3 = vb;
-    for (int64_t t = 0; t < taps; ++t) {
-        const VEC wt = VBCAST(w[t]);
-        const REAL *p0 = in + off[t];
-        a0 = VFMA(wt, VLOADU(p0), a0);
-        a1 = VFMA(wt, VLOADU(p0 + ldi), a1);
-        a2 = VFMA(wt, VLOADU(p0 + 2 * ldi), a2);
-        a3 = VFMA(wt, VLOADU(p0 + 3 * ldi), a3);
+    switch (n) {
+    case 1: DW_TILE(dw_rows_tile1_1); break;
+    case 2: DW_TILE(dw_rows_tile1_2); break;
+    case 3: DW_TILE(dw_rows_tile1_3); break;
+    case 4: DW_TILE(dw_rows_tile1_4); break;
+    case 5: DW_TILE(dw_rows_tile1_5); break;
+    case 6: DW_TILE(dw_rows_tile1_6); break;
+    case 7: DW_TILE(dw_rows_tile1_7); break;
+    default: DW_TILE(dw_rows_tile1_8); break;
     }
-    dw_store(out, dw_act(a0, relu), cols);
-    dw_store(out + ldo, dw_act(a1, relu), cols);
-    dw_store(out + 2 * ldo, dw_act(a2, relu), cols);
-    dw_store(out + 3 * ldo, dw_act(a3, relu), cols);
+#undef DW_TILE
 }
 
-/* One row, the first `cols` of up to four vectors (cols >= 1), four accumulators. */
-static inline void dw_rows_tile1x4(int64_t cols, int64_t taps, const REAL *in, const int64_t *off, const REAL *w,
-                                   VEC vb, int relu, REAL *out)
-{
-    VEC a0 = vb, a1 = vb, a2 = vb, a3 = vb;
-    for (int64_t t = 0; t < taps; ++t) {
-        const VEC wt = VBCAST(w[t]);
-        const REAL *p0 = in + off[t];
-        a0 = VFMA(wt, VLOADU(p0), a0);
-        if (cols > VLEN) a1 = VFMA(wt, VLOADU(p0 + VLEN), a1);
-        if (cols > 2 * VLEN) a2 = VFMA(wt, VLOADU(p0 + 2 * VLEN), a2);
-        if (cols > 3 * VLEN) a3 = VFMA(wt, VLOADU(p0 + 3 * VLEN), a3);
-    }
-    dw_store(out, dw_act(a0, relu), cols);
-    if (cols > VLEN) dw_store(out + VLEN, dw_act(a1, relu), cols - VLEN);
-    if (cols > 2 * VLEN) dw_store(out + 2 * VLEN, dw_act(a2, relu), cols - 2 * VLEN);
-    if (cols > 3 * VLEN) dw_store(out + 3 * VLEN, dw_act(a3, relu), cols - 3 * VLEN);
-}
-
-/* dwconv_rows for `taps` taps: blocks of four rows in tiles of two vectors (one for a last
- * narrow strip), the rows left over one at a time in strips of up to four vectors. */
-static inline void dw_rows_body(int64_t rows, int64_t q, int64_t taps, const REAL *in, int64_t ldi,
+/* dwconv_rows for `taps` taps: rows of at most one vector in blocks of eight rows (a block of
+ * seven for a 7-wide plane: one accumulator per row), wider rows in blocks of four rows, each in
+ * strips of two vectors (one for a last narrow strip of a row). */
+DW_INLINE void dw_rows_body(int64_t rows, int64_t q, int64_t taps, const REAL *in, int64_t ldi,
                                 const int64_t *off, const REAL *w, REAL bias, int relu, REAL *out, int64_t ldo)
 {
     const VEC vb = VBCAST(bias);
-    int64_t i = 0;
-    for (; i + 4 <= rows; i += 4)
+    const int64_t block = q <= VLEN ? 8 : 4;
+    for (int64_t i = 0; i < rows; i += block) {
+        const int64_t n = rows - i < block ? rows - i : block;
         for (int64_t j = 0; j < q; j += 2 * VLEN) {
             const int64_t cols = q - j < 2 * VLEN ? q - j : 2 * VLEN;
-            const REAL *src = in + i * ldi + j;
-            REAL *dst = out + i * ldo + j;
-            if (cols > VLEN) dw_rows_tile4x2(cols, taps, src, ldi, off, w, vb, relu, dst, ldo);
-            else dw_rows_tile4x1(cols, taps, src, ldi, off, w, vb, relu, dst, ldo);
+            dw_rows_strip(n, cols, taps, in + i * ldi + j, ldi, off, w, vb, relu,
+                          out + i * ldo + j, ldo);
         }
-    for (; i < rows; ++i)
-        for (int64_t j = 0; j < q; j += 4 * VLEN)
-            dw_rows_tile1x4(q - j < 4 * VLEN ? q - j : 4 * VLEN, taps, in + i * ldi + j, off, w, vb, relu,
-                            out + i * ldo + j);
+    }
 }
 
 void UKERNEL_DW_ROWS(int64_t rows, int64_t q, int64_t taps, const REAL *in, int64_t ldi, const int64_t *off,
@@ -134,6 +122,11 @@ static inline void dw_dots_block4(int64_t rows, int64_t q, int n, const REAL *in
     const VEC z = VZERO();
     VEC a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
     const int64_t o0 = off[0], o1 = n > 1 ? off[1] : 0, o2 = n > 2 ? off[2] : 0, o3 = n > 3 ? off[3] : 0;
+    const int64_t tail = q % VLEN, full = q - tail;  /* columns [full, q): the masked tail */
+    const VMASK m = VMASK_FIRST(tail);
+    /* a tail of dy's row may be loaded whole when what the vector covers past it lies in the next
+     * row (read by this call too): cheaper than the masked load */
+    const int whole = ldd + tail >= VLEN;
     for (int64_t i = 0; i < rows; ++i) {
         const REAL *x = in + i * ldi, *d = dy + i * ldd;
         int64_t j = 0;
@@ -154,21 +147,26 @@ static inline void dw_dots_block4(int64_t rows, int64_t q, int n, const REAL *in
                 b3 = VFMA(d1, VLOADU(x + o3 + j + VLEN), b3);
             }
         }
-        for (; j < q; j += VLEN) {
-            if (q - j >= VLEN) {
-                const VEC d0 = VLOADU(d + j);
-                a0 = VFMA(d0, VLOADU(x + o0 + j), a0);
-                if (n > 1) a1 = VFMA(d0, VLOADU(x + o1 + j), a1);
-                if (n > 2) a2 = VFMA(d0, VLOADU(x + o2 + j), a2);
-                if (n > 3) a3 = VFMA(d0, VLOADU(x + o3 + j), a3);
-            } else {  /* both operands masked: the lanes past q add exact zeros */
-                const VMASK m = VMASK_FIRST(q - j);
-                const VEC d0 = VLOADM(d + j, m);
-                b0 = VFMA(d0, VLOADM(x + o0 + j, m), b0);
-                if (n > 1) b1 = VFMA(d0, VLOADM(x + o1 + j, m), b1);
-                if (n > 2) b2 = VFMA(d0, VLOADM(x + o2 + j, m), b2);
-                if (n > 3) b3 = VFMA(d0, VLOADM(x + o3 + j, m), b3);
-            }
+        if (j < full) {
+            const VEC d0 = VLOADU(d + j);
+            a0 = VFMA(d0, VLOADU(x + o0 + j), a0);
+            if (n > 1) a1 = VFMA(d0, VLOADU(x + o1 + j), a1);
+            if (n > 2) a2 = VFMA(d0, VLOADU(x + o2 + j), a2);
+            if (n > 3) a3 = VFMA(d0, VLOADU(x + o3 + j), a3);
+        }
+        if (!tail) continue;
+        /* both operands zero past q, so that those lanes add exact zeros */
+        const VEC d0 = whole && i + 1 < rows ? VLOADU_ZERO(d + full, m) : VLOADM(d + full, m);
+        if (q < VLEN && (i & 1)) {  /* rows shorter than a vector: odd rows here, even ones below */
+            a0 = VFMA(d0, VLOADU_ZERO(x + o0 + full, m), a0);
+            if (n > 1) a1 = VFMA(d0, VLOADU_ZERO(x + o1 + full, m), a1);
+            if (n > 2) a2 = VFMA(d0, VLOADU_ZERO(x + o2 + full, m), a2);
+            if (n > 3) a3 = VFMA(d0, VLOADU_ZERO(x + o3 + full, m), a3);
+        } else {
+            b0 = VFMA(d0, VLOADU_ZERO(x + o0 + full, m), b0);
+            if (n > 1) b1 = VFMA(d0, VLOADU_ZERO(x + o1 + full, m), b1);
+            if (n > 2) b2 = VFMA(d0, VLOADU_ZERO(x + o2 + full, m), b2);
+            if (n > 3) b3 = VFMA(d0, VLOADU_ZERO(x + o3 + full, m), b3);
         }
     }
     sums[0] += dw_lane_sum(VADD(a0, b0));
@@ -221,6 +219,10 @@ void UKERNEL_DW_SPLIT(int64_t n, const REAL *s, REAL *d0, REAL *d1)
     }
 }
 
+#undef dw_store
+#undef DW_INLINE
+#undef DW_PASTE
+#undef DW_PASTE_
 #undef UKERNEL_DW_ROWS
 #undef UKERNEL_DW_SPLIT
 #undef UKERNEL_DW_DOTS

@@ -19,6 +19,28 @@
 #define VMASK_FIRST(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define VLOADM(p, mask) _mm256_maskload_ps(p, mask)
 #define VSTOREM(p, mask, v) _mm256_maskstore_ps(p, mask, v)
+/* A whole vector loaded from p (all of it must be readable), the lanes outside mask zeroed. */
+#define VLOADU_ZERO(p, mask) _mm256_and_ps(_mm256_loadu_ps(p), _mm256_castsi256_ps(mask))
+/* Stores the first n lanes (0 < n < VLEN) of v at p with plain stores, which on some CPUs (AMD
+ * Zen) are far cheaper than the masked store. */
+static inline void vstore_first_f32(float *p, __m256 v, long long n)
+{
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, part);
+        part = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)p, part);
+        part = _mm_movehl_ps(part, part);
+        p += 2;
+        n -= 2;
+    }
+    if (n) _mm_store_ss(p, part);
+}
+#define VSTORE_FIRST(p, v, n) vstore_first_f32(p, v, n)
 /* even = lanes 0, 2, 4, ... of the pair (a, b) in order, odd = lanes 1, 3, 5, ... */
 #define VDEINTERLEAVE(a, b, even, odd)                                                                     \
     do {                                                                                                   \

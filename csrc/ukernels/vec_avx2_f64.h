@@ -19,6 +19,22 @@
 #define VMASK_FIRST(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
 #define VLOADM(p, mask) _mm256_maskload_pd(p, mask)
 #define VSTOREM(p, mask, v) _mm256_maskstore_pd(p, mask, v)
+/* A whole vector loaded from p (all of it must be readable), the lanes outside mask zeroed. */
+#define VLOADU_ZERO(p, mask) _mm256_and_pd(_mm256_loadu_pd(p), _mm256_castsi256_pd(mask))
+/* Stores the first n lanes (0 < n < VLEN) of v at p with plain stores, which on some CPUs (AMD
+ * Zen) are far cheaper than the masked store. */
+static inline void vstore_first_f64(double *p, __m256d v, long long n)
+{
+    __m128d part = _mm256_castpd256_pd128(v);
+    if (n >= 2) {
+        _mm_storeu_pd(p, part);
+        part = _mm256_extractf128_pd(v, 1);
+        p += 2;
+        n -= 2;
+    }
+    if (n) _mm_store_sd(p, part);
+}
+#define VSTORE_FIRST(p, v, n) vstore_first_f64(p, v, n)
 /* even = lanes 0, 2, 4, ... of the pair (a, b) in order, odd = lanes 1, 3, 5, ... */
 #define VDEINTERLEAVE(a, b, even, odd)                                                                     \
     do {                                                                                                   \

@@ -467,8 +467,8 @@ static void sweep_transpose(const Kern *K)
 
 enum { DW_ROWS, DW_DOTS, DW_SCATTER, DW_KINDS };
 static const char *const DW_NAMES[DW_KINDS] = {"dwconv_rows", "dwconv_dots", "dwconv_scatter"};
-static const int64_t DW_ROW_COUNTS[] = {1, 2, 3, 4, 5, 9};
-static const int64_t DW_QS[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33};
+static const int64_t DW_ROW_COUNTS[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17};
+static const int64_t DW_QS[] = {1, 3, 7, 8, 9, 14, 15, 16, 17, 31, 33};
 static const int64_t DW_TAPS[] = {1, 3, 9, 10, 25, 27};
 
 /* One call of a depthwise row kernel against a double-precision loop over exactly the elements
